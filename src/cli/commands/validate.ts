@@ -1,0 +1,34 @@
+import { buildDesired } from "../../config/desired.js";
+import { loadValidConfig } from "../../config/resolve.js";
+import { ExitCode } from "../../core/errors.js";
+import type { Io } from "../output.js";
+
+/** `homelab validate`: schema and reference checks, no network, no secrets read. Exit 0 valid, 3 invalid. */
+export function validateCommand(io: Io, opts: { file: string; json: boolean }): number {
+  const { config, loaded } = loadValidConfig(opts.file);
+  // Building the desired state proves the config is usable by plan and apply, not only well-formed.
+  const desired = buildDesired(config, loaded.sources.length === 1 ? loaded.baseDir([]) : ".");
+  const count = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
+  const summary = {
+    files: loaded.sources.map((s) => s.display),
+    tenants: Object.keys(config.tenants).length,
+    clusters: Object.keys(config.clusters).length,
+    realms: Object.keys(config.realms).length,
+    roles: Object.keys(config.roles).length,
+    groups: Object.keys(config.groups).length,
+    users: new Set(desired.clusters.flatMap((c) => c.users.map((u) => u.userid))).size,
+    access: config.access.length,
+  };
+  if (opts.json) {
+    io.out(JSON.stringify({ valid: true, ...summary }));
+  } else {
+    io.out(
+      `${summary.files.join(", ")}: valid (${[
+        count(summary.tenants, "tenant"), count(summary.clusters, "cluster"), count(summary.realms, "realm"),
+        count(summary.roles, "custom role"), count(summary.groups, "group"), count(summary.users, "user"),
+        count(summary.access, "access mapping"),
+      ].join(", ")})`,
+    );
+  }
+  return ExitCode.ok;
+}

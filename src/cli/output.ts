@@ -1,0 +1,56 @@
+import { ConfigError, ExitCode, formatProblem, HomelabError, UserError } from "../core/errors.js";
+import { redact } from "../log/redact.js";
+
+/** Output settings shared by every command. Only src/cli writes to stdout/stderr. */
+export interface Io {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  color: boolean;
+  debug: boolean;
+}
+
+export function consoleIo(opts: { noColor?: boolean; debug?: boolean }): Io {
+  const color = !opts.noColor && !process.env.NO_COLOR && process.stderr.isTTY === true && process.env.TERM !== "dumb";
+  return {
+    out: (line) => process.stdout.write(`${redact(line)}\n`),
+    err: (line) => process.stderr.write(`${redact(line)}\n`),
+    color,
+    debug: opts.debug ?? false,
+  };
+}
+
+export function paint(io: Io, code: number, s: string): string {
+  return io.color ? `\u001b[${code}m${s}\u001b[0m` : s;
+}
+
+/**
+ * The one top-level handler (STYLE.md section 4): user mistakes print message and hint (no stack) and
+ * exit 3; remote failures 1; authentication 4; anything else is a bug: stack and exit 70.
+ */
+export function reportError(io: Io, err: unknown): number {
+  if (err instanceof ConfigError) {
+    for (const p of err.problems) {
+      const [head, ...rest] = formatProblem(p).split("\n");
+      io.err(`${paint(io, 31, "error")} ${head}`);
+      for (const r of rest) io.err(paint(io, 2, r));
+    }
+    io.err(`${err.problems.length} problem${err.problems.length === 1 ? "" : "s"} found; nothing was changed.`);
+    return ExitCode.invalid;
+  }
+  if (err instanceof HomelabError) {
+    io.err(`${paint(io, 31, "error")} ${err.message}`);
+    if (err.hint) io.err(paint(io, 2, `  hint: ${err.hint}`));
+    if (io.debug && err.stack) io.err(err.stack);
+    if (err instanceof UserError) return ExitCode.invalid;
+    return exitCodeOf(err);
+  }
+  const e = err instanceof Error ? err : new Error(String(err));
+  io.err(`${paint(io, 31, "internal error")} ${e.message}`);
+  io.err(e.stack ?? "");
+  io.err("This is a bug in homelab. Please report it with the command you ran and the output above (secrets are redacted).");
+  return ExitCode.internal;
+}
+
+function exitCodeOf(err: HomelabError): number {
+  return (err as { exitCode?: number }).exitCode ?? ExitCode.failure;
+}

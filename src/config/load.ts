@@ -1,0 +1,274 @@
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, resolve as resolvePath } from "node:path";
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from "yaml";
+import { ConfigError, UserError, type ConfigProblem } from "../core/errors.js";
+
+/** One path segment into the config: a map key or an array index. */
+export type Segment = string | number;
+
+/**
+ * Alias expansion budget. The `yaml` library multiplies the number of alias uses by the size of what
+ * they point at; an alias bomb ("billion laughs") grows exponentially and hits this at once, while a
+ * legitimate file that reuses a few anchors stays far below it.
+ */
+const MAX_ALIAS_COUNT = 10_000;
+
+export interface SourceFile {
+  /** The path as shown to the user (as given on the command line, joined with the file name for directories). */
+  display: string;
+  /** Absolute path. */
+  abs: string;
+  doc: Document.Parsed;
+  lines: LineCounter;
+}
+
+export interface Location {
+  file: string;
+  line: number;
+  col: number;
+}
+
+/** The merged, still unvalidated content of one file or a directory of files, with a way back to the source. */
+export interface LoadedConfig {
+  data: Record<string, unknown>;
+  sources: SourceFile[];
+  /** Where `path` was written. `key` points at the map key instead of the value (for unknown or misnamed keys). */
+  locate(path: readonly Segment[], key?: boolean): Location | undefined;
+  /** The directory of the file that defined `path` (relative `${file:...}` secrets resolve against it). */
+  baseDir(path: readonly Segment[]): string;
+}
+
+/**
+ * Read `target` (a file, or a directory whose `*.yaml` / `*.yml` files are merged in name order).
+ * Throws ConfigError with every syntax-level problem (YAML errors, duplicate keys, alias bombs, empty
+ * files, non-mapping documents, keys defined in two files) at once; schema checks come after.
+ */
+export function loadConfig(target: string): LoadedConfig {
+  const files = listFiles(target);
+  const problems: ConfigProblem[] = [];
+  const parsed: { src: SourceFile; data: Record<string, unknown> }[] = [];
+  for (const display of files) {
+    const r = parseFile(display, problems);
+    if (r) parsed.push(r);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return merge(parsed);
+}
+
+function listFiles(target: string): string[] {
+  let st;
+  try {
+    st = statSync(target);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UserError(`${target}: ${code === "ENOENT" ? "no such file or directory" : `cannot be read (${code})`}`, {
+      code: "E_NO_CONFIG",
+      hint: "pass the config with -f PATH (a homelab.yaml or a directory of *.yaml files); the default is ./homelab.yaml",
+    });
+  }
+  if (!st.isDirectory()) return [target];
+  const names = readdirSync(target)
+    .filter((n) => /\.ya?ml$/.test(n) && !n.startsWith("."))
+    .sort();
+  if (names.length === 0) {
+    throw new UserError(`${target}: directory contains no *.yaml files`, { code: "E_NO_CONFIG", hint: "put homelab.yaml (or several *.yaml files that are merged) in it" });
+  }
+  return names.map((n) => join(target, n));
+}
+
+function parseFile(display: string, problems: ConfigProblem[]): { src: SourceFile; data: Record<string, unknown> } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(display, "utf8");
+  } catch (err) {
+    problems.push({ file: display, path: "", message: `cannot be read (${(err as NodeJS.ErrnoException).code ?? "EIO"})` });
+    return undefined;
+  }
+  const lines = new LineCounter();
+  // uniqueKeys is off because duplicates are reported below with both places named.
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false, version: "1.2", strict: true });
+  const src: SourceFile = { display, abs: resolvePath(display), doc, lines };
+  const at = (offset: number) => {
+    const p = lines.linePos(offset);
+    return { file: display, line: p.line, col: p.col };
+  };
+  const before = problems.length;
+  for (const e of [...doc.errors, ...doc.warnings]) {
+    problems.push({ ...at(e.pos[0]), path: "", message: yamlMessage(e.message, e.code) });
+  }
+  if (problems.length > before) return undefined;
+
+  findDuplicateKeys(doc, at, problems);
+  if (problems.length > before) return undefined;
+
+  if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) {
+    problems.push({ file: display, line: 1, col: 1, path: "", message: "the file is empty", hint: "a homelab.yaml starts with `version: 1` followed by `clusters:`, `realms:` and `access:`; see playbooks/homelab.yaml" });
+    return undefined;
+  }
+  if (!isMap(doc.contents)) {
+    const kind = isSeq(doc.contents) ? "a list" : "a single value";
+    problems.push({ ...at(doc.contents.range?.[0] ?? 0), path: "", message: `the top level is ${kind}, not a mapping`, hint: "the file must be a mapping of sections such as `version: 1`, `clusters:`, `realms:`, `access:`" });
+    return undefined;
+  }
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    // yaml throws a ReferenceError for an excessive alias count (a resource exhaustion attack).
+    let firstAlias = 0;
+    visit(doc, { Alias: (_k, n) => { firstAlias = n.range?.[0] ?? 0; return visit.BREAK; } });
+    problems.push({ ...at(firstAlias), path: "", message: `aliases expand to too much data (${(err as Error).message.split("\n")[0]})`, hint: "an alias bomb? use anchors and aliases sparingly, or write the values out" });
+    return undefined;
+  }
+  return { src, data: data as Record<string, unknown> };
+}
+
+/** yaml's messages may quote a source line (which could hold a secret): keep only the first sentence. */
+function yamlMessage(message: string, code: string): string {
+  const first = message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "").trim();
+  return `YAML ${code === "BAD_INDENT" || code === "MISSING_CHAR" || code === "UNEXPECTED_TOKEN" || code === "BLOCK_AS_IMPLICIT_KEY" ? "syntax error" : "error"}: ${first}`;
+}
+
+function findDuplicateKeys(doc: Document.Parsed, at: (o: number) => Omit<Location, never>, problems: ConfigProblem[]): void {
+  visit(doc, {
+    Map(_k, map) {
+      const seen = new Map<string, Node>();
+      for (const pair of map.items) {
+        const key = pair.key as Node | null;
+        const name = isScalar(key) ? String(key.value) : key === null ? "" : String(key);
+        const first = seen.get(name);
+        if (first) {
+          const f = at(first.range?.[0] ?? 0);
+          problems.push({ ...at(key?.range?.[0] ?? 0), path: "", message: `duplicate key \`${name}\` (first defined at line ${f.line}, column ${f.col})`, hint: "a key may appear only once in a mapping: merge the two entries or rename one" });
+        } else if (key) {
+          seen.set(name, key);
+        }
+      }
+    },
+  });
+}
+
+interface Origin {
+  file: number;
+  /** For `access`: the index inside that file's list. */
+  index?: number;
+}
+
+/** Merge the files' top-level sections: mappings merge by key (a key in two files is an error), lists concatenate. */
+function merge(parsed: { src: SourceFile; data: Record<string, unknown> }[]): LoadedConfig {
+  const data: Record<string, unknown> = {};
+  const origins = new Map<string, Origin>(); // "section" or "section\0key" → origin
+  const listOrigins = new Map<string, Origin[]>(); // list sections: index → origin
+  const problems: ConfigProblem[] = [];
+  const sources = parsed.map((p) => p.src);
+
+  const where = (o: Origin, path: Segment[]) => locateIn(sources[o.file]!, path, true);
+
+  parsed.forEach(({ data: fileData }, file) => {
+    for (const [section, value] of Object.entries(fileData)) {
+      const existing = data[section];
+      if (!(section in data)) {
+        data[section] = isPlainObject(value) ? { ...value } : Array.isArray(value) ? [...value] : value;
+        origins.set(section, { file });
+        if (isPlainObject(value)) for (const k of Object.keys(value)) origins.set(`${section}\0${k}`, { file });
+        if (Array.isArray(value)) listOrigins.set(section, value.map((_, index) => ({ file, index })));
+        continue;
+      }
+      if (isPlainObject(existing) && isPlainObject(value)) {
+        for (const [k, v] of Object.entries(value)) {
+          const prev = origins.get(`${section}\0${k}`);
+          if (prev) {
+            const first = where(prev, [section, k]);
+            problems.push({ ...locateIn(sources[file]!, [section, k], true)!, path: `${section}.${k}`, message: `\`${section}.${k}\` is defined twice (also at ${fmt(first)})`, hint: "each tenant, cluster, realm, role, group and user may be defined in one file only" });
+            continue;
+          }
+          existing[k] = v;
+          origins.set(`${section}\0${k}`, { file });
+        }
+      } else if (Array.isArray(existing) && Array.isArray(value)) {
+        const list = listOrigins.get(section)!;
+        value.forEach((v, index) => {
+          existing.push(v);
+          list.push({ file, index });
+        });
+      } else if (!(isScalarValue(existing) && existing === value)) {
+        const first = where(origins.get(section)!, [section]);
+        problems.push({ ...locateIn(sources[file]!, [section], true)!, path: section, message: `\`${section}\` is defined twice with different values (also at ${fmt(first)})`, hint: "define it in one file only" });
+      }
+    }
+  });
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const route = (path: readonly Segment[]): { file: number; path: Segment[] } | undefined => {
+    if (path.length === 0) return sources.length === 1 ? { file: 0, path: [] } : undefined;
+    const [section, second, ...rest] = path;
+    const list = listOrigins.get(String(section));
+    if (list && typeof second === "number") {
+      const o = list[second];
+      return o ? { file: o.file, path: [section!, o.index!, ...rest] } : undefined;
+    }
+    const o = (second !== undefined ? origins.get(`${String(section)}\0${String(second)}`) : undefined) ?? origins.get(String(section));
+    return o ? { file: o.file, path: [...path] } : undefined;
+  };
+
+  return {
+    data,
+    sources,
+    locate(path, key = false) {
+      const r = route(path);
+      return r ? locateIn(sources[r.file]!, r.path, key) : undefined;
+    },
+    baseDir(path) {
+      const r = route(path);
+      return dirname(sources[r?.file ?? 0]!.abs);
+    },
+  };
+}
+
+/** Walk the YAML nodes along `path`; return the position of the deepest node reached. */
+export function locateIn(src: SourceFile, path: readonly Segment[], key: boolean): Location {
+  const { doc, lines, display } = src;
+  let node: unknown = doc.contents;
+  let pos = node && (node as Node).range ? (node as Node).range![0] : 0;
+  for (let i = 0; i < path.length; i++) {
+    if (isAlias(node)) node = node.resolve(doc);
+    const seg = path[i]!;
+    const last = i === path.length - 1;
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && String(isScalar(p.key) ? p.key.value : p.key) === String(seg));
+      if (!pair) break;
+      const keyNode = pair.key as Node | null;
+      const valueNode = pair.value as Node | null;
+      if ((last && key) || !valueNode?.range) {
+        pos = keyNode?.range?.[0] ?? pos;
+        if (!valueNode?.range) break;
+      } else {
+        pos = valueNode.range[0];
+      }
+      if (last && key) break;
+      node = valueNode;
+    } else if (isSeq(node) && typeof seg === "number") {
+      const item = node.items[seg] as Node | undefined;
+      if (!item?.range) break;
+      pos = item.range[0];
+      node = item;
+    } else {
+      break;
+    }
+  }
+  const p = lines.linePos(pos);
+  return { file: display, line: p.line, col: p.col };
+}
+
+function fmt(l: Location | undefined): string {
+  return l ? `${l.file}:${l.line}:${l.col}` : "another file";
+}
+
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function isScalarValue(v: unknown): boolean {
+  return v === null || ["string", "number", "boolean"].includes(typeof v);
+}
+

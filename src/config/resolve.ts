@@ -1,0 +1,78 @@
+import { ConfigError, type ConfigProblem } from "../core/errors.js";
+import { checkReferences } from "./check.js";
+import { loadConfig, type LoadedConfig, type Segment } from "./load.js";
+import { checkSchema, dotted } from "./schema.js";
+import { Secret } from "./secret.js";
+import type { ClusterConfig, HomelabConfig, RealmConfig, TenantConfig } from "./types.js";
+
+export interface ValidConfig {
+  config: HomelabConfig;
+  loaded: LoadedConfig;
+}
+
+/**
+ * Load, validate against the schema, check references, and type the result. Throws ConfigError listing
+ * every problem at once (sorted by file and position). Secret references are NOT read here.
+ */
+export function loadValidConfig(target: string): ValidConfig {
+  const loaded = loadConfig(target);
+  const schemaProblems = checkSchema(loaded);
+  if (schemaProblems.length === 0) {
+    const refProblems = checkReferences(loaded);
+    if (refProblems.length > 0) throw new ConfigError(refProblems);
+    return { config: toTyped(loaded), loaded };
+  }
+  // Report every problem at once: reference checks also run on data that failed the schema, but they
+  // assume its shapes, so a check that trips over a malformed value is skipped, and a reference problem
+  // inside (or around) a value the schema already rejected is left out as noise.
+  let refProblems: ConfigProblem[] = [];
+  try {
+    refProblems = checkReferences(loaded);
+  } catch {
+    refProblems = [];
+  }
+  const bad = schemaProblems.map((p) => p.path);
+  const related = (a: string, b: string) => a === b || a.startsWith(`${b}.`) || a.startsWith(`${b}[`) || b.startsWith(`${a}.`) || b.startsWith(`${a}[`);
+  throw new ConfigError([...schemaProblems, ...refProblems.filter((r) => !bad.some((b) => related(r.path, b)))]);
+}
+
+/** Turn validated data into HomelabConfig: empty sections become `{}`/`[]`, secret strings become Secret objects. */
+export function toTyped(loaded: LoadedConfig): HomelabConfig {
+  const d = loaded.data as Record<string, any>;
+  const secret = (path: Segment[], ref: string) => new Secret(ref, dotted(path), loaded.baseDir(path));
+
+  const tenants: Record<string, TenantConfig> = {};
+  for (const [name, t] of Object.entries<any>(d.tenants ?? {})) {
+    const c = t.credentials;
+    tenants[name] = {
+      ...t,
+      credentials: {
+        clientId: c.clientId,
+        ...(c.clientSecret !== undefined ? { clientSecret: secret(["tenants", name, "credentials", "clientSecret"], c.clientSecret) } : {}),
+        ...(c.certificate !== undefined
+          ? { certificate: { thumbprint: c.certificate.thumbprint, privateKey: secret(["tenants", name, "credentials", "certificate", "privateKey"], c.certificate.privateKey) } }
+          : {}),
+      },
+    };
+  }
+  const clusters: Record<string, ClusterConfig> = {};
+  for (const [name, c] of Object.entries<any>(d.clusters ?? {})) {
+    clusters[name] = { ...c, token: { id: c.token.id, secret: secret(["clusters", name, "token", "secret"], c.token.secret) } };
+  }
+  const realms: Record<string, RealmConfig> = {};
+  for (const [name, r] of Object.entries<any>(d.realms ?? {})) {
+    realms[name] = { ...r, ...(r.clientKey !== undefined ? { clientKey: secret(["realms", name, "clientKey"], r.clientKey) } : {}) };
+  }
+  const prune = d.prune ?? {};
+  return {
+    version: 1,
+    tenants,
+    clusters,
+    realms,
+    roles: d.roles ?? {},
+    groups: d.groups ?? {},
+    users: d.users ?? {},
+    access: d.access ?? [],
+    prune: { acl: prune.acl ?? false, users: prune.users ?? false, groups: prune.groups ?? false, roles: prune.roles ?? false },
+  };
+}

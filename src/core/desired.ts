@@ -1,0 +1,145 @@
+import type { Secret } from "../config/secret.js";
+
+/**
+ * The desired state: what homelab.yaml asks for, normalised and sorted, per cluster and per tenant. It is
+ * pure data built by a pure function (src/config/desired.ts); the planner compares it with what the APIs
+ * report. Nothing here has been read from a network.
+ */
+export interface DesiredState {
+  clusters: DesiredCluster[];
+  tenants: DesiredTenant[];
+}
+
+/** A value known only once another object exists, e.g. the client id of an app homelab creates. */
+export interface Ref {
+  ref: string; // address of the object that provides it
+  field: string; // which of its values
+}
+
+/** A Proxmox group mapped from an Entra group: its id is `<objectid>-<realm>` once the object id is resolved. */
+export interface EntraGroupId {
+  tenant: string;
+  displayName: string;
+  realm: string;
+}
+
+export interface TlsSettings {
+  fingerprint?: string;
+  ca?: string; // absolute path
+  insecure?: true;
+}
+
+export interface PruneSettings {
+  acl: boolean;
+  users: boolean;
+  groups: boolean;
+  roles: boolean;
+}
+
+export interface DesiredCluster {
+  name: string;
+  /** Origin without trailing slash, e.g. https://pve1.lan:8006. */
+  url: string;
+  token: { id: string; secret: Secret };
+  tls: TlsSettings;
+  realms: DesiredRealm[];
+  roles: DesiredRole[];
+  groups: DesiredGroup[];
+  users: DesiredUser[];
+  acl: DesiredAcl[];
+  prune: PruneSettings;
+  /** Realms declared in the file for this cluster, other than pam/pve: pruning only ever looks inside these. */
+  managedRealms: string[];
+}
+
+export type RealmOptionValue = string | boolean | Ref;
+
+export interface DesiredRealm {
+  address: string; // proxmox.realm/<cluster>:<realm>
+  cluster: string;
+  realm: string;
+  type: "openid" | "pam" | "pve";
+  /** Options under their Proxmox names (`issuer-url`, `username-claim`, ...); only what the file sets or homelab derives. */
+  options: Record<string, RealmOptionValue>;
+  /** The client secret: a reference from the file, or the Entra secret homelab provisions for this cluster. */
+  clientKey?: Secret | Ref;
+  /** Set when homelab provisions the app registration behind this realm. */
+  provisioned?: { tenant: string; application: string };
+}
+
+export interface DesiredRole {
+  address: string; // proxmox.role/<cluster>:<roleid>
+  cluster: string;
+  roleid: string;
+  privs: string[]; // sorted
+}
+
+export interface DesiredGroup {
+  address: string; // proxmox.group/<cluster>:<key>
+  cluster: string;
+  /** The name used in homelab.yaml. */
+  key: string;
+  groupid: string | EntraGroupId;
+  comment?: string;
+  realm?: string;
+}
+
+export interface DesiredUser {
+  address: string; // proxmox.user/<cluster>:<userid>
+  cluster: string;
+  userid: string;
+  enable: boolean;
+  /** Epoch seconds; 0 = never. */
+  expire: number;
+  firstname?: string;
+  lastname?: string;
+  email?: string;
+  comment?: string;
+  /** Plain (non-Entra) groups the user is a member of, by Proxmox group id, sorted. */
+  groups: string[];
+}
+
+export interface DesiredAcl {
+  address: string; // proxmox.acl/<cluster>:<path>:<user id or @group>:<role>
+  cluster: string;
+  path: string;
+  type: "user" | "group";
+  ugid: string | EntraGroupId;
+  roleid: string;
+  propagate: boolean;
+}
+
+export interface DesiredTenant {
+  name: string;
+  tenantId: string;
+  loginUrl: string;
+  graphUrl: string;
+  credentials: { clientId: string; clientSecret?: Secret; certificate?: { privateKey: Secret; thumbprint: string } };
+  applications: DesiredApplication[];
+  groups: DesiredEntraGroup[];
+}
+
+export interface DesiredApplication {
+  address: string; // entra.application/<tenant>:<realm>
+  tenant: string;
+  realm: string;
+  displayName: string;
+  signInAudience: "AzureADMyOrg";
+  /** Every cluster URL the realm is on, plus extra URIs from the file; sorted. */
+  redirectUris: string[];
+  /** ID-token optional claims the username claim needs (`upn`, `email`); sorted. */
+  optionalIdTokenClaims: string[];
+  groupMembershipClaims: "ApplicationGroup" | "None";
+  /** Display names of the Entra groups assigned to the app; sorted. */
+  assignedGroups: string[];
+  secretLifetimeDays: number;
+  renewBeforeDays: number;
+  /** One client secret per cluster the realm is on. */
+  secrets: { address: string; cluster: string; displayName: string }[];
+}
+
+export interface DesiredEntraGroup {
+  address: string; // entra.group/<tenant>:<displayName>
+  tenant: string;
+  displayName: string;
+}

@@ -52,13 +52,8 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
   const defaults: string[] = [];
   for (const [name, r] of Object.entries(realms)) {
     const at: Segment[] = ["realms", name];
-    const type = r.type ?? "openid";
-    if (BUILTIN_REALMS.includes(name) || type !== "openid") {
-      if (name !== type) {
-        add(at, BUILTIN_REALMS.includes(name) ? `\`${name}\` is a built-in realm of type ${name}` : `only the built-in realms \`pam\` and \`pve\` can have type ${type}`, BUILTIN_REALMS.includes(name) ? `write \`type: ${name}\`, or pick another name for an OpenID realm` : "use `type: openid`, or name the realm after its type to configure the built-in one", true);
-      }
-      const extra = Object.keys(r).filter((k) => !["type", "clusters", "comment", "default"].includes(k));
-      for (const k of extra) add([...at, k], `\`${k}\` cannot be set on the built-in ${name} realm`, "only `comment` and `default` can be set on `pam` and `pve`", true);
+    if (BUILTIN_REALMS.includes(name) && r.type !== undefined && r.type !== name) {
+      add([...at, "type"], `\`${name}\` is a built-in realm of type ${name}`, `write \`type: ${name}\` or leave \`type\` out`);
     }
     if (r.tenant !== undefined && !(r.tenant in tenants)) unknown([...at, "tenant"], "tenant", r.tenant, Object.keys(tenants), "tenants");
     checkClusters([...at, "clusters"], r.clusters);

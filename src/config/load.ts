@@ -76,6 +76,14 @@ function listFiles(target: string): string[] {
   return names.map((n) => join(target, n));
 }
 
+/** Like loadConfig for one in-memory document (tests, editors, stdin). `display` names it in messages. */
+export function loadConfigText(text: string, display: string): LoadedConfig {
+  const problems: ConfigProblem[] = [];
+  const r = parseText(display, text, problems);
+  if (!r || problems.length > 0) throw new ConfigError(problems);
+  return merge([r]);
+}
+
 function parseFile(display: string, problems: ConfigProblem[]): { src: SourceFile; data: Record<string, unknown> } | undefined {
   let text: string;
   try {
@@ -84,6 +92,10 @@ function parseFile(display: string, problems: ConfigProblem[]): { src: SourceFil
     problems.push({ file: display, path: "", message: `cannot be read (${(err as NodeJS.ErrnoException).code ?? "EIO"})` });
     return undefined;
   }
+  return parseText(display, text, problems);
+}
+
+function parseText(display: string, text: string, problems: ConfigProblem[]): { src: SourceFile; data: Record<string, unknown> } | undefined {
   const lines = new LineCounter();
   // uniqueKeys is off because duplicates are reported below with both places named.
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false, version: "1.2", strict: true });
@@ -179,7 +191,7 @@ function merge(parsed: { src: SourceFile; data: Record<string, unknown> }[]): Lo
           const prev = origins.get(`${section}\0${k}`);
           if (prev) {
             const first = where(prev, [section, k]);
-            problems.push({ ...locateIn(sources[file]!, [section, k], true)!, path: `${section}.${k}`, message: `\`${section}.${k}\` is defined twice (also at ${fmt(first)})`, hint: "each tenant, cluster, realm, role, group and user may be defined in one file only" });
+            problems.push({ ...locateIn(sources[file]!, [section, k], true)!, path: `${section}.${k}`, message: `defined twice (also at ${fmt(first)})`, hint: "each tenant, cluster, realm, role, group and user may be defined in one file only" });
             continue;
           }
           existing[k] = v;

@@ -1,6 +1,6 @@
 import { ConfigError, type ConfigProblem } from "../core/errors.js";
 import { checkReferences } from "./check.js";
-import { loadConfig, type LoadedConfig, type Segment } from "./load.js";
+import { loadConfig, loadConfigText, type LoadedConfig, type Segment } from "./load.js";
 import { checkSchema, dotted } from "./schema.js";
 import { Secret } from "./secret.js";
 import type { ClusterConfig, HomelabConfig, RealmConfig, TenantConfig } from "./types.js";
@@ -15,7 +15,15 @@ export interface ValidConfig {
  * every problem at once (sorted by file and position). Secret references are NOT read here.
  */
 export function loadValidConfig(target: string): ValidConfig {
-  const loaded = loadConfig(target);
+  return validateLoaded(loadConfig(target));
+}
+
+/** The same checks for one in-memory document (tests, editors). */
+export function validateText(text: string, display = "homelab.yaml"): ValidConfig {
+  return validateLoaded(loadConfigText(text, display));
+}
+
+function validateLoaded(loaded: LoadedConfig): ValidConfig {
   const schemaProblems = checkSchema(loaded);
   if (schemaProblems.length === 0) {
     const refProblems = checkReferences(loaded);

@@ -1,0 +1,86 @@
+import { GraphError, invalidObjectId, notFound } from "./errors.js";
+import { methodNotAllowed } from "./graph-applications.js";
+import { checkQueryOptions, contextUrl, countCollection, listCollection, parseSelect, project } from "./graph-query.js";
+import type { GraphCtx, Reply, Segment } from "./graph-context.js";
+import { isGuid } from "./ids.js";
+import { READ_GROUPS, READ_USERS, requireAny } from "./permissions.js";
+import { groupTemplate, userTemplate, type Json } from "./shapes.js";
+import { eqi, type Entity } from "./state.js";
+
+/** `/users` and `/groups` (3.11): read-only, resolved by id, UPN or `$filter=displayName eq '…'`. */
+
+const USER_PROPS = new Set([
+  ...Object.keys(userTemplate({ id: "", displayName: "", userPrincipalName: "" })),
+  "accountEnabled",
+  "userType",
+]);
+const GROUP_PROPS = new Set(Object.keys(groupTemplate({ id: "", displayName: "" }, new Date(0))));
+
+export function handleUsers(ctx: GraphCtx, first: Segment, rest: string[]): Reply {
+  requireAny(ctx.caller, READ_USERS);
+  if (ctx.method !== "GET") throw methodNotAllowed();
+  if (!first.key && rest.length === 0)
+    return listCollection(ctx, ctx.dir.list("users").map((e) => structuredClone(e.data)), {
+      filterSpec: "users",
+      typeName: "user",
+      known: USER_PROPS,
+      entitySet: "users",
+    });
+  if (!first.key && rest[0] === "$count" && rest.length === 1)
+    return countCollection(ctx, ctx.dir.list("users").map((e) => e.data), "users");
+  // 3.11: /users/{id | userPrincipalName} and /users('{upn}').
+  const key = first.key ? first.key.value : (rest[0] ?? "");
+  const tail = first.key ? rest : rest.slice(1);
+  const user = isGuid(key)
+    ? ctx.dir.get("users", key.toLowerCase())
+    : ctx.dir.find("users", (d) => eqi(d.userPrincipalName, key));
+  if (!user) throw notFound(key);
+  if (tail.length > 0) throw new GraphError(400, "BadRequest", `Resource not found for the segment '${tail[0] ?? ""}'.`);
+  checkQueryOptions(ctx, ["$select"]);
+  const select = parseSelect(ctx, "user", USER_PROPS);
+  return { status: 200, body: { "@odata.context": contextUrl(ctx, "users", select, true), ...project(structuredClone(user.data), select) } };
+}
+
+export function handleGroups(ctx: GraphCtx, first: Segment, rest: string[]): Reply {
+  requireAny(ctx.caller, READ_GROUPS);
+  if (ctx.method !== "GET") throw methodNotAllowed();
+  if (!first.key && rest.length === 0)
+    return listCollection(ctx, ctx.dir.list("groups").map((e) => structuredClone(e.data)), {
+      filterSpec: "groups",
+      typeName: "group",
+      known: GROUP_PROPS,
+      entitySet: "groups",
+    });
+  if (!first.key && rest[0] === "$count" && rest.length === 1)
+    return countCollection(ctx, ctx.dir.list("groups").map((e) => e.data), "groups");
+  const id = first.key ? first.key.value : (rest[0] ?? "");
+  const tail = first.key ? rest : rest.slice(1);
+  if (!isGuid(id)) throw invalidObjectId(id);
+  const group = ctx.dir.get("groups", id.toLowerCase());
+  if (!group) throw notFound(id);
+  if (tail.length === 0) {
+    checkQueryOptions(ctx, ["$select"]);
+    const select = parseSelect(ctx, "group", GROUP_PROPS);
+    return { status: 200, body: { "@odata.context": contextUrl(ctx, "groups", select, true), ...project(structuredClone(group.data), select) } };
+  }
+  if (tail[0] === "members" && tail.length === 1) return listMembers(ctx, group);
+  throw new GraphError(400, "BadRequest", `Resource not found for the segment '${tail[0] ?? ""}'.`);
+}
+
+function listMembers(ctx: GraphCtx, group: Entity): Reply {
+  const items: Json[] = [];
+  const types = new Map<string, string>();
+  for (const id of group.members) {
+    const o = ctx.dir.directoryObject(id);
+    if (!o) continue;
+    items.push(structuredClone(o.entity.data));
+    types.set(id, `#microsoft.graph.${o.type}`);
+  }
+  return listCollection(ctx, items, {
+    filterSpec: "users",
+    typeName: "directoryObject",
+    known: USER_PROPS,
+    entitySet: "directoryObjects",
+    odataType: (i) => types.get(String(i.id)),
+  });
+}

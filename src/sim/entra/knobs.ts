@@ -1,0 +1,57 @@
+import { GraphError } from "./errors.js";
+import { prng } from "./ids.js";
+import type { EntraSimKnobs, Trigger } from "./types.js";
+
+/**
+ * Failure knobs on Graph requests (4.3, errata 9.7). A trigger fires when its `methods` match, its `rate`
+ * (seeded PRNG) and `every` conditions hold, and its `count` budget (if any) is not used up.
+ */
+class TriggerState {
+  private seen = 0;
+  private fired = 0;
+  constructor(readonly t: Trigger) {}
+
+  fires(method: string, rand: () => number): boolean {
+    if (this.t.methods && !this.t.methods.map((m) => m.toUpperCase()).includes(method)) return false;
+    this.seen++;
+    if (this.t.count !== undefined && this.fired >= this.t.count) return false;
+    if (this.t.every !== undefined && this.seen % Math.max(1, this.t.every) !== 0) return false;
+    if (this.t.rate !== undefined && !(rand() < this.t.rate)) return false;
+    this.fired++;
+    return true;
+  }
+}
+
+export class Knobs {
+  private throttle?: TriggerState;
+  private faults?: TriggerState;
+  private readonly rand: () => number;
+
+  constructor(
+    private readonly knobs: EntraSimKnobs,
+    seed: number,
+  ) {
+    this.rand = prng(seed);
+    this.reset(knobs);
+  }
+
+  /** Re-arms the triggers named in `k` (counters start again from zero). */
+  reset(k: Partial<EntraSimKnobs>): void {
+    if ("throttle" in k) this.throttle = this.knobs.throttle ? new TriggerState(this.knobs.throttle) : undefined;
+    if ("faults" in k) this.faults = this.knobs.faults ? new TriggerState(this.knobs.faults) : undefined;
+  }
+
+  /** Throws the 429 or 5xx this request should get, if any. */
+  check(method: string): void {
+    if (this.throttle?.fires(method, this.rand)) {
+      const seconds = this.knobs.throttle?.retryAfterSeconds ?? 1;
+      // 4.3 / errata 9.7: code TooManyRequests with Retry-After (seconds).
+      throw new GraphError(429, "TooManyRequests", "Too many requests.", { "retry-after": String(seconds) });
+    }
+    if (this.faults?.fires(method, this.rand)) {
+      // Errata 9.7: 503 serviceNotAvailable, possibly without Retry-After (so none here).
+      if (this.knobs.faults?.status === 500) throw new GraphError(500, "generalException", "General exception while processing.");
+      throw new GraphError(503, "serviceNotAvailable", "Service is unavailable. Try again later.");
+    }
+  }
+}

@@ -1,0 +1,401 @@
+import { DEFAULT_ACCESS_ROLE_ID, GRAPH_APP_ID, graphDate, isGuid, newGuid, newOpaque, newSecretText } from "./ids.js";
+import { GRAPH_APP_ROLES } from "./permissions.js";
+import {
+  applicationTemplate,
+  graphServicePrincipal,
+  groupTemplate,
+  servicePrincipalTemplate,
+  userTemplate,
+  type Json,
+} from "./shapes.js";
+import type { EntraFixture, EntraSimKnobs, EntraSimState } from "./types.js";
+
+/** One stored directory object. `pending` = reads left during which it stays invisible (4.4). */
+export interface Entity {
+  data: Json;
+  pending: number;
+  owners: string[];
+  members: string[];
+}
+
+export type CollectionName = "applications" | "servicePrincipals" | "users" | "groups" | "appRoleAssignments";
+
+export type ODataType = "application" | "servicePrincipal" | "user" | "group";
+
+export interface AccessGrant {
+  kind: "app" | "user";
+  appId: string;
+  principalId: string;
+  permissions: string[];
+  expiresAt: number;
+}
+
+export interface DeviceGrant {
+  clientId: string;
+  scopes: string[];
+  pendingPolls: number;
+  expiresAt: number;
+  userId: string;
+}
+
+export interface RefreshGrant {
+  clientId: string;
+  scopes: string[];
+  userId: string;
+}
+
+interface StoredSecret {
+  appObjectId: string;
+  secret: string;
+  /** Token requests left that refuse this brand-new secret (secretActivationDelay knob). */
+  pendingUses: number;
+}
+
+export type SecretCheck = "ok" | "no-app" | "wrong" | "expired" | "no-sp" | "disabled";
+
+export const ACCESS_TOKEN_SECONDS = 3599;
+
+/**
+ * The tenant's directory. All Graph reads go through `see()`, which implements the consistency knob: a fresh
+ * object answers "not found" to its next N reads (4.4). The token endpoint reads `raw*` (no replication lag there).
+ */
+export class Directory {
+  readonly collections: Record<CollectionName, Map<string, Entity>> = {
+    applications: new Map(),
+    servicePrincipals: new Map(),
+    users: new Map(),
+    groups: new Map(),
+    appRoleAssignments: new Map(),
+  };
+  private readonly secrets = new Map<string, StoredSecret>();
+  private readonly credentialPending = new Map<string, number>();
+  readonly accessTokens = new Map<string, AccessGrant>();
+  readonly refreshTokens = new Map<string, RefreshGrant>();
+  readonly deviceCodes = new Map<string, DeviceGrant>();
+  readonly graphSpId = newGuid();
+  knobs: EntraSimKnobs = {};
+
+  constructor(
+    readonly tenantId: string,
+    readonly domain: string,
+    public now: () => Date,
+  ) {
+    this.collections.servicePrincipals.set(this.graphSpId, this.entity(graphServicePrincipal(this.graphSpId, tenantId, GRAPH_APP_ROLES)));
+  }
+
+  private entity(data: Json, pending = 0): Entity {
+    return { data, pending, owners: [], members: [] };
+  }
+
+  /** A Graph read of `e`: false while it is still replicating (and counts the read). */
+  see(e: Entity): boolean {
+    if (e.pending > 0) {
+      e.pending--;
+      return false;
+    }
+    return true;
+  }
+
+  add(coll: CollectionName, data: Json, owners: string[] = []): Entity {
+    const e = this.entity(data, this.knobs.consistencyDelay ?? 0);
+    e.owners = owners;
+    this.collections[coll].set(String(data.id), e);
+    return e;
+  }
+
+  /** Visible objects of a collection; each one counts a read. */
+  list(coll: CollectionName): Entity[] {
+    return [...this.collections[coll].values()].filter((e) => this.see(e));
+  }
+
+  get(coll: CollectionName, id: string): Entity | undefined {
+    const e = this.collections[coll].get(id) ?? this.findRaw(coll, (d) => typeof d.id === "string" && d.id.toLowerCase() === id.toLowerCase());
+    return e && this.see(e) ? e : undefined;
+  }
+
+  findRaw(coll: CollectionName, pred: (d: Json) => boolean): Entity | undefined {
+    for (const e of this.collections[coll].values()) if (pred(e.data)) return e;
+    return undefined;
+  }
+
+  /** Graph read by a property value (alternate keys, appId references). */
+  find(coll: CollectionName, pred: (d: Json) => boolean): Entity | undefined {
+    const e = this.findRaw(coll, pred);
+    return e && this.see(e) ? e : undefined;
+  }
+
+  rawAppByAppId(appId: string): Entity | undefined {
+    return this.findRaw("applications", (d) => eqi(d.appId, appId));
+  }
+
+  rawSpByAppId(appId: string): Entity | undefined {
+    return this.findRaw("servicePrincipals", (d) => eqi(d.appId, appId));
+  }
+
+  /** Any directory object by id (owners, assignment principals), as a Graph read. */
+  directoryObject(id: string): { type: ODataType; entity: Entity } | undefined {
+    const kinds: Array<[CollectionName, ODataType]> = [
+      ["users", "user"],
+      ["groups", "group"],
+      ["servicePrincipals", "servicePrincipal"],
+      ["applications", "application"],
+    ];
+    for (const [coll, type] of kinds) {
+      const e = this.collections[coll].get(id.toLowerCase()) ?? this.collections[coll].get(id);
+      if (e) return this.see(e) ? { type, entity: e } : undefined;
+    }
+    return undefined;
+  }
+
+  // ---- secrets ----------------------------------------------------------------------------------------------
+
+  /** Stores a usable secret for a credential; Graph only ever shows the credential without `secretText` (3.2). */
+  storeSecret(appObjectId: string, keyId: string, secret: string, fresh: boolean): void {
+    this.secrets.set(keyId, { appObjectId, secret, pendingUses: fresh ? (this.knobs.secretActivationDelay ?? 0) : 0 });
+    if (fresh && (this.knobs.credentialDelay ?? 0) > 0) this.credentialPending.set(keyId, this.knobs.credentialDelay ?? 0);
+  }
+
+  dropSecret(keyId: string): void {
+    this.secrets.delete(keyId);
+    this.credentialPending.delete(keyId);
+  }
+
+  /** Credential visibility in a Graph read of its application (credentialDelay knob; 3.7 "can take minutes"). */
+  credentialVisible(keyId: string): boolean {
+    const n = this.credentialPending.get(keyId) ?? 0;
+    if (n <= 0) return true;
+    this.credentialPending.set(keyId, n - 1);
+    return false;
+  }
+
+  /**
+   * What the token endpoint would say about (appId, secret) now. `consume` counts a token request against the
+   * activation delay of a brand-new secret.
+   */
+  checkSecret(appId: string, secret: string, consume: boolean): SecretCheck {
+    const app = this.rawAppByAppId(appId);
+    if (!app) return "no-app";
+    const creds = (app.data.passwordCredentials ?? []) as Json[];
+    const now = this.now().getTime();
+    let expired = false;
+    for (const c of creds) {
+      const stored = this.secrets.get(String(c.keyId));
+      if (!stored || stored.secret !== secret) continue;
+      const start = Date.parse(String(c.startDateTime));
+      const end = Date.parse(String(c.endDateTime));
+      if (now >= end) {
+        expired = true;
+        continue;
+      }
+      if (now < start) continue;
+      if (stored.pendingUses > 0) {
+        if (consume) stored.pendingUses--;
+        continue;
+      }
+      // Errata 9.1: a secret only works once the app has a service principal in the tenant.
+      const sp = this.rawSpByAppId(appId);
+      if (!sp) return "no-sp";
+      if (sp.data.accountEnabled === false) return "disabled";
+      return "ok";
+    }
+    return expired ? "expired" : "wrong";
+  }
+
+  /** Application permissions granted to a service principal on Graph: its app-role assignments (1.2). */
+  grantedGraphRoles(spId: string): string[] {
+    const graphSp = this.collections.servicePrincipals.get(this.graphSpId);
+    const roles = (graphSp?.data.appRoles ?? []) as Json[];
+    const out: string[] = [];
+    for (const a of this.collections.appRoleAssignments.values()) {
+      if (a.data.principalId !== spId || a.data.resourceId !== this.graphSpId) continue;
+      const role = roles.find((r) => r.id === a.data.appRoleId);
+      if (role) out.push(String(role.value));
+    }
+    return out.sort();
+  }
+
+  issueAccessToken(grant: Omit<AccessGrant, "expiresAt">): string {
+    const token = newOpaque(48);
+    this.accessTokens.set(token, { ...grant, expiresAt: this.now().getTime() + ACCESS_TOKEN_SECONDS * 1000 });
+    return token;
+  }
+
+  // ---- object creation shared by Graph handlers and seeding ---------------------------------------------------
+
+  newApplication(props: Json, owners: string[]): Entity {
+    const id = newGuid();
+    const data = applicationTemplate(id, newGuid(), this.now(), this.domain);
+    Object.assign(data, structuredClone(props));
+    data.id = id;
+    return this.add("applications", data, owners);
+  }
+
+  newServicePrincipal(app: Json, props: Json, owners: string[]): Entity {
+    const data = servicePrincipalTemplate(newGuid(), app, this.tenantId, this.domain);
+    const id = data.id;
+    Object.assign(data, structuredClone(props));
+    data.id = id;
+    return this.add("servicePrincipals", data, owners);
+  }
+
+  newAssignment(principal: { type: ODataType; entity: Entity }, resource: Entity, appRoleId: string): Entity {
+    const data: Json = {
+      id: newOpaque(32),
+      deletedDateTime: null,
+      appRoleId,
+      createdDateTime: graphDate(this.now()),
+      principalDisplayName: principal.entity.data.displayName ?? null,
+      principalId: principal.entity.data.id,
+      principalType: principal.type === "user" ? "User" : principal.type === "group" ? "Group" : "ServicePrincipal",
+      resourceDisplayName: resource.data.displayName ?? null,
+      resourceId: resource.data.id,
+    };
+    return this.add("appRoleAssignments", data);
+  }
+
+  /** Deleting an application also removes its service principal and their assignments (3.6). */
+  deleteApplication(e: Entity): void {
+    this.collections.applications.delete(String(e.data.id));
+    for (const c of (e.data.passwordCredentials ?? []) as Json[]) this.dropSecret(String(c.keyId));
+    const sp = this.rawSpByAppId(String(e.data.appId));
+    if (sp) this.deleteServicePrincipal(sp);
+  }
+
+  deleteServicePrincipal(sp: Entity): void {
+    const spId = String(sp.data.id);
+    this.collections.servicePrincipals.delete(spId);
+    for (const [id, a] of this.collections.appRoleAssignments)
+      if (a.data.principalId === spId || a.data.resourceId === spId) this.collections.appRoleAssignments.delete(id);
+  }
+
+  // ---- seeding -------------------------------------------------------------------------------------------------
+
+  seed(
+    fixture: EntraFixture,
+    automation: { clientId: string; clientSecret: string; permissions: string[]; displayName: string },
+  ): { objectId: string; servicePrincipalId: string } {
+    const now = this.now();
+    for (const u of fixture.users ?? []) {
+      const id = (u.id ?? newGuid()).toLowerCase();
+      this.collections.users.set(id, this.entity(userTemplate({ ...u, id })));
+    }
+    const upnToId = (upn: string): string => {
+      const u = this.findRaw("users", (d) => eqi(d.userPrincipalName, upn));
+      if (!u) throw new Error(`entra sim fixture: unknown user '${upn}'`);
+      return String(u.data.id);
+    };
+    for (const g of fixture.groups ?? []) {
+      const id = (g.id ?? newGuid()).toLowerCase();
+      const e = this.entity(groupTemplate({ ...g, id }, now));
+      e.members = (g.members ?? []).map(upnToId);
+      this.collections.groups.set(id, e);
+    }
+
+    // The automation app: an application, its service principal, one secret, and Graph app-role assignments.
+    const autoApp = this.entity(applicationTemplate(newGuid(), automation.clientId, now, this.domain));
+    autoApp.data.displayName = automation.displayName;
+    autoApp.data.requiredResourceAccess = [
+      {
+        resourceAppId: GRAPH_APP_ID,
+        resourceAccess: automation.permissions.map((p) => ({ id: roleId(p), type: "Role" })),
+      },
+    ];
+    this.collections.applications.set(String(autoApp.data.id), autoApp);
+    this.seedCredential(autoApp, { displayName: "homelab-sim bootstrap", secretText: automation.clientSecret }, now);
+    const autoSp = this.entity(servicePrincipalTemplate(newGuid(), autoApp.data, this.tenantId, this.domain));
+    this.collections.servicePrincipals.set(String(autoSp.data.id), autoSp);
+    const graphSp = this.collections.servicePrincipals.get(this.graphSpId);
+    if (!graphSp) throw new Error("unreachable: graph service principal");
+    for (const p of automation.permissions) {
+      const a = this.newAssignment({ type: "servicePrincipal", entity: autoSp }, graphSp, roleId(p));
+      a.pending = 0;
+    }
+
+    const pendingOwners: Array<[Entity, unknown]> = [];
+    for (const raw of fixture.applications ?? []) {
+      const { owners, passwordCredentials, ...props } = raw;
+      const id = typeof props.id === "string" ? props.id.toLowerCase() : newGuid();
+      const appId = typeof props.appId === "string" ? props.appId : newGuid();
+      const e = this.entity({ ...applicationTemplate(id, appId, now, this.domain), ...structuredClone(props), id, appId });
+      e.data.passwordCredentials = [];
+      this.collections.applications.set(id, e);
+      for (const c of (passwordCredentials ?? []) as Json[]) this.seedCredential(e, c, now);
+      pendingOwners.push([e, owners]);
+    }
+    for (const raw of fixture.servicePrincipals ?? []) {
+      const { owners, ...props } = raw;
+      const app = this.rawAppByAppId(String(props.appId));
+      if (!app) throw new Error(`entra sim fixture: service principal for unknown appId '${String(props.appId)}'`);
+      const id = typeof props.id === "string" ? props.id.toLowerCase() : newGuid();
+      const e = this.entity({ ...servicePrincipalTemplate(id, app.data, this.tenantId, this.domain), ...structuredClone(props), id });
+      this.collections.servicePrincipals.set(id, e);
+      pendingOwners.push([e, owners]);
+    }
+    for (const [e, owners] of pendingOwners) {
+      e.owners = ((owners ?? []) as string[]).map((o) => this.resolveFixtureOwner(o));
+    }
+    return { objectId: String(autoApp.data.id), servicePrincipalId: String(autoSp.data.id) };
+  }
+
+  private resolveFixtureOwner(ref: string): string {
+    const byId = this.directoryObject(ref);
+    if (byId) return String(byId.entity.data.id);
+    const sp = this.rawSpByAppId(ref);
+    if (sp) return String(sp.data.id);
+    const user = this.findRaw("users", (d) => eqi(d.userPrincipalName, ref));
+    if (user) return String(user.data.id);
+    throw new Error(`entra sim fixture: unknown owner '${ref}'`);
+  }
+
+  private seedCredential(app: Entity, c: Json, now: Date): void {
+    const secret = typeof c.secretText === "string" ? c.secretText : newSecretText();
+    const keyId = typeof c.keyId === "string" ? c.keyId : newGuid();
+    const start = typeof c.startDateTime === "string" ? new Date(c.startDateTime) : new Date(now.getTime() - 86_400_000);
+    const end = typeof c.endDateTime === "string" ? new Date(c.endDateTime) : new Date(start.getTime() + 2 * 365.25 * 86_400_000);
+    const cred: Json = {
+      customKeyIdentifier: null,
+      displayName: c.displayName ?? null,
+      endDateTime: graphDate(end),
+      hint: secret.slice(0, 3),
+      keyId,
+      secretText: null,
+      startDateTime: graphDate(start),
+    };
+    (app.data.passwordCredentials as Json[]).push(cred);
+    this.storeSecret(String(app.data.id), keyId, secret, false);
+  }
+
+  // ---- inspector -----------------------------------------------------------------------------------------------
+
+  snapshot(): EntraSimState {
+    const data = (coll: CollectionName): Json[] => [...this.collections[coll].values()].map((e) => structuredClone(e.data));
+    const applications = data("applications");
+    for (const a of applications) for (const c of (a.passwordCredentials ?? []) as Json[]) delete c.secretText;
+    const owners: Record<string, string[]> = {};
+    for (const coll of ["applications", "servicePrincipals"] as const)
+      for (const [id, e] of this.collections[coll]) owners[id] = [...e.owners];
+    const groupMembers: Record<string, string[]> = {};
+    for (const [id, e] of this.collections.groups) groupMembers[id] = [...e.members];
+    return {
+      applications,
+      servicePrincipals: data("servicePrincipals"),
+      groups: data("groups"),
+      users: data("users"),
+      appRoleAssignments: data("appRoleAssignments"),
+      owners,
+      groupMembers,
+    };
+  }
+}
+
+export function eqi(a: unknown, b: unknown): boolean {
+  return typeof a === "string" && typeof b === "string" && a.toLowerCase() === b.toLowerCase();
+}
+
+function roleId(permission: string): string {
+  const id = GRAPH_APP_ROLES[permission];
+  if (!id) throw new Error(`entra sim: unknown Graph application permission '${permission}'`);
+  return id;
+}
+
+export { DEFAULT_ACCESS_ROLE_ID, isGuid };

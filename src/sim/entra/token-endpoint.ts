@@ -1,0 +1,294 @@
+import type { IncomingHttpHeaders } from "node:http";
+import { TokenError } from "./errors.js";
+import { GRAPH_APP_ID, GRAPH_CLI_APP_ID, aadTimestamp, base64url, newGuid, newOpaque } from "./ids.js";
+import { ACCESS_TOKEN_SECONDS, eqi, type Directory } from "./state.js";
+import type { Json } from "./shapes.js";
+
+/**
+ * The identity endpoints of 1.1, 1.3 and 2.8: `POST /{tenant}/oauth2/v2.0/token` (client credentials, device code
+ * in both grant_type spellings, refresh token) and `POST /{tenant}/oauth2/v2.0/devicecode`. Errors use the flat
+ * envelope of 4.2. Unknown form parameters (msal's telemetry) and the `client-request-id` query are ignored.
+ */
+
+export interface DeviceUser {
+  id: string;
+  userPrincipalName: string;
+  displayName: string;
+}
+
+export interface TokenEndpointConfig {
+  devicePendingPolls: number;
+  devicePollInterval: number;
+  deviceUser: DeviceUser;
+}
+
+export interface TokenReply {
+  status: number;
+  body: Json;
+}
+
+const GRAPH_RESOURCES = ["https://graph.microsoft.com", GRAPH_APP_ID];
+const OIDC_SCOPES = ["openid", "profile", "offline_access", "email"];
+/** What a delegated `.default` request is granted: an admin's bootstrap set (1.3). */
+const DEFAULT_DELEGATED = ["Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All", "Directory.Read.All"];
+const DEVICE_CODE_SECONDS = 900;
+
+export function tenantMatches(dir: Directory, tenant: string): boolean {
+  return eqi(tenant, dir.tenantId) || eqi(tenant, dir.domain);
+}
+
+const MULTI_TENANT = ["common", "organizations"];
+
+export function handleIdentityPost(
+  dir: Directory,
+  cfg: TokenEndpointConfig,
+  tenant: string,
+  action: "token" | "devicecode",
+  form: URLSearchParams,
+  headers: IncomingHttpHeaders,
+): TokenReply {
+  const grant = form.get("grant_type");
+  const multiOk = action === "devicecode" || (grant !== "client_credentials" && grant !== null);
+  if (!tenantMatches(dir, tenant) && !(multiOk && MULTI_TENANT.includes(tenant.toLowerCase())))
+    throw new TokenError(
+      400,
+      "invalid_request",
+      90002,
+      `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.`,
+    );
+  if (action === "devicecode") return deviceAuthorization(dir, cfg, form);
+  if (grant === null) throw missing("grant_type");
+  switch (grant) {
+    case "client_credentials":
+      return clientCredentials(dir, form, headers);
+    // 1.3 / 2.8: msal-node sends `device_code`; the documented value is the URN. Accept both.
+    case "device_code":
+    case "urn:ietf:params:oauth:grant-type:device_code":
+      return deviceCodeToken(dir, cfg, form);
+    case "refresh_token":
+      return refreshToken(dir, cfg, form);
+    default:
+      throw new TokenError(400, "unsupported_grant_type", 70003, `The app requested an unsupported grant type '${grant}'.`);
+  }
+}
+
+function missing(param: string): TokenError {
+  return new TokenError(400, "invalid_request", 900144, `The request body must contain the following parameter: '${param}'.`);
+}
+
+function appNotFound(dir: Directory, clientId: string): TokenError {
+  return new TokenError(
+    400,
+    "unauthorized_client",
+    700016,
+    `Application with identifier '${clientId}' was not found in the directory '${dir.domain}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
+  );
+}
+
+/** client_secret from the body, or HTTP Basic (RFC 6749 2.3.1; 1.1). */
+function presentedSecret(form: URLSearchParams, headers: IncomingHttpHeaders): { clientId?: string; secret?: string } {
+  const auth = headers.authorization;
+  if (typeof auth === "string" && /^basic /i.test(auth)) {
+    const decoded = Buffer.from(auth.slice(6).trim(), "base64").toString("utf8");
+    const i = decoded.indexOf(":");
+    if (i > 0) return { clientId: decodeURIComponent(decoded.slice(0, i)), secret: decodeURIComponent(decoded.slice(i + 1)) };
+  }
+  return { clientId: form.get("client_id") ?? undefined, secret: form.get("client_secret") ?? undefined };
+}
+
+function clientCredentials(dir: Directory, form: URLSearchParams, headers: IncomingHttpHeaders): TokenReply {
+  const cred = presentedSecret(form, headers);
+  const clientId = cred.clientId;
+  if (!clientId) throw missing("client_id");
+  const scope = form.get("scope");
+  if (scope === null) throw missing("scope");
+  // 1.1: exactly `{resource}/.default`, and the simulator only knows Microsoft Graph.
+  const scopes = scope.split(/\s+/).filter(Boolean);
+  const resource = scopes.length === 1 && scopes[0]?.endsWith("/.default") ? scopes[0].slice(0, -"/.default".length) : undefined;
+  if (!resource || !GRAPH_RESOURCES.some((r) => eqi(r, resource.replace(/\/+$/, ""))))
+    throw new TokenError(400, "invalid_scope", 70011, `The provided value for the input parameter 'scope' is not valid. The scope ${scope} is not valid.`);
+  const app = dir.rawAppByAppId(clientId);
+  if (!app) throw appNotFound(dir, clientId);
+  if (form.get("client_assertion") !== null && cred.secret === undefined)
+    // The simulator does not verify certificate assertions (optional in the brief): every one fails.
+    throw new TokenError(401, "invalid_client", 700027, "Client assertion failed signature validation.");
+  if (cred.secret === undefined)
+    throw new TokenError(401, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
+  switch (dir.checkSecret(clientId, cred.secret, true)) {
+    case "ok":
+      break;
+    case "expired":
+      throw new TokenError(
+        401,
+        "invalid_client",
+        7000222,
+        `The provided client secret keys for app '${clientId}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.`,
+      );
+    case "no-sp":
+      // Errata 9.1.
+      throw new TokenError(
+        401,
+        "invalid_client",
+        7000229,
+        `The client application ${clientId} is missing service principal in the tenant ${dir.tenantId}. See instructions here: https://go.microsoft.com/fwlink/?linkid=2225119`,
+      );
+    case "disabled":
+      throw new TokenError(400, "unauthorized_client", 7000112, `Application '${clientId}'(${String(app.data.displayName)}) is disabled.`);
+    default:
+      throw new TokenError(
+        401,
+        "invalid_client",
+        7000215,
+        `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${clientId}'.`,
+      );
+  }
+  const sp = dir.rawSpByAppId(clientId);
+  const spId = String(sp?.data.id);
+  // 1.2: the app's Graph permissions are its app-role assignments on Graph's service principal, read at issue time.
+  const access_token = dir.issueAccessToken({ kind: "app", appId: app.data.appId as string, principalId: spId, permissions: dir.grantedGraphRoles(spId) });
+  return { status: 200, body: { token_type: "Bearer", expires_in: ACCESS_TOKEN_SECONDS, ext_expires_in: ACCESS_TOKEN_SECONDS, access_token } };
+}
+
+function publicClientKnown(dir: Directory, clientId: string): "public" | "confidential" | undefined {
+  if (eqi(clientId, GRAPH_CLI_APP_ID)) return "public";
+  const app = dir.rawAppByAppId(clientId);
+  if (!app) return undefined;
+  return app.data.isFallbackPublicClient === true ? "public" : "confidential";
+}
+
+function deviceAuthorization(dir: Directory, cfg: TokenEndpointConfig, form: URLSearchParams): TokenReply {
+  const clientId = form.get("client_id");
+  if (!clientId) throw missing("client_id");
+  const scope = form.get("scope");
+  if (scope === null) throw missing("scope");
+  if (!publicClientKnown(dir, clientId)) throw appNotFound(dir, clientId);
+  const device_code = newOpaque(48);
+  const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+  let user_code = "";
+  for (const b of newOpaque(9)) user_code += alphabet[b.charCodeAt(0) % alphabet.length];
+  user_code = user_code.slice(0, 9);
+  dir.deviceCodes.set(device_code, {
+    clientId,
+    scopes: scope.split(/\s+/).filter(Boolean),
+    pendingPolls: cfg.devicePendingPolls,
+    expiresAt: dir.now().getTime() + DEVICE_CODE_SECONDS * 1000,
+    userId: cfg.deviceUser.id,
+  });
+  const verification_uri = "https://microsoft.com/devicelogin";
+  // 1.3: no verification_uri_complete.
+  return {
+    status: 200,
+    body: {
+      user_code,
+      device_code,
+      verification_uri,
+      expires_in: DEVICE_CODE_SECONDS,
+      interval: cfg.devicePollInterval,
+      message: `To sign in, use a web browser to open the page ${verification_uri} and enter the code ${user_code} to authenticate.`,
+    },
+  };
+}
+
+function deviceCodeToken(dir: Directory, cfg: TokenEndpointConfig, form: URLSearchParams): TokenReply {
+  const clientId = form.get("client_id");
+  if (!clientId) throw missing("client_id");
+  const code = form.get("device_code");
+  if (!code) throw missing("device_code");
+  const kind = publicClientKnown(dir, clientId);
+  if (!kind) throw appNotFound(dir, clientId);
+  const grant = dir.deviceCodes.get(code);
+  // [U] 1.3 names the error; the AADSTS number is not documented there.
+  if (!grant || grant.clientId !== clientId)
+    throw new TokenError(400, "bad_verification_code", 70000, "The provided value for the input parameter 'device_code' is not valid.");
+  if (dir.now().getTime() >= grant.expiresAt) {
+    dir.deviceCodes.delete(code);
+    throw new TokenError(400, "expired_token", 70020, "The provided value for the input parameter 'device_code' is not valid. This device code has expired.");
+  }
+  // A confidential app without "allow public client flows" must authenticate: the device flow needs a public client.
+  if (kind === "confidential" && !form.get("client_secret"))
+    throw new TokenError(401, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
+  if (grant.pendingPolls > 0) {
+    grant.pendingPolls--;
+    throw new TokenError(400, "authorization_pending", 70016, "OAuth 2.0 device flow error. Authorization is pending. Continue polling.");
+  }
+  dir.deviceCodes.delete(code);
+  return userTokens(dir, cfg, clientId, grant.scopes);
+}
+
+function refreshToken(dir: Directory, cfg: TokenEndpointConfig, form: URLSearchParams): TokenReply {
+  const clientId = form.get("client_id");
+  if (!clientId) throw missing("client_id");
+  const rt = form.get("refresh_token");
+  if (!rt) throw missing("refresh_token");
+  const grant = dir.refreshTokens.get(rt);
+  if (!grant || grant.clientId !== clientId)
+    throw new TokenError(400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.");
+  dir.refreshTokens.delete(rt);
+  const scope = form.get("scope");
+  return userTokens(dir, cfg, clientId, scope ? scope.split(/\s+/).filter(Boolean) : grant.scopes);
+}
+
+/** Delegated scopes by name: `https://graph.microsoft.com/Application.ReadWrite.All` → `Application.ReadWrite.All`. */
+function delegatedPermissions(scopes: string[]): string[] {
+  const out = new Set<string>();
+  for (const s of scopes) {
+    if (OIDC_SCOPES.includes(s.toLowerCase())) continue;
+    const name = s.replace(/^https:\/\/graph\.microsoft\.com\//i, "").replace(new RegExp(`^${GRAPH_APP_ID}/`, "i"), "");
+    if (name === ".default") DEFAULT_DELEGATED.forEach((p) => out.add(p));
+    else out.add(name);
+  }
+  return [...out].sort();
+}
+
+/** 1.3 step 5: access, refresh and id token plus client_info, so msal can build an account. */
+function userTokens(dir: Directory, cfg: TokenEndpointConfig, clientId: string, scopes: string[]): TokenReply {
+  const user = cfg.deviceUser;
+  const access_token = dir.issueAccessToken({ kind: "user", appId: clientId, principalId: user.id, permissions: delegatedPermissions(scopes) });
+  const refresh_token = newOpaque(64);
+  dir.refreshTokens.set(refresh_token, { clientId, scopes, userId: user.id });
+  const now = Math.floor(dir.now().getTime() / 1000);
+  const claims = {
+    aud: clientId,
+    iss: `https://login.microsoftonline.com/${dir.tenantId}/v2.0`,
+    iat: now,
+    nbf: now,
+    exp: now + ACCESS_TOKEN_SECONDS,
+    name: user.displayName,
+    oid: user.id,
+    preferred_username: user.userPrincipalName,
+    sub: base64url(`${user.id}:${clientId}`).slice(0, 43),
+    tid: dir.tenantId,
+    ver: "2.0",
+  };
+  // 1.3: msal-node does not verify the id_token signature; an unsigned ("alg": "none") token suffices.
+  const id_token = `${base64url(JSON.stringify({ typ: "JWT", alg: "none" }))}.${base64url(JSON.stringify(claims))}.`;
+  return {
+    status: 200,
+    body: {
+      token_type: "Bearer",
+      scope: scopes.filter((s) => s.toLowerCase() !== "offline_access").join(" "),
+      expires_in: ACCESS_TOKEN_SECONDS,
+      ext_expires_in: ACCESS_TOKEN_SECONDS,
+      access_token,
+      refresh_token,
+      id_token,
+      client_info: base64url(JSON.stringify({ uid: user.id, utid: dir.tenantId })),
+    },
+  };
+}
+
+/** The flat token-endpoint error body (1.1, 4.2). */
+export function tokenErrorBody(e: TokenError, now: Date, correlationId: string | undefined): Json {
+  const ts = aadTimestamp(now);
+  const trace = newGuid();
+  const corr = correlationId ?? newGuid();
+  return {
+    error: e.error,
+    error_description: `AADSTS${e.aadsts}: ${e.description}\r\nTrace ID: ${trace}\r\nCorrelation ID: ${corr}\r\nTimestamp: ${ts}`,
+    error_codes: [e.aadsts],
+    timestamp: ts,
+    trace_id: trace,
+    correlation_id: corr,
+    error_uri: `https://login.microsoftonline.com/error?code=${e.aadsts}`,
+  };
+}

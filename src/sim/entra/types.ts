@@ -1,0 +1,124 @@
+/**
+ * Public option and handle types of the Entra ID / Microsoft Graph simulator.
+ * The behaviour follows shared/spec/entra-graph-api.md; section numbers in comments refer to it.
+ */
+
+/** Which requests a knob hits: a share (`rate`, 0..1, seeded PRNG), every Nth request, or the next `count` requests. */
+export interface Trigger {
+  /** Share of matching Graph requests hit, drawn from the seeded PRNG (0..1). */
+  rate?: number;
+  /** Hit every Nth matching Graph request (1 = all). */
+  every?: number;
+  /** Hit the next N matching Graph requests, then stop. */
+  count?: number;
+  /** Only requests with one of these methods (e.g. ["POST","PATCH","DELETE"]: writes throttled while reads pass, 4.3). */
+  methods?: string[];
+}
+
+export interface ThrottleKnob extends Trigger {
+  /** Seconds in the Retry-After header of a 429 (default 1). */
+  retryAfterSeconds?: number;
+}
+
+export interface FaultKnob extends Trigger {
+  /** 503 serviceNotAvailable (default) or 500 generalException; no Retry-After (errata 9.7). */
+  status?: 500 | 503;
+}
+
+export interface SecretPolicy {
+  /** Tenant app-management policy `passwordLifetime` (section 6): addPassword beyond it is rejected (errata 9.6). */
+  maxLifetimeDays: number;
+}
+
+export interface EntraSimKnobs {
+  /** A newly created directory object is invisible (404 by id, absent from lists) for its next N reads (4.4). */
+  consistencyDelay?: number;
+  /** A new password credential is missing from `passwordCredentials` for the next N reads of its application (3.7). */
+  credentialDelay?: number;
+  /** A new client secret is refused (AADSTS7000215) by the next N token requests that present it (1.1, 6). */
+  secretActivationDelay?: number;
+  /** 429 TooManyRequests with Retry-After on chosen Graph requests (4.3, errata 9.7). */
+  throttle?: ThrottleKnob;
+  /** 5xx on chosen Graph requests (errata 9.7). */
+  faults?: FaultKnob;
+  /** Tenant policy capping secret lifetime (errata 9.6). */
+  secretPolicy?: SecretPolicy;
+}
+
+export interface EntraFixtureUser {
+  id?: string;
+  displayName: string;
+  userPrincipalName: string;
+  mail?: string;
+  givenName?: string;
+  surname?: string;
+}
+
+export interface EntraFixtureGroup {
+  id?: string;
+  displayName: string;
+  /** Direct members, by userPrincipalName. */
+  members?: string[];
+  description?: string;
+}
+
+export interface EntraFixture {
+  users?: EntraFixtureUser[];
+  groups?: EntraFixtureGroup[];
+  /**
+   * Partial application objects merged over the documented create response (3.3). `id`/`appId` are generated
+   * when absent. Extra, non-Graph keys: `owners` (object ids, appIds meaning "that app's service principal", or
+   * UPNs) and `passwordCredentials[].secretText` (stored as the usable secret, never served back).
+   */
+  applications?: Array<Record<string, unknown>>;
+  /** Partial service principals; `appId` must name a fixture application. `owners` as for applications. */
+  servicePrincipals?: Array<Record<string, unknown>>;
+}
+
+export interface EntraSimOptions extends EntraSimKnobs {
+  host?: string;
+  port?: number;
+  /** Default DEFAULT_TENANT_ID. */
+  tenantId?: string;
+  fixture?: EntraFixture;
+  /** The app homelab runs as (client credentials). Seeded with an application, a service principal and one secret. */
+  automation?: { clientId?: string; clientSecret?: string; permissions?: string[]; displayName?: string };
+  /** Seed of the PRNG that decides `rate` knobs. Default 1. */
+  seed?: number;
+  /** Simulator clock: secret validity, token expiry, createdDateTime, device-code expiry. Default real time. */
+  now?: () => Date;
+  /** Device code: polls answered `authorization_pending` before success (default 1). */
+  devicePendingPolls?: number;
+  /** Device code: `interval` returned by /devicecode (seconds, default 1; 2.8). */
+  devicePollInterval?: number;
+  /** Device code: userPrincipalName of the fixture user who "signs in" (default the first fixture user). */
+  deviceUser?: string;
+}
+
+export type LogEntry = { api: "token" | "graph"; method: string; path: string; status: number };
+
+export interface EntraSimState {
+  applications: unknown[];
+  servicePrincipals: unknown[];
+  groups: unknown[];
+  users: unknown[];
+  appRoleAssignments: unknown[];
+  /** Owner object ids by application or service principal object id (not a Graph property). */
+  owners: Record<string, string[]>;
+  /** Direct member object ids by group id (not a Graph property). */
+  groupMembers: Record<string, string[]>;
+}
+
+export interface EntraSim {
+  loginUrl: string;
+  graphUrl: string;
+  tenantId: string;
+  automation: { clientId: string; clientSecret: string; objectId: string; servicePrincipalId: string };
+  requestLog: LogEntry[];
+  clearLog(): void;
+  setClock(now: () => Date): void;
+  setKnobs(k: Partial<EntraSimKnobs>): void;
+  state(): EntraSimState;
+  checkClientSecret(appId: string, secret: string): boolean;
+  close(): Promise<void>;
+}

@@ -1,0 +1,30 @@
+/** What every handler receives, and the handler registry type. */
+import type { MethodInfo } from "./apidoc.js";
+import type { TicketSigner } from "./auth.js";
+import type { Params } from "./params.js";
+import type { Caller, PermissionChecker } from "./permissions.js";
+import type { SimState } from "./state.js";
+
+export interface HandlerContext {
+  state: SimState;
+  caller: Caller;
+  perms: PermissionChecker;
+  /** validated parameters (path parameters included) */
+  params: Params;
+  info: MethodInfo;
+  signer: TicketSigner;
+  omitClientKey: boolean;
+  /** shuffle a list whose order PVE does not define (errata 16); identity when shuffling is off */
+  shuffle<T>(items: T[]): T[];
+}
+
+export type Handler = (ctx: HandlerContext) => unknown;
+
+/** Handlers keyed by "<METHOD> <template>", e.g. "GET /access/users/{userid}". */
+export type HandlerTable = Record<string, Handler>;
+
+/** Read a parameter, treating JSON null as "not sent" (spec 1.3; realms are the exception, errata 6). */
+export function param(ctx: HandlerContext, name: string): string | undefined {
+  const v = ctx.params[name];
+  return v === null ? undefined : v;
+}

@@ -150,7 +150,8 @@ export function buildDesired(cfg: HomelabConfig, baseDir = "."): DesiredState {
 }
 
 function desiredRealm(cfg: HomelabConfig, cluster: string, realm: string, r: RealmConfig): DesiredRealm {
-  const type = r.type ?? "openid";
+  // The built-in realms are configured under their own names (schema: builtinRealm); `type` is optional there.
+  const type = realm === "pam" || realm === "pve" ? realm : "openid";
   const options: Record<string, RealmOptionValue> = {};
   const set = (k: string, v: RealmOptionValue | undefined) => {
     if (v !== undefined) options[k] = v;

@@ -1,0 +1,60 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startEntraSim, type EntraSim } from "../../src/sim/entra/index.js";
+
+describe("entra sim: discovery endpoints (2.3, 2.8, 5.1)", () => {
+  let sim: EntraSim;
+  beforeAll(async () => {
+    sim = await startEntraSim({ tenantId: "8F1C2D3E-0000-4000-8000-000000000abc" });
+  });
+  afterAll(() => sim.close());
+
+  it("tenant id is normalised to lower case", () => {
+    expect(sim.tenantId).toBe("8f1c2d3e-0000-4000-8000-000000000abc");
+  });
+
+  it("openid-configuration has the 5.1 shape with the GUID issuer and simulator endpoints", async () => {
+    const r = await fetch(`${sim.loginUrl}/${sim.tenantId}/v2.0/.well-known/openid-configuration`);
+    expect(r.status).toBe(200);
+    expect(r.headers.get("cache-control")).toBe("max-age=86400, private");
+    const doc = (await r.json()) as Record<string, unknown>;
+    const t = sim.tenantId;
+    expect(doc.issuer).toBe(`https://login.microsoftonline.com/${t}/v2.0`);
+    expect(doc.token_endpoint).toBe(`${sim.loginUrl}/${t}/oauth2/v2.0/token`);
+    expect(doc.authorization_endpoint).toBe(`${sim.loginUrl}/${t}/oauth2/v2.0/authorize`);
+    expect(doc.device_authorization_endpoint).toBe(`${sim.loginUrl}/${t}/oauth2/v2.0/devicecode`);
+    expect(doc.end_session_endpoint).toBe(`${sim.loginUrl}/${t}/oauth2/v2.0/logout`);
+    expect(doc.jwks_uri).toBe(`${sim.loginUrl}/${t}/discovery/v2.0/keys`);
+    expect(doc.token_endpoint_auth_methods_supported).toEqual(["client_secret_post", "private_key_jwt", "client_secret_basic"]);
+    expect(doc.response_types_supported).toEqual(["code", "id_token", "code id_token", "id_token token"]);
+    expect(doc.response_modes_supported).toEqual(["query", "fragment", "form_post"]);
+    expect(doc.scopes_supported).toEqual(["openid", "profile", "email", "offline_access"]);
+    expect(doc.subject_types_supported).toEqual(["pairwise"]);
+    expect(doc.id_token_signing_alg_values_supported).toEqual(["RS256"]);
+    expect(doc.cloud_instance_name).toBe("microsoftonline.com");
+    expect(doc.msgraph_host).toBe("graph.microsoft.com");
+    expect(doc.request_uri_parameter_supported).toBe(false);
+    expect(doc.claims_supported).toContain("preferred_username");
+  });
+
+  it("the domain alias serves the same document with the GUID issuer (5.1)", async () => {
+    const r = await fetch(`${sim.loginUrl}/homelabsim.onmicrosoft.com/v2.0/.well-known/openid-configuration`);
+    expect(((await r.json()) as { issuer: string }).issuer).toBe(`https://login.microsoftonline.com/${sim.tenantId}/v2.0`);
+  });
+
+  it("an unknown tenant is 400 AADSTS90002", async () => {
+    const r = await fetch(`${sim.loginUrl}/00000000-1111-4222-8333-444444444444/v2.0/.well-known/openid-configuration`);
+    expect(r.status).toBe(400);
+    expect(((await r.json()) as { error_codes: number[] }).error_codes).toEqual([90002]);
+  });
+
+  it("instance discovery and keys", async () => {
+    const auth = encodeURIComponent(`https://login.microsoftonline.com/${sim.tenantId}/oauth2/v2.0/authorize`);
+    const r = await fetch(`${sim.loginUrl}/common/discovery/instance?api-version=1.1&authorization_endpoint=${auth}`);
+    const doc = (await r.json()) as any;
+    expect(doc.tenant_discovery_endpoint).toBe(`${sim.loginUrl}/${sim.tenantId}/v2.0/.well-known/openid-configuration`);
+    expect(doc["api-version"]).toBe("1.1");
+    expect(doc.metadata[0].aliases).toContain("login.microsoftonline.com");
+    const keys = await fetch(`${sim.loginUrl}/${sim.tenantId}/discovery/v2.0/keys`);
+    expect(await keys.json()).toEqual({ keys: [] });
+  });
+});

@@ -183,3 +183,21 @@ describe("entra sim knobs", () => {
     }
   });
 });
+
+describe("entra sim: conflicts knob (checklist 7, 3.5)", () => {
+  it("the next PATCH answers 409; the retry succeeds; reads are unaffected", async () => {
+    const sim = await startEntraSim({ conflicts: { count: 1 } });
+    try {
+      const g = client(sim, (await token(sim)).body.access_token);
+      const bind = [`https://graph.microsoft.com/v1.0/directoryObjects/${sim.automation.servicePrincipalId}`];
+      const app = (await g("POST", "/applications", { displayName: "c", "owners@odata.bind": bind })).body;
+      expect((await g("GET", `/applications/${app.id}`)).status).toBe(200);
+      const first = await g("PATCH", `/applications/${app.id}`, { notes: "x" });
+      expect(first.status).toBe(409);
+      expect(first.body.error.innerError["request-id"]).toBeTruthy();
+      expect((await g("PATCH", `/applications/${app.id}`, { notes: "x" })).status).toBe(204);
+    } finally {
+      await sim.close();
+    }
+  });
+});

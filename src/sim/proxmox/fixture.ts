@@ -23,6 +23,7 @@ function optionValue(v: unknown): string | number {
 export function applyFixture(state: SimState, fx: ProxmoxFixture): void {
   for (const r of fx.realms ?? []) {
     const { realm, type, password, ...options } = r;
+    if (!/^[A-Za-z][A-Za-z0-9.\-_]+$/.test(realm) || realm.length > 32) throw fixtureError(`invalid realm id '${realm}'`);
     if (!REALM_TYPES.includes(type)) throw fixtureError(`realm '${realm}': unknown type '${String(type)}'`);
     const plugin = REALM_PLUGINS[type];
     const existing = state.realms.get(realm);

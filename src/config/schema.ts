@@ -1,23 +1,48 @@
-import { readFileSync } from "node:fs";
-import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import type { ErrorObject } from "ajv/dist/2020.js";
 import type { ConfigProblem } from "../core/errors.js";
 import type { LoadedConfig, Segment } from "./load.js";
+import { addAnnotationKeywords, ajvOptions } from "./schema-options.js";
 import { closest } from "./suggest.js";
 
 /** The schema ships beside `src/` and `dist/` (package.json "files"), so this resolves from both. */
 const SCHEMA_URL = new URL("../../schemas/homelab.schema.json", import.meta.url);
+/** Written by scripts/build-validator.mjs next to this module in dist/; absent when running from src. */
+const PRECOMPILED_URL = new URL("./homelab-schema.validate.js", import.meta.url);
 
-let compiled: ValidateFunction | undefined;
+type Validate = ((data: unknown) => boolean) & { errors?: ErrorObject[] | null };
 
-export function schemaValidator(): ValidateFunction {
+let compiled: Validate | undefined;
+let schemaJson: Schema | undefined;
+
+function schemaDocument(): Schema {
+  schemaJson ??= JSON.parse(readFileSync(SCHEMA_URL, "utf8")) as Schema;
+  return schemaJson;
+}
+
+/**
+ * The validator: the one compiled at build time when present (saves ajv's import and compile on every
+ * run), else compiled here from the schema file.
+ */
+export async function loadSchemaValidator(): Promise<Validate> {
   if (compiled) return compiled;
-  const schema = JSON.parse(readFileSync(SCHEMA_URL, "utf8")) as object;
-  const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, strictRequired: false, allowUnionTypes: true, unicodeRegExp: true });
-  // Annotations of ours: a hint shown with errors, and a marker that the value is a secret (never echoed).
-  ajv.addKeyword({ keyword: "x-hint", schemaType: "string" });
-  ajv.addKeyword({ keyword: "x-sensitive", schemaType: "boolean" });
-  compiled = ajv.compile(schema);
+  if (existsSync(fileURLToPath(PRECOMPILED_URL))) {
+    compiled = ((await import(PRECOMPILED_URL.href)) as { default: Validate }).default;
+  } else {
+    const { Ajv2020 } = await import("ajv/dist/2020.js");
+    const ajv = new Ajv2020({ ...ajvOptions });
+    addAnnotationKeywords(ajv);
+    compiled = ajv.compile(schemaDocument()) as Validate;
+  }
   return compiled;
+}
+
+// Loaded once when this module is first imported, so that validation itself stays synchronous.
+await loadSchemaValidator();
+
+export function schemaValidator(): Validate {
+  return compiled!;
 }
 
 type Schema = Record<string, unknown>;
@@ -70,10 +95,12 @@ function prune(errors: ErrorObject[]): ErrorObject[] {
 
 function toProblem(e: ErrorObject, loaded: LoadedConfig): ConfigProblem {
   const path: Segment[] = e.instancePath === "" ? [] : e.instancePath.slice(1).split("/").map(unescapePointer);
-  const parent = (e.parentSchema ?? {}) as Schema;
+  // The error's schema and data are looked up here rather than carried by ajv (`verbose`), which the
+  // build-time compiled validator does not support; only failing runs pay for it.
+  const parent = parentSchemaOf(e, path);
   const hint = typeof parent["x-hint"] === "string" ? (parent["x-hint"] as string) : undefined;
   const sensitive = parent["x-sensitive"] === true;
-  const data = e.data;
+  const data = valueAt(loaded.data, path);
   const problem = (at: Segment[], key: boolean, message: string, h: string | null | undefined = hint): ConfigProblem => ({
     ...(loaded.locate(at, key) ?? {}),
     path: dotted(at),
@@ -133,6 +160,67 @@ function toProblem(e: ErrorObject, loaded: LoadedConfig): ConfigProblem {
     default:
       return problem(path, false, e.message ?? `fails ${e.keyword}`);
   }
+}
+
+/**
+ * The schema object holding the failed keyword. ajv's `schemaPath` is relative to the schema its code
+ * was generated for: the root, or a `$ref`'d definition (`#/properties/url/pattern` inside `$defs/cluster`).
+ * So resolve it against the schema at each prefix of the instance path, nearest first, then the root.
+ */
+function parentSchemaOf(e: ErrorObject, path: readonly Segment[]): Schema {
+  const pointer = e.schemaPath.split("/").slice(1, -1);
+  const root = schemaDocument();
+  const bases: Schema[] = [];
+  let node: Schema | undefined = root;
+  const chain: Schema[] = [root];
+  for (const seg of path) {
+    node = node ? childSchema(node, seg) : undefined;
+    if (!node) break;
+    chain.push(node);
+  }
+  bases.push(...chain.reverse());
+  for (const base of bases) {
+    const found = pointerIn(base, pointer);
+    if (found && e.keyword in found) return found;
+  }
+  return {};
+}
+
+function deref(s: Schema): Schema {
+  const ref = s.$ref;
+  if (typeof ref !== "string" || !ref.startsWith("#/")) return s;
+  return pointerIn(schemaDocument(), ref.split("/").slice(1)) ?? s;
+}
+
+/** The schema that applies to `seg` inside data validated by `s`, following $ref and combinator branches. */
+function childSchema(s: Schema, seg: Segment): Schema | undefined {
+  const d = deref(s);
+  const props = d.properties as Record<string, Schema> | undefined;
+  if (typeof seg === "string" && props?.[seg]) return deref(props[seg]!);
+  if (typeof seg === "number" && d.items && typeof d.items === "object") return deref(d.items as Schema);
+  if (typeof seg === "string" && d.additionalProperties && typeof d.additionalProperties === "object") return deref(d.additionalProperties as Schema);
+  for (const k of ["anyOf", "oneOf", "allOf"]) {
+    for (const b of (d[k] as Schema[] | undefined) ?? []) {
+      const c = childSchema(b, seg);
+      if (c) return c;
+    }
+  }
+  return undefined;
+}
+
+function pointerIn(base: Schema, pointer: string[]): Schema | undefined {
+  let node: unknown = base;
+  for (const raw of pointer) {
+    if (node === null || typeof node !== "object") return undefined;
+    node = (node as Record<string, unknown>)[raw.replace(/~1/g, "/").replace(/~0/g, "~")];
+  }
+  return node !== null && typeof node === "object" ? (node as Schema) : undefined;
+}
+
+function valueAt(data: unknown, path: readonly Segment[]): unknown {
+  let v = data;
+  for (const s of path) v = v !== null && typeof v === "object" ? (v as Record<string, unknown>)[String(s)] : undefined;
+  return v;
 }
 
 function describe(schema: Schema): string {

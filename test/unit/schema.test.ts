@@ -68,3 +68,27 @@ describe("schemas/homelab.schema.json", () => {
     "/sdn/zones/z/v/12345", "/storage/a b", "//", "/nodes/pve1/qemu", "/mapping/a/b/c", "/sdn/dns/a-b",
   ])("refuses the ACL path %j", (p) => expect(aclPath.test(p)).toBe(false));
 });
+
+describe("the validator compiled at build time", () => {
+  it("reports exactly what the runtime-compiled one reports", async () => {
+    const { existsSync } = await import("node:fs");
+    const file = `${root}dist/config/homelab-schema.validate.js`;
+    expect(existsSync(file), "run `npm run build` first (npm test does)").toBe(true);
+    const pre = (await import(file)).default as (d: unknown) => boolean & { errors?: unknown[] };
+    const { Ajv2020 } = await import("ajv/dist/2020.js");
+    const { ajvOptions, addAnnotationKeywords } = await import("../../src/config/schema-options.js");
+    const ajv = new Ajv2020({ ...ajvOptions });
+    addAnnotationKeywords(ajv);
+    const runtime = ajv.compile(schema);
+    const { parse } = await import("yaml");
+    const { playbook } = await import("../helpers/config.js");
+    const docs: unknown[] = [parse(playbook("homelab.yaml")), parse(playbook("larger.yaml")), {}, [], "x", { version: 2, realms: { a: { tenant: 1, issuerUrl: "x" }, pve: { type: "pam" } }, access: [{ user: "x", group: "y", role: "PVEx", path: "/vm" }] }];
+    const shape = (errs: any) => (errs ?? []).map((e: any) => `${e.instancePath} ${e.schemaPath} ${e.keyword}`).sort();
+    for (const d of docs) {
+      const a = pre(d);
+      const b = runtime(d);
+      expect(a).toBe(b);
+      expect(shape((pre as any).errors)).toEqual(shape(runtime.errors));
+    }
+  });
+});

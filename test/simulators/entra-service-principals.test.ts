@@ -228,3 +228,75 @@ describe("entra sim: bootstrap grants permissions by appRoleAssignments (1.2, 1.
     }
   });
 });
+
+describe("entra sim: service principal edge cases", () => {
+  it("ReadWrite.All: unknown appId is 400 'does not reference a valid application object' (3.8)", async () => {
+    const sim = await startEntraSim({ automation: { permissions: ["Application.ReadWrite.All"] } });
+    try {
+      const g = client(sim, await token(sim));
+      const r = await g("POST", "/servicePrincipals", { appId: "12121212-0000-4000-8000-000000000000" });
+      expect(r.status).toBe(400);
+      expect(r.body.error.code).toBe("Request_BadRequest");
+      expect(r.body.error.message).toBe(
+        "The appId '12121212-0000-4000-8000-000000000000' of the service principal does not reference a valid application object.",
+      );
+    } finally {
+      await sim.close();
+    }
+  });
+
+  it("OwnedBy: a foreign SP is readable but not writable; an owned SP can be deleted, taking its assignments", async () => {
+    const sim = await startEntraSim({
+      fixture: {
+        groups: [{ id: GROUP_ID, displayName: "G" }],
+        applications: [{ id: FOREIGN_APP, appId: FOREIGN_APP_ID, displayName: "Foreign" }],
+        servicePrincipals: [{ appId: FOREIGN_APP_ID }],
+      },
+    });
+    try {
+      const g = client(sim, await token(sim));
+      const foreign = await g("GET", `/servicePrincipals(appId='${FOREIGN_APP_ID}')`);
+      expect(foreign.status).toBe(200);
+      expect(foreign.body.displayName).toBe("Foreign");
+      expect((await g("PATCH", `/servicePrincipals/${foreign.body.id}`, { notes: "x" })).status).toBe(403);
+      expect((await g("DELETE", `/servicePrincipals/${foreign.body.id}`)).status).toBe(403);
+
+      const bind = [`https://graph.microsoft.com/v1.0/directoryObjects/${sim.automation.servicePrincipalId}`];
+      const app = (await g("POST", "/applications", { displayName: "mine", "owners@odata.bind": bind })).body;
+      const sp = (await g("POST", "/servicePrincipals", { appId: app.appId, "owners@odata.bind": bind })).body;
+      const owners = await g("GET", `/servicePrincipals/${sp.id}/owners`);
+      expect(owners.body.value.map((o: any) => o.id)).toEqual([sim.automation.servicePrincipalId]);
+      await g("POST", `/servicePrincipals/${sp.id}/appRoleAssignedTo`, { principalId: GROUP_ID, resourceId: sp.id, appRoleId: "00000000-0000-0000-0000-000000000000" });
+      expect(sim.state().appRoleAssignments.length).toBe(5);
+      expect((await g("DELETE", `/servicePrincipals/${sp.id}`)).status).toBe(204);
+      expect(sim.state().appRoleAssignments.length).toBe(4);
+      expect((await g("GET", `/servicePrincipals/${sp.id}`)).status).toBe(404);
+      // The application stays.
+      expect((await g("GET", `/applications/${app.id}`)).status).toBe(200);
+    } finally {
+      await sim.close();
+    }
+  });
+
+  it("appRoleAssignedTo pages with $top and an absolute nextLink", async () => {
+    const groups = Array.from({ length: 3 }, (_, i) => ({ id: `cccccccc-0000-4000-8000-00000000001${i}`, displayName: `G${i}` }));
+    const sim = await startEntraSim({ fixture: { groups } });
+    try {
+      const g = client(sim, await token(sim));
+      const bind = [`https://graph.microsoft.com/v1.0/directoryObjects/${sim.automation.servicePrincipalId}`];
+      const app = (await g("POST", "/applications", { displayName: "paged", "owners@odata.bind": bind })).body;
+      const sp = (await g("POST", "/servicePrincipals", { appId: app.appId, "owners@odata.bind": bind })).body;
+      for (const grp of groups)
+        expect((await g("POST", `/servicePrincipals/${sp.id}/appRoleAssignedTo`, { principalId: grp.id, resourceId: sp.id, appRoleId: "00000000-0000-0000-0000-000000000000" })).status).toBe(201);
+      const p1 = await g("GET", `/servicePrincipals/${sp.id}/appRoleAssignedTo?$top=2`);
+      expect(p1.body.value).toHaveLength(2);
+      const next: string = p1.body["@odata.nextLink"];
+      expect(next).toMatch(new RegExp(`^${sim.graphUrl}/v1\\.0/servicePrincipals/${sp.id}/appRoleAssignedTo\\?\\$top=2&\\$skiptoken=`));
+      const p2 = await g("GET", next.slice(`${sim.graphUrl}/v1.0`.length));
+      expect(p2.body.value.map((a: any) => a.principalDisplayName)).toEqual(["G2"]);
+      expect(p2.body).not.toHaveProperty("@odata.nextLink");
+    } finally {
+      await sim.close();
+    }
+  });
+});

@@ -170,7 +170,8 @@ function nextLink(ctx: GraphCtx, offset: number): string {
   const q = new URLSearchParams();
   for (const [k, v] of ctx.query) if (k !== "$skiptoken") q.append(k, v);
   q.set("$skiptoken", SKIP_PREFIX + Buffer.from(JSON.stringify({ o: offset })).toString("base64url"));
-  return `${ctx.base}${ctx.path.replace(/^\/v1\.0/, "")}?${q.toString().replace(/\+/g, "%20")}`;
+  const query = q.toString().replace(/\+/g, "%20").replace(/(^|&)%24/g, "$1$");
+  return `${ctx.base}${ctx.path.replace(/^\/v1\.0/, "")}?${query}`;
 }
 
 function parseSearch(s: string): Array<[string, string]> {

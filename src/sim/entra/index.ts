@@ -13,7 +13,11 @@ import type { EntraSim, EntraSimKnobs, EntraSimOptions, LogEntry } from "./types
  *
  * Defaults: tenant DEFAULT_TENANT_ID (domain `homelabsim.onmicrosoft.com`); an automation app with a generated
  * appId and secret (valid from one day before start for two years on the simulator clock) holding
- * DEFAULT_AUTOMATION_PERMISSIONS as app-role assignments on Microsoft Graph's service principal.
+ * DEFAULT_AUTOMATION_PERMISSIONS as app-role assignments on Microsoft Graph's service principal. Like a real
+ * tenant, the directory therefore starts with two service principals (Microsoft Graph's and the automation app's)
+ * and one application (the automation app), in addition to the fixture.
+ *
+ * Knobs act on Graph requests only (the token endpoint is never throttled: msal would throttle itself, 2.6).
  */
 
 export type {
@@ -44,6 +48,7 @@ export async function startEntraSim(opts: EntraSimOptions = {}): Promise<EntraSi
     throttle: opts.throttle,
     faults: opts.faults,
     secretPolicy: opts.secretPolicy,
+    conflicts: opts.conflicts,
   };
   const knobs = new Knobs(knobValues, opts.seed ?? 1);
 

@@ -25,6 +25,7 @@ class TriggerState {
 export class Knobs {
   private throttle?: TriggerState;
   private faults?: TriggerState;
+  private conflicts?: TriggerState;
   private readonly rand: () => number;
 
   constructor(
@@ -39,6 +40,8 @@ export class Knobs {
   reset(k: Partial<EntraSimKnobs>): void {
     if ("throttle" in k) this.throttle = this.knobs.throttle ? new TriggerState(this.knobs.throttle) : undefined;
     if ("faults" in k) this.faults = this.knobs.faults ? new TriggerState(this.knobs.faults) : undefined;
+    if ("conflicts" in k)
+      this.conflicts = this.knobs.conflicts ? new TriggerState({ methods: ["PATCH"], ...this.knobs.conflicts }) : undefined;
   }
 
   /** Throws the 429 or 5xx this request should get, if any. */
@@ -53,5 +56,7 @@ export class Knobs {
       if (this.knobs.faults?.status === 500) throw new GraphError(500, "generalException", "General exception while processing.");
       throw new GraphError(503, "serviceNotAvailable", "Service is unavailable. Try again later.");
     }
+    if (this.conflicts?.fires(method, this.rand))
+      throw new GraphError(409, "Request_ConflictingObjects", "Conflicting change in progress on the object. Please retry.");
   }
 }

@@ -43,6 +43,12 @@ export interface EntraSimKnobs {
   faults?: FaultKnob;
   /** Tenant policy capping secret lifetime (errata 9.6). */
   secretPolicy?: SecretPolicy;
+  /**
+   * 409 on chosen requests (checklist 7: "409 on next PATCH"; terraform retries PATCH on 409, 3.5). `methods`
+   * defaults to ["PATCH"]. The error code varies on the live service (4.1); the simulator uses
+   * `Request_ConflictingObjects` [U].
+   */
+  conflicts?: Trigger;
 }
 
 export interface EntraFixtureUser {

@@ -1,3 +1,4 @@
+import { normaliseKeyCredential } from "./client-assertion.js";
 import { GraphError, badRequest, notFound } from "./errors.js";
 import { jsonBody, noContent, resolveEntity, type GraphCtx, type Reply, type Segment } from "./graph-context.js";
 import { handleOwners, ownersFromBind } from "./graph-owners.js";
@@ -47,16 +48,23 @@ export function methodNotAllowed(): GraphError {
   return new GraphError(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request uri.");
 }
 
-/** What a Graph read shows: a copy, without credentials still replicating (3.7) and never a secretText (3.2). */
-export function renderApplication(ctx: GraphCtx, e: Entity): Json {
+/**
+ * What a Graph read shows: a copy, without credentials still replicating (3.7), never a secretText (3.2), and
+ * `keyCredentials[].key` only when `keyCredentials` is selected (3.1).
+ */
+export function renderApplication(ctx: GraphCtx, e: Entity, select?: string[]): Json {
   const data = structuredClone(e.data);
+  if (!select?.includes("keyCredentials"))
+    data.keyCredentials = ((data.keyCredentials ?? []) as Json[]).map((k) => ({ ...k, key: null }));
   const creds = (data.passwordCredentials ?? []) as Json[];
   data.passwordCredentials = creds.filter((c) => ctx.dir.credentialVisible(String(c.keyId))).map((c) => ({ ...c, secretText: null }));
   return data;
 }
 
 function visibleApps(ctx: GraphCtx): Json[] {
-  return ctx.dir.list("applications").map((e) => renderApplication(ctx, e));
+  const raw = ctx.query.get("$select");
+  const select = raw === null ? undefined : raw.split(",").map((s) => s.trim());
+  return ctx.dir.list("applications").map((e) => renderApplication(ctx, e, select));
 }
 
 function listApplications(ctx: GraphCtx): Reply {
@@ -76,7 +84,7 @@ function getApplication(ctx: GraphCtx, e: Entity): Reply {
   const select = parseSelect(ctx, "application", SELECTABLE.applications ?? new Set());
   return {
     status: 200,
-    body: { "@odata.context": contextUrl(ctx, "applications", select, true), ...project(renderApplication(ctx, e), select) },
+    body: { "@odata.context": contextUrl(ctx, "applications", select, true), ...project(renderApplication(ctx, e, select), select) },
   };
 }
 
@@ -90,6 +98,7 @@ function createBodyChecks(body: Json): Json {
   const props: Json = {};
   for (const [k, v] of Object.entries(body)) if (!k.includes("@odata.")) props[k] = v;
   delete props.passwordCredentials;
+  if (Array.isArray(props.keyCredentials)) props.keyCredentials = (props.keyCredentials as Json[]).map(normaliseKeyCredential);
   return props;
 }
 
@@ -131,6 +140,7 @@ function patchApplication(ctx: GraphCtx, e: Entity): Reply {
   if ("uniqueName" in body && e.data.uniqueName !== null && body.uniqueName !== e.data.uniqueName)
     throw badRequest("Property 'uniqueName' is read-only and cannot be set.");
   uniqueNameTaken(ctx, body.uniqueName, e);
+  if (Array.isArray(body.keyCredentials)) body.keyCredentials = (body.keyCredentials as Json[]).map(normaliseKeyCredential);
   // Errata 9.9: nested objects merged, lists replaced whole.
   mergePatch(e.data, body);
   return noContent();

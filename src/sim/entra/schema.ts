@@ -138,6 +138,20 @@ export const passwordCredentialType: TypeDef = {
   },
 };
 
+const keyCredential: TypeDef = {
+  name: "keyCredential",
+  fields: {
+    customKeyIdentifier: "any",
+    displayName: "string",
+    endDateTime: "date",
+    key: "string",
+    keyId: "guid",
+    startDateTime: "date",
+    type: { check: (v) => v === "AsymmetricX509Cert" || v === "X509CertAndPassword" || v === "Symmetric" },
+    usage: { check: (v) => v === "Verify" || v === "Sign" },
+  },
+};
+
 const SIGN_IN_AUDIENCES = ["AzureADMyOrg", "AzureADMultipleOrgs", "AzureADandPersonalMicrosoftAccount", "PersonalMicrosoftAccount"];
 const GROUP_CLAIMS = ["none", "securitygroup", "directoryrole", "applicationgroup", "all", "distributionlist"];
 
@@ -166,7 +180,7 @@ export const applicationType: TypeDef = {
     info: { object: informationalUrl },
     isDeviceOnlyAuthSupported: "bool",
     isFallbackPublicClient: "bool",
-    keyCredentials: "any",
+    keyCredentials: { array: keyCredential },
     logo: "any",
     nativeAuthenticationApisEnabled: "string",
     notes: "string",

@@ -1,3 +1,4 @@
+import { normaliseKeyCredential } from "./client-assertion.js";
 import { DEFAULT_ACCESS_ROLE_ID, GRAPH_APP_ID, graphDate, isGuid, newGuid, newOpaque, newSecretText } from "./ids.js";
 import { GRAPH_APP_ROLES } from "./permissions.js";
 import {
@@ -318,6 +319,7 @@ export class Directory {
       const appId = typeof props.appId === "string" ? props.appId : newGuid();
       const e = this.entity({ ...applicationTemplate(id, appId, now, this.domain), ...structuredClone(props), id, appId });
       e.data.passwordCredentials = [];
+      e.data.keyCredentials = ((props.keyCredentials ?? []) as Json[]).map(normaliseKeyCredential);
       this.collections.applications.set(id, e);
       for (const c of (passwordCredentials ?? []) as Json[]) this.seedCredential(e, c, now);
       pendingOwners.push([e, owners]);

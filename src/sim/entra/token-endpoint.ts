@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
+import { JWT_BEARER, verifyClientAssertion } from "./client-assertion.js";
 import { TokenError } from "./errors.js";
 import { GRAPH_APP_ID, GRAPH_CLI_APP_ID, aadTimestamp, base64url, newGuid, newOpaque } from "./ids.js";
 import { ACCESS_TOKEN_SECONDS, eqi, type Directory } from "./state.js";
@@ -109,14 +110,39 @@ function clientCredentials(dir: Directory, form: URLSearchParams, headers: Incom
     throw new TokenError(400, "invalid_scope", 70011, `The provided value for the input parameter 'scope' is not valid. The scope ${scope} is not valid.`);
   const app = dir.rawAppByAppId(clientId);
   if (!app) throw appNotFound(dir, clientId);
-  if (form.get("client_assertion") !== null && cred.secret === undefined)
-    // The simulator does not verify certificate assertions (optional in the brief): every one fails.
-    throw new TokenError(401, "invalid_client", 700027, "Client assertion failed signature validation.");
-  if (cred.secret === undefined)
+  const assertion = form.get("client_assertion");
+  if (assertion !== null && cred.secret === undefined) {
+    if (form.get("client_assertion_type") !== JWT_BEARER)
+      throw new TokenError(400, "invalid_request", 900144, "The request body must contain the following parameter: 'client_assertion_type'.");
+    verifyClientAssertion(app, clientId, assertion, dir.now());
+    // Errata 9.1 applies to any credential: no service principal, no token.
+    if (!dir.rawSpByAppId(clientId)) throw missingSp(dir, clientId);
+  } else {
+    checkSecret(dir, app.data.displayName, clientId, cred.secret);
+  }
+  const sp = dir.rawSpByAppId(clientId);
+  const spId = String(sp?.data.id);
+  // 1.2: the app's Graph permissions are its app-role assignments on Graph's service principal, read at issue time.
+  const access_token = dir.issueAccessToken({ kind: "app", appId: app.data.appId as string, principalId: spId, permissions: dir.grantedGraphRoles(spId) });
+  return { status: 200, body: { token_type: "Bearer", expires_in: ACCESS_TOKEN_SECONDS, ext_expires_in: ACCESS_TOKEN_SECONDS, access_token } };
+}
+
+function missingSp(dir: Directory, clientId: string): TokenError {
+  // Errata 9.1.
+  return new TokenError(
+    401,
+    "invalid_client",
+    7000229,
+    `The client application ${clientId} is missing service principal in the tenant ${dir.tenantId}. See instructions here: https://go.microsoft.com/fwlink/?linkid=2225119`,
+  );
+}
+
+function checkSecret(dir: Directory, displayName: unknown, clientId: string, secret: string | undefined): void {
+  if (secret === undefined)
     throw new TokenError(401, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
-  switch (dir.checkSecret(clientId, cred.secret, true)) {
+  switch (dir.checkSecret(clientId, secret, true)) {
     case "ok":
-      break;
+      return;
     case "expired":
       throw new TokenError(
         401,
@@ -125,15 +151,9 @@ function clientCredentials(dir: Directory, form: URLSearchParams, headers: Incom
         `The provided client secret keys for app '${clientId}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.`,
       );
     case "no-sp":
-      // Errata 9.1.
-      throw new TokenError(
-        401,
-        "invalid_client",
-        7000229,
-        `The client application ${clientId} is missing service principal in the tenant ${dir.tenantId}. See instructions here: https://go.microsoft.com/fwlink/?linkid=2225119`,
-      );
+      throw missingSp(dir, clientId);
     case "disabled":
-      throw new TokenError(400, "unauthorized_client", 7000112, `Application '${clientId}'(${String(app.data.displayName)}) is disabled.`);
+      throw new TokenError(400, "unauthorized_client", 7000112, `Application '${clientId}'(${String(displayName)}) is disabled.`);
     default:
       throw new TokenError(
         401,
@@ -142,11 +162,6 @@ function clientCredentials(dir: Directory, form: URLSearchParams, headers: Incom
         `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${clientId}'.`,
       );
   }
-  const sp = dir.rawSpByAppId(clientId);
-  const spId = String(sp?.data.id);
-  // 1.2: the app's Graph permissions are its app-role assignments on Graph's service principal, read at issue time.
-  const access_token = dir.issueAccessToken({ kind: "app", appId: app.data.appId as string, principalId: spId, permissions: dir.grantedGraphRoles(spId) });
-  return { status: 200, body: { token_type: "Bearer", expires_in: ACCESS_TOKEN_SECONDS, ext_expires_in: ACCESS_TOKEN_SECONDS, access_token } };
 }
 
 function publicClientKnown(dir: Directory, clientId: string): "public" | "confidential" | undefined {

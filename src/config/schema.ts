@@ -8,7 +8,7 @@ import { closest } from "./suggest.js";
 
 /** The schema ships beside `src/` and `dist/` (package.json "files"), so this resolves from both. */
 const SCHEMA_URL = new URL("../../schemas/homelab.schema.json", import.meta.url);
-/** Written by scripts/build-validator.mjs next to this module in dist/; absent when running from src. */
+/** Written by scripts/after-build.mjs next to this module in dist/; absent when running from src. */
 const PRECOMPILED_URL = new URL("./homelab-schema.validate.js", import.meta.url);
 
 type Validate = ((data: unknown) => boolean) & { errors?: ErrorObject[] | null };

@@ -76,6 +76,10 @@ describe("entra sim: device-code flow over raw HTTP (1.3, 2.8)", () => {
         uid: "0aa00000-0000-4000-8000-000000000001",
         utid: sim.tenantId,
       });
+      // The delegated token reads /me as the signed-in user.
+      const me = await fetch(`${sim.graphUrl}/v1.0/me?$select=id,userPrincipalName`, { headers: { authorization: `Bearer ${ok.body.access_token}` } });
+      expect(me.status).toBe(200);
+      expect(await me.json()).toMatchObject({ id: "0aa00000-0000-4000-8000-000000000001", userPrincipalName: "root@contoso.test" });
       // The device code is single-use.
       const again = await poll();
       expect(again.status).toBe(400);

@@ -169,6 +169,12 @@ describe("entra sim: /users and /groups (3.11) and query rules (3, errata 9.4, 9
     expect(orderOnly.body.value.map((x: any) => x.displayName)).toEqual(["twin", "Twin", "Proxmox Operators", "Proxmox Admins"].sort((a, b) => b.localeCompare(a)));
   });
 
+  it("/me needs a delegated token", async () => {
+    const r = await get("/me");
+    expect(r.status).toBe(400);
+    expect(r.body.error.message).toBe("/me request is only valid with delegated authentication flow.");
+  });
+
   it("users and groups are read-only here", async () => {
     const tok = await token(sim);
     const r = await fetch(`${sim.graphUrl}/v1.0/groups`, { method: "POST", headers: { authorization: `Bearer ${tok}`, "content-type": "application/json" }, body: "{}" });

@@ -67,6 +67,19 @@ export function handleGroups(ctx: GraphCtx, first: Segment, rest: string[]): Rep
   throw new GraphError(400, "BadRequest", `Resource not found for the segment '${tail[0] ?? ""}'.`);
 }
 
+/** `GET /me`: the signed-in user of a delegated token (bootstrap, 1.3). */
+export function handleMe(ctx: GraphCtx, rest: string[]): Reply {
+  if (ctx.caller.kind !== "user")
+    throw new GraphError(400, "BadRequest", "/me request is only valid with delegated authentication flow.");
+  if (ctx.method !== "GET") throw methodNotAllowed();
+  if (rest.length > 0) throw new GraphError(400, "BadRequest", `Resource not found for the segment '${rest[0] ?? ""}'.`);
+  const user = ctx.dir.get("users", ctx.caller.principalId);
+  if (!user) throw notFound(ctx.caller.principalId);
+  checkQueryOptions(ctx, ["$select"]);
+  const select = parseSelect(ctx, "user", USER_PROPS);
+  return { status: 200, body: { "@odata.context": contextUrl(ctx, "users", select, true), ...project(structuredClone(user.data), select) } };
+}
+
 function listMembers(ctx: GraphCtx, group: Entity): Reply {
   const items: Json[] = [];
   const types = new Map<string, string>();

@@ -4,7 +4,7 @@ import { instanceDiscovery, openIdConfiguration } from "./discovery.js";
 import { GraphError, TokenError } from "./errors.js";
 import { handleApplications } from "./graph-applications.js";
 import { parseSegment, type GraphCtx, type Reply } from "./graph-context.js";
-import { handleGroups, handleUsers } from "./graph-directory.js";
+import { handleGroups, handleMe, handleUsers } from "./graph-directory.js";
 import { handleServicePrincipals } from "./graph-service-principals.js";
 import { innerErrorDate, newGuid } from "./ids.js";
 import type { Knobs } from "./knobs.js";
@@ -170,6 +170,8 @@ function route(ctx: GraphCtx): Reply {
       return handleUsers(ctx, first, rest);
     case "groups":
       return handleGroups(ctx, first, rest);
+    case "me":
+      return handleMe(ctx, rest);
     default:
       throw new GraphError(400, "BadRequest", `Resource not found for the segment '${first.name}'.`);
   }

@@ -110,7 +110,10 @@ export class Directory {
   }
 
   get(coll: CollectionName, id: string): Entity | undefined {
-    const e = this.collections[coll].get(id) ?? this.findRaw(coll, (d) => typeof d.id === "string" && d.id.toLowerCase() === id.toLowerCase());
+    // Object ids are GUIDs and compare case-insensitively; assignment ids are opaque and compare exactly.
+    const e =
+      this.collections[coll].get(id) ??
+      (isGuid(id) ? this.findRaw(coll, (d) => typeof d.id === "string" && d.id.toLowerCase() === id.toLowerCase()) : undefined);
     return e && this.see(e) ? e : undefined;
   }
 

@@ -1,5 +1,5 @@
 import { normaliseKeyCredential } from "./client-assertion.js";
-import { DEFAULT_ACCESS_ROLE_ID, GRAPH_APP_ID, graphDate, isGuid, newGuid, newOpaque, newSecretText } from "./ids.js";
+import { GRAPH_APP_ID, graphDate, isGuid, newGuid, newOpaque, newSecretText } from "./ids.js";
 import { GRAPH_APP_ROLES } from "./permissions.js";
 import {
   applicationTemplate,
@@ -403,4 +403,3 @@ function roleId(permission: string): string {
   return id;
 }
 
-export { DEFAULT_ACCESS_ROLE_ID, isGuid };

@@ -36,6 +36,8 @@ export type {
 } from "./types.js";
 export { PRIVILEGES, BUILTIN_ROLES } from "./constants.js";
 export { runProxmoxSimStandalone, type StandaloneInfo } from "./standalone.js";
+export { fixtureFromConfigFiles, parseDomainsCfg, parseTokenCfg, parseUserCfg, type ConfigFiles } from "./config-files.js";
+export { RawClient, type RawRequest, type RawResponse } from "./raw-client.js";
 
 export const DEFAULT_ROOT_PASSWORD = "homelab-sim";
 export const ADMIN_TOKEN_ID = "root@pam!homelab";

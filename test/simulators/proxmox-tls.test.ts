@@ -4,6 +4,7 @@ import { createServer, request } from "node:https";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import type { AddressInfo } from "node:net";
 import { generateSelfSignedCert } from "../../src/sim/tls.js";
+import got from "got";
 import { startProxmoxSim } from "../../src/sim/proxmox/index.js";
 
 describe("self-signed certificate (src/sim/tls.ts)", () => {
@@ -66,6 +67,30 @@ describe("self-signed certificate (src/sim/tls.ts)", () => {
       ).rejects.toThrow("pin mismatch");
     } finally {
       await new Promise((r) => server.close(r));
+    }
+  });
+
+  it("got v14 reaches the simulator with certificateAuthority, or with a fingerprint pin", async () => {
+    const sim = await startProxmoxSim({ unauthorizedDelayMs: 0 });
+    try {
+      const headers = { Authorization: `PVEAPIToken=${sim.adminToken.id}=${sim.adminToken.secret}` };
+      const viaCa = await got(`${sim.url}/api2/json/access/domains`, { https: { certificateAuthority: sim.certPem } }).json<{ data: unknown[] }>();
+      expect(viaCa.data).toHaveLength(2);
+      const pinned = await got(`${sim.url}/api2/json/access/users`, {
+        headers,
+        https: {
+          certificateAuthority: sim.certPem,
+          checkServerIdentity: (_host: string, cert: PeerCertificate) =>
+            cert.fingerprint256 === sim.fingerprint ? undefined : new Error("pin mismatch"),
+        },
+      }).json<{ data: Array<{ userid: string }> }>();
+      expect(pinned.data.map((u) => u.userid)).toEqual(["root@pam"]);
+      const err = await got(`${sim.url}/api2/json/access/groups/nope`, { headers, https: { certificateAuthority: sim.certPem }, throwHttpErrors: false });
+      expect(err.statusCode).toBe(500);
+      expect(err.statusMessage).toBe("group 'nope' does not exist");
+      await expect(got(`${sim.url}/api2/json/access/domains`, { retry: { limit: 0 } })).rejects.toThrow(/self[- ]signed|unable to verify/i);
+    } finally {
+      await sim.close();
     }
   });
 

@@ -129,3 +129,33 @@ describe("index pages and odds and ends", () => {
     await sim.close();
   });
 });
+
+describe("visibility and case rules", () => {
+  it("a plain user sees only themself in the user list and no groups; ldap case-sensitive=0 compares names case-insensitively", async () => {
+    const sim = await startProxmoxSim({
+      unauthorizedDelayMs: 0,
+      fixture: {
+        realms: [{ realm: "corp", type: "ldap", server1: "ldap.corp", base_dn: "dc=corp", user_attr: "uid", "case-sensitive": 0 }],
+        users: [{ userid: "eve@pve", password: "eve-password", groups: ["g1"] }, { userid: "Frank@corp" }],
+        roles: [],
+      },
+    });
+    const a = new RawClient(sim.url, sim.certPem);
+    const login = (await a.post("/access/ticket", { username: "eve@pve", password: "eve-password" })).json.data;
+    const eve = a.withAuth({ ticket: login.ticket, csrf: login.CSRFPreventionToken });
+    expect((await eve.get("/access/users")).json.data.map((u: { userid: string }) => u.userid)).toEqual(["eve@pve"]);
+    expect((await eve.get("/access/groups")).json.data).toEqual([]);
+    expect((await eve.get("/access/acl")).json.data).toEqual([]);
+    expect((await eve.get("/access/roles")).status).toBe(200);
+
+    const c = a.withAuth({ token: sim.adminToken });
+    const dup = await c.post("/access/users", { userid: "frank@corp" });
+    expect(dup.status).toBe(500);
+    expect(dup.json.message).toBe("create user failed: user 'Frank@corp' already exists\n");
+    // a role named "0" is accepted and silently dropped (errata 11)
+    expect((await c.post("/access/roles", { roleid: "0" })).status).toBe(200);
+    expect((await c.get("/access/roles/0")).status).toBe(500);
+    a.close();
+    await sim.close();
+  });
+});

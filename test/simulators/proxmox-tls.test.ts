@@ -85,7 +85,7 @@ describe("self-signed certificate (src/sim/tls.ts)", () => {
         },
       }).json<{ data: Array<{ userid: string }> }>();
       expect(pinned.data.map((u) => u.userid)).toEqual(["root@pam"]);
-      const err = await got(`${sim.url}/api2/json/access/groups/nope`, { headers, https: { certificateAuthority: sim.certPem }, throwHttpErrors: false });
+      const err = await got(`${sim.url}/api2/json/access/groups/nope`, { headers, https: { certificateAuthority: sim.certPem }, throwHttpErrors: false, retry: { limit: 0 } });
       expect(err.statusCode).toBe(500);
       expect(err.statusMessage).toBe("group 'nope' does not exist");
       await expect(got(`${sim.url}/api2/json/access/domains`, { retry: { limit: 0 } })).rejects.toThrow(/self[- ]signed|unable to verify/i);

@@ -81,3 +81,32 @@ export function formatProblem(p: ConfigProblem): string {
   const head = `${where}${p.path ? `${p.path}: ` : ""}${p.message}`;
   return p.hint ? `${head}\n  hint: ${p.hint}` : head;
 }
+
+/**
+ * An API said no, or could not be reached. Carries what a person needs to find the request (service,
+ * method, redacted URL, status, request id) and never a credential. Exit code 1.
+ */
+export class RemoteError extends HomelabError {
+  readonly service: string;
+  readonly method: string;
+  readonly url: string;
+  readonly status?: number;
+  readonly requestId?: string;
+  readonly exitCode: number = ExitCode.failure;
+  constructor(opts: { service: string; method: string; url: string; status?: number; requestId?: string; message: string; hint?: string; cause?: unknown; code?: string }) {
+    super(opts.code ?? "E_REMOTE", opts.message, { ...(opts.hint !== undefined ? { hint: opts.hint } : {}), cause: opts.cause });
+    this.service = opts.service;
+    this.method = opts.method;
+    this.url = opts.url;
+    if (opts.status !== undefined) this.status = opts.status;
+    if (opts.requestId !== undefined) this.requestId = opts.requestId;
+  }
+}
+
+/** Authentication or permission failure (401/403, invalid client secret, TLS pin mismatch). Exit code 4. */
+export class AuthError extends RemoteError {
+  override readonly exitCode: number = ExitCode.auth;
+  constructor(opts: ConstructorParameters<typeof RemoteError>[0]) {
+    super({ ...opts, code: opts.code ?? "E_AUTH" });
+  }
+}

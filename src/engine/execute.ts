@@ -1,0 +1,131 @@
+import { dependencyGraph } from "../core/graph.js";
+import type { Change, Plan } from "../core/plan.js";
+
+/** What the executor needs of a provider: apply a group of changes of its kind. */
+export interface Applier {
+  kind: string;
+  /**
+   * Apply `changes` (one change, or a batch sharing a batch key) as one unit. Resolves when all are done;
+   * a rejection marks every change of the unit failed. Failure semantics per provider: a failed create
+   * leaves nothing; after a failed delete, assume the object still exists.
+   */
+  apply(changes: Change[]): Promise<void>;
+  /** Changes with the same key that are ready together are applied in one call (e.g. one ACL PUT). */
+  batchKey?(change: Change): string | undefined;
+}
+
+export type Status = "ok" | "failed" | "skipped";
+
+export interface Outcome {
+  address: string;
+  kind: string;
+  target: string;
+  action: Change["action"];
+  status: Status;
+  error?: unknown;
+  /** For skipped changes: the failed change they depended on. */
+  because?: string;
+  ms?: number;
+}
+
+export interface ExecuteOptions {
+  concurrency?: number;
+  onStart?(changes: Change[]): void;
+  onDone?(outcome: Outcome): void;
+}
+
+interface Unit {
+  kind: string;
+  members: Change[];
+  deps: Set<string>;
+}
+
+/**
+ * Run a plan over the dependency graph: a change starts when everything it depends on has settled;
+ * independent units run concurrently up to `concurrency`; a failure skips only the changes that depend
+ * on it (transitively) while unrelated work carries on. Changes that share a batch key are grouped into
+ * one unit up front, so they wait for each other's dependencies and go out as one call.
+ */
+export async function execute(plan: Plan, appliers: ReadonlyMap<string, Applier>, opts: ExecuteOptions = {}): Promise<Outcome[]> {
+  const concurrency = Math.max(1, opts.concurrency ?? 4);
+  const deps = dependencyGraph(plan.changes);
+  const outcomes = new Map<string, Outcome>();
+
+  const units: Unit[] = [];
+  const byKey = new Map<string, Unit>();
+  for (const c of plan.changes) {
+    const applier = appliers.get(c.kind);
+    if (!applier) throw new Error(`no provider for kind ${c.kind} (${c.address})`);
+    const key = applier.batchKey?.(c);
+    const k = key === undefined ? undefined : `${c.kind}\0${key}`;
+    let unit = k === undefined ? undefined : byKey.get(k);
+    if (!unit) {
+      unit = { kind: c.kind, members: [], deps: new Set() };
+      units.push(unit);
+      if (k !== undefined) byKey.set(k, unit);
+    }
+    unit.members.push(c);
+  }
+  for (const u of units) {
+    const own = new Set(u.members.map((m) => m.address));
+    for (const m of u.members) for (const d of deps.get(m.address)!) if (!own.has(d)) u.deps.add(d);
+  }
+
+  const settle = (c: Change, status: Status, extra: Partial<Outcome> = {}) => {
+    const o: Outcome = { address: c.address, kind: c.kind, target: c.target, action: c.action, status, ...extra };
+    outcomes.set(c.address, o);
+    opts.onDone?.(o);
+  };
+  /** The failed or skipped dependency that blocks `c`, if any. */
+  const blocker = (c: Change): string | undefined => {
+    for (const d of deps.get(c.address)!) {
+      const o = outcomes.get(d);
+      if (o && o.status !== "ok") return o.status === "failed" ? d : (o.because ?? d);
+    }
+    return undefined;
+  };
+
+  const pending = new Set(units);
+  const running = new Set<Promise<void>>();
+  const start = (u: Unit) => {
+    pending.delete(u);
+    const runnable: Change[] = [];
+    for (const m of u.members) {
+      const b = blocker(m);
+      if (b !== undefined) settle(m, "skipped", { because: b });
+      else runnable.push(m);
+    }
+    if (runnable.length === 0) return;
+    opts.onStart?.(runnable);
+    const t0 = performance.now();
+    const p = appliers
+      .get(u.kind)!
+      .apply(runnable)
+      .then(
+        () => {
+          const ms = Math.round(performance.now() - t0);
+          for (const m of runnable) settle(m, "ok", { ms });
+        },
+        (error: unknown) => {
+          const ms = Math.round(performance.now() - t0);
+          for (const m of runnable) settle(m, "failed", { error, ms });
+        },
+      )
+      .finally(() => running.delete(p));
+    running.add(p);
+  };
+
+  while (pending.size > 0 || running.size > 0) {
+    let started = false;
+    for (const u of [...pending]) {
+      if (running.size >= concurrency) break;
+      if ([...u.deps].every((d) => outcomes.has(d))) {
+        start(u);
+        started = true;
+      }
+    }
+    if (running.size > 0) await Promise.race(running);
+    else if (!started && pending.size > 0) throw new Error("executor stalled: unsatisfiable dependencies"); // cannot happen for an acyclic graph
+  }
+  return plan.changes.map((c) => outcomes.get(c.address)!);
+}

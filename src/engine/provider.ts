@@ -1,0 +1,27 @@
+import type { Change } from "../core/plan.js";
+
+/**
+ * One resource kind (STYLE.md section 3): how to read it in bulk, how to compare it (pure), how to
+ * apply a change. `Target` is what the provider acts on (a cluster with its client, a tenant with its
+ * Graph client); `Observed` is the merged result of every provider's read for that target, so a planner
+ * can look at other kinds (the ACL planner needs the users of managed realms, for instance).
+ *
+ * Adding a kind is one file implementing this, registered in src/providers/index.ts: no engine change.
+ */
+export interface Provider<Target, Observed> {
+  kind: string;
+  /** One bulk read per target (a constant number of requests, whatever the number of objects). */
+  read(target: Target): Promise<Partial<Observed>>;
+  /** Pure: desired (inside target) × observed → changes, in a deterministic order. No I/O. */
+  plan(target: Target, observed: Observed): PlanPart;
+  /** Apply one change, or a batch of changes sharing `batchKey`. */
+  apply(changes: Change[], target: Target): Promise<void>;
+  batchKey?(change: Change): string | undefined;
+}
+
+export interface PlanPart {
+  changes: Change[];
+  /** Desired objects found in sync. */
+  unchanged: number;
+  warnings?: string[];
+}

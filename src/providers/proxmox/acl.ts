@@ -1,0 +1,145 @@
+import type { DesiredAcl } from "../../core/desired.js";
+import { UserError } from "../../core/errors.js";
+import type { Provider } from "../../engine/provider.js";
+import { byString, groupIdOf, groupIsManaged, shownGroupId, userIsManaged, type Change, type PlanPart } from "./common.js";
+import type { ObservedAcl, ObservedCluster } from "./observed.js";
+import type { ClusterTarget } from "./target.js";
+
+export const ACL_KIND = "proxmox.acl";
+
+const key = (path: string, type: string, ugid: string, roleid: string) => `${path}\0${type}\0${ugid}\0${roleid}`;
+
+export const aclProvider: Provider<ClusterTarget, ObservedCluster> = {
+  kind: ACL_KIND,
+
+  /** GET /access/acl: every entry on every path, in one call (spec 3.6). */
+  async read(target) {
+    return { acl: await target.api.listAcl() };
+  },
+
+  plan(target, observed): PlanPart {
+    const c = target.desired;
+    const changes: Change[] = [];
+    let unchanged = 0;
+    const have = new Map<string, ObservedAcl>();
+    for (const e of observed.acl) have.set(key(e.path, e.type, e.ugid, e.roleid), e);
+    const wanted = new Set<string>();
+
+    for (const a of c.acl) {
+      const ugid = typeof a.ugid === "string" ? a.ugid : groupIdOf(a.ugid, target.resolver);
+      const k = ugid === undefined ? undefined : key(a.path, a.type, ugid, a.roleid);
+      if (k !== undefined) wanted.add(k);
+      const existing = k === undefined ? undefined : have.get(k);
+      const base = { address: a.address, kind: ACL_KIND, target: c.name, dependsOn: dependencies(a, target), data: { path: a.path, roleid: a.roleid, type: a.type, propagate: a.propagate } };
+      if (!existing) {
+        changes.push({ ...base, action: "create", fields: [{ path: a.type, after: typeof a.ugid === "string" ? a.ugid : shownGroupId(a.ugid, target.resolver) }, { path: "propagate", after: a.propagate }] });
+      } else if (existing.propagate !== a.propagate) {
+        changes.push({ ...base, action: "update", fields: [{ path: "propagate", before: existing.propagate, after: a.propagate }] });
+      } else unchanged++;
+    }
+
+    if (c.prune.acl) {
+      // Principals whose deletion is planned lose their entries with them (spec 5.3): no separate delete,
+      // which Proxmox would refuse anyway once the principal is gone.
+      const declaredGroups = new Set(c.groups.map((g) => groupIdOf(g.groupid, target.resolver)).filter((g): g is string => g !== undefined));
+      const gone = prunedPrincipals(target, observed);
+      for (const e of [...observed.acl].sort(byString((x) => key(x.path, x.type, x.ugid, x.roleid)))) {
+        if (wanted.has(key(e.path, e.type, e.ugid, e.roleid))) continue;
+        if (gone.has(`${e.type}:${e.ugid}`)) continue;
+        const managed = e.type === "user" ? userIsManaged(e.ugid, target) : e.type === "group" ? declaredGroups.has(e.ugid) || groupIsManaged(e.ugid, target) : false;
+        if (!managed) continue;
+        const principal = e.type === "group" ? `@${e.ugid}` : e.ugid;
+        changes.push({
+          address: `${ACL_KIND}/${c.name}:${e.path}:${principal}:${e.roleid}`, kind: ACL_KIND, target: c.name, action: "delete", dependsOn: [],
+          reason: "not declared in access (prune.acl)",
+          fields: [{ path: e.type, before: e.ugid }, { path: "propagate", before: e.propagate }],
+          data: { path: e.path, roleid: e.roleid, type: e.type, ugid: e.ugid, propagate: e.propagate },
+        });
+      }
+    }
+    refuseLosingLastAdministrator(target, observed, changes);
+    return { changes, unchanged };
+  },
+
+  /** One PUT /access/acl per (path, role, propagate, add or delete), carrying every user and group. */
+  batchKey(change) {
+    const d = change.data as { path: string; roleid: string; propagate: boolean };
+    return `${change.target}\0${d.path}\0${d.roleid}\0${change.action === "delete" ? "delete" : `add:${d.propagate}`}`;
+  },
+
+  async apply(changes, target) {
+    const first = changes[0]!;
+    const d = first.data as { path: string; roleid: string; propagate: boolean };
+    const users: string[] = [];
+    const groups: string[] = [];
+    for (const ch of changes) {
+      const cd = ch.data as { type: string; ugid?: string };
+      let ugid = cd.ugid;
+      if (ugid === undefined) {
+        const a = target.desired.acl.find((x) => x.address === ch.address)!;
+        ugid = typeof a.ugid === "string" ? a.ugid : groupIdOf(a.ugid, target.resolver);
+        if (ugid === undefined) throw new Error(`${ch.address}: the Entra group's object id is not known`);
+      }
+      (cd.type === "group" ? groups : users).push(ugid);
+    }
+    await target.api.putAcl({
+      path: d.path, roles: [d.roleid], ...(users.length ? { users: users.sort() } : {}), ...(groups.length ? { groups: groups.sort() } : {}),
+      propagate: d.propagate, ...(first.action === "delete" ? { delete: true } : {}),
+    });
+  },
+};
+
+/**
+ * Users and groups the user and group planners will delete (the same rules as theirs): their ACL entries
+ * go with them (spec 5.3), so the ACL planner neither deletes those entries itself nor counts them as kept.
+ */
+function prunedPrincipals(target: ClusterTarget, observed: ObservedCluster): Set<string> {
+  const c = target.desired;
+  const out = new Set<string>();
+  if (c.prune.users) {
+    const declared = new Set(c.users.map((u) => u.userid));
+    for (const u of observed.users.keys()) if (!declared.has(u) && userIsManaged(u, target)) out.add(`user:${u}`);
+  }
+  if (c.prune.groups) {
+    const declared = new Set(c.groups.map((g) => groupIdOf(g.groupid, target.resolver)));
+    for (const g of observed.groups.keys()) if (!declared.has(g) && groupIsManaged(g, target)) out.add(`group:${g}`);
+  }
+  return out;
+}
+
+function dependencies(a: DesiredAcl, target: ClusterTarget): string[] {
+  const c = target.desired;
+  const deps: string[] = [];
+  if (a.type === "user") {
+    const u = c.users.find((x) => x.userid === a.ugid);
+    if (u) deps.push(u.address);
+  } else {
+    const g = c.groups.find((x) => x.groupid === a.ugid || (typeof x.groupid !== "string" && typeof a.ugid !== "string" && x.groupid.displayName === a.ugid.displayName && x.groupid.realm === a.ugid.realm));
+    if (g) deps.push(g.address);
+  }
+  const r = c.roles.find((x) => x.roleid === a.roleid);
+  if (r) deps.push(r.address);
+  return deps;
+}
+
+/**
+ * DESIGN.md: a plan that would leave no Administrator on `/` is refused. Counted over every principal
+ * (users, groups, tokens); refused only when this plan removes the last one that exists now.
+ */
+function refuseLosingLastAdministrator(target: ClusterTarget, observed: ObservedCluster, changes: Change[]): void {
+  const isRootAdmin = (e: { path: string; roleid: string }) => e.path === "/" && e.roleid === "Administrator";
+  const before = observed.acl.filter(isRootAdmin);
+  if (before.length === 0) return;
+  const deleted = new Set(changes.filter((ch) => ch.kind === ACL_KIND && ch.action === "delete").map((ch) => ch.address));
+  const gone = prunedPrincipals(target, observed);
+  const remaining = before.filter(
+    (e) => !gone.has(`${e.type}:${e.ugid}`) && !deleted.has(`${ACL_KIND}/${target.desired.name}:${e.path}:${e.type === "group" ? `@${e.ugid}` : e.ugid}:${e.roleid}`),
+  );
+  const added = target.desired.acl.some(isRootAdmin);
+  if (remaining.length === 0 && !added) {
+    throw new UserError(`cluster ${target.desired.name}: this plan would remove the last Administrator on / (${before.map((e) => e.ugid).join(", ")})`, {
+      code: "E_LAST_ADMIN",
+      hint: "declare at least one `access` entry with role Administrator on path /, or turn off prune.acl",
+    });
+  }
+}

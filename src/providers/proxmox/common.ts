@@ -1,0 +1,33 @@
+export { diffFields, type Change, type FieldDiff } from "../../core/plan.js";
+export type { PlanPart } from "../../engine/provider.js";
+import type { EntraGroupId } from "../../core/desired.js";
+import { KNOWN_AFTER_APPLY, type Resolver } from "../../engine/resolver.js";
+import { realmOf } from "../../core/pve.js";
+import type { ClusterTarget } from "./target.js";
+
+/** The Proxmox group id of a desired group: literal, or `<objectid>-<realm>` once the Entra group is resolved. */
+export function groupIdOf(id: string | EntraGroupId, resolver: Resolver): string | undefined {
+  return typeof id === "string" ? id : resolver.groupId(id);
+}
+
+export function shownGroupId(id: string | EntraGroupId, resolver: Resolver): string {
+  return groupIdOf(id, resolver) ?? (typeof id === "string" ? id : `${KNOWN_AFTER_APPLY} (Entra group "${id.displayName}")-${id.realm}`);
+}
+
+/** Users homelab may delete or strip: in a realm it manages, and never itself or root@pam (DESIGN.md "Scoped pruning"). */
+export function userIsManaged(userid: string, target: ClusterTarget): boolean {
+  return userid !== "root@pam" && userid !== target.runAs.userid && target.desired.managedRealms.includes(realmOf(userid));
+}
+
+/** Groups inside a realm homelab manages: the `<name>-<realm>` groups that OpenID logins map into (spec 4.6). */
+export function groupIsManaged(groupid: string, target: ClusterTarget): boolean {
+  return target.desired.managedRealms.some((r) => groupid.endsWith(`-${r}`));
+}
+
+export function byString<T>(key: (x: T) => string): (a: T, b: T) => number {
+  return (a, b) => {
+    const x = key(a);
+    const y = key(b);
+    return x < y ? -1 : x > y ? 1 : 0;
+  };
+}

@@ -1,0 +1,99 @@
+import type { DesiredUser } from "../../core/desired.js";
+import { realmOf } from "../../core/pve.js";
+import type { Provider } from "../../engine/provider.js";
+import { byString, diffFields, groupIdOf, userIsManaged, type Change, type PlanPart } from "./common.js";
+import { GROUP_KIND } from "./group.js";
+import type { ObservedCluster, ObservedUser } from "./observed.js";
+import { REALM_KIND } from "./realm.js";
+import type { ClusterTarget } from "./target.js";
+
+export const USER_KIND = "proxmox.user";
+const TEXT_FIELDS = ["firstname", "lastname", "email", "comment"] as const;
+
+/** The plain groups homelab declares on this cluster: memberships in other groups are left alone. */
+function managedGroupIds(target: ClusterTarget): Set<string> {
+  return new Set(target.desired.groups.filter((g) => typeof g.groupid === "string").map((g) => g.groupid as string));
+}
+
+/** Fields compared for an existing user: enable and expire always, text fields only when the file sets them. */
+function comparable(u: DesiredUser, have: ObservedUser | undefined, target: ClusterTarget): { want: Record<string, unknown>; before: Record<string, unknown> } {
+  const managed = managedGroupIds(target);
+  const keep = (have?.groups ?? []).filter((g) => !managed.has(g));
+  const want: Record<string, unknown> = { enable: u.enable, expire: u.expire, groups: [...new Set([...keep, ...u.groups])].sort() };
+  const before: Record<string, unknown> = have ? { enable: have.enable, expire: have.expire, groups: have.groups } : {};
+  for (const f of TEXT_FIELDS) {
+    if (u[f] === undefined) continue;
+    want[f] = u[f];
+    if (have) before[f] = have[f] ?? "";
+  }
+  return { want, before };
+}
+
+export const userProvider: Provider<ClusterTarget, ObservedCluster> = {
+  kind: USER_KIND,
+
+  /** GET /access/users?full=1: every user with its groups, in one call. */
+  async read(target) {
+    const users = new Map<string, ObservedUser>();
+    for (const u of await target.api.listUsers()) users.set(u.userid, { ...u, groups: [...u.groups].sort() });
+    return { users };
+  },
+
+  plan(target, observed): PlanPart {
+    const c = target.desired;
+    const changes: Change[] = [];
+    let unchanged = 0;
+    const realmChanges = new Set(c.realms.map((r) => r.address));
+    for (const u of c.users) {
+      const have = observed.users.get(u.userid);
+      const deps = [`${REALM_KIND}/${c.name}:${realmOf(u.userid)}`].filter((a) => realmChanges.has(a));
+      for (const g of u.groups) {
+        const dg = c.groups.find((x) => x.groupid === g);
+        if (dg) deps.push(dg.address);
+      }
+      const base = { address: u.address, kind: USER_KIND, target: c.name, dependsOn: deps };
+      const { want, before } = comparable(u, have, target);
+      if (!have) {
+        const after = { ...want };
+        if (after.enable === true) delete after.enable;
+        if (after.expire === 0) delete after.expire;
+        if ((after.groups as string[]).length === 0) delete after.groups;
+        changes.push({ ...base, action: "create", fields: diffFields({}, after) });
+        continue;
+      }
+      const fields = diffFields(before, want);
+      if (fields.length) changes.push({ ...base, action: "update", fields });
+      else unchanged++;
+    }
+    if (c.prune.users) {
+      const declared = new Set(c.users.map((u) => u.userid));
+      for (const have of [...observed.users.values()].sort(byString((u) => u.userid))) {
+        if (declared.has(have.userid) || !userIsManaged(have.userid, target)) continue;
+        changes.push({
+          address: `${USER_KIND}/${c.name}:${have.userid}`, kind: USER_KIND, target: c.name, action: "delete", dependsOn: [],
+          reason: `a user of managed realm ${realmOf(have.userid)} not declared (prune.users); its ACL entries, memberships and tokens go with it`,
+          fields: [{ path: "userid", before: have.userid }],
+        });
+      }
+    }
+    return { changes, unchanged };
+  },
+
+  async apply([change], target) {
+    const userid = change!.address.slice(change!.address.indexOf(":") + 1);
+    if (change!.action === "delete") {
+      await target.api.deleteUser(userid);
+      return;
+    }
+    const u = target.desired.users.find((x) => x.address === change!.address)!;
+    const params: Record<string, unknown> = {};
+    for (const f of change!.fields) {
+      const v = f.path === "groups" ? (f.after as string[] | undefined)?.join(",") ?? "" : f.after;
+      params[f.path] = v === undefined ? "" : v; // an empty string clears a text field (spec 3.2)
+    }
+    if (change!.action === "create") await target.api.createUser({ userid: u.userid, ...params });
+    else await target.api.updateUser(u.userid, params);
+  },
+};
+
+export { GROUP_KIND, groupIdOf };

@@ -1,5 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll, beforeEach } from "vitest";
 import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer as createHttpsServer } from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,6 +8,7 @@ import { inspect } from "node:util";
 import { AuthError, RemoteError, SecretError, UserError } from "../../src/core/errors.js";
 import { Secret } from "../../src/config/secret.js";
 import { startProxmoxSim, type ProxmoxSim } from "../../src/sim/proxmox/index.js";
+import { generateSelfSignedCert } from "../../src/sim/tls.js";
 import {
   createProxmoxClient,
   encodeForm,
@@ -553,6 +555,55 @@ describe("retries", () => {
     sim.setFaults({ rate: 1, kinds: ["reset"] });
     expect((await c.listGroups()).length).toBeGreaterThan(0);
     expect(sim.requestLog.map((r) => r.status)).toEqual([0, 200]);
+  });
+
+  it("a response timeout is an E_TIMEOUT RemoteError, retried on GET", async () => {
+    const events: RetryEvent[] = [];
+    const c = client({ timeoutMs: 150, retries: 1, onRetry: (e) => events.push(e) });
+    sim.clearLog();
+    sim.setFaults({ rate: 1, kinds: ["slow"], slowMs: 600 });
+    const err = await caught(c.listRealms());
+    expect(err).toBeInstanceOf(RemoteError);
+    expect((err as RemoteError).code).toBe("E_TIMEOUT");
+    expect(err.message).toMatch(/^proxmox cluster 'pve1': GET \/access\/domains: timed out/);
+    expect((err as RemoteError).hint).toContain("150 ms for an answer");
+    expect(events.map((e) => e.reason)).toEqual(["ETIMEDOUT"]);
+    expect(c.requestLog.map((r) => r.status)).toEqual([0, 0]);
+    // let the simulator finish the two abandoned slow requests so they do not land in a later test's log
+    sim.setFaults(undefined);
+    for (let i = 0; i < 50 && sim.requestLog.length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(sim.requestLog).toHaveLength(2);
+  });
+
+  it("honours Retry-After (seconds) on a 503", async () => {
+    // A bare HTTPS server: the simulator sends no Retry-After.
+    const cert = generateSelfSignedCert();
+    let hits = 0;
+    const srv = createHttpsServer({ cert: cert.certPem, key: cert.keyPem }, (_req, res) => {
+      hits++;
+      if (hits === 1) {
+        res.writeHead(503, "Service Unavailable", { "Retry-After": "1", "Content-Length": 0 });
+        res.end();
+      } else {
+        res.writeHead(200, { "Content-Type": "application/json" });
+        res.end(JSON.stringify({ data: [{ roleid: "R", privs: "B,A", special: 0 }] }));
+      }
+    });
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+    try {
+      const events: RetryEvent[] = [];
+      const c = client({ url: `https://127.0.0.1:${(srv.address() as { port: number }).port}`, tls: { fingerprint: cert.fingerprint256 }, onRetry: (e) => events.push(e) });
+      const started = Date.now();
+      expect(await c.listRoles()).toEqual([{ roleid: "R", privs: ["A", "B"], special: false }]);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(950);
+      expect(events).toHaveLength(1);
+      expect(events[0]!.delayMs).toBe(1000);
+      expect(hits).toBe(2);
+      c.close();
+    } finally {
+      srv.closeAllConnections();
+      await new Promise((r) => srv.close(r));
+    }
   });
 
   it("never retries a PUT, POST or DELETE, and never a 500", async () => {

@@ -1,0 +1,777 @@
+import { randomUUID } from "node:crypto";
+import got, { type Got, type Response } from "got";
+import { Secret } from "../../config/secret.js";
+import { AuthError, RemoteError } from "../../core/errors.js";
+import { redact } from "../../log/redact.js";
+import { backoff, sleep, type TokenSource } from "./token.js";
+import type {
+  AppRoleAssignment,
+  ApplicationCreate,
+  ApplicationPatch,
+  EntraApplication,
+  EntraGroup,
+  EntraUser,
+  NewPassword,
+  PasswordCredential,
+  RequestLogEntry,
+  RetryEvent,
+  ServicePrincipal,
+} from "./types.js";
+
+/**
+ * A thin, typed Microsoft Graph v1.0 client (spec sections 3 and 4) on one got instance.
+ *
+ * Retries (spec 4.3, errata 9.3 and 9.7, STYLE.md section 5):
+ * - 429 is retried for EVERY method, POST creates included, after `Retry-After` seconds (capped), or with
+ *   exponential backoff and jitter when the header is missing. Spec 4.3: "When throttling occurs, Microsoft Graph
+ *   returns 429 ... and the requests fail": a throttled request was refused before it was processed, so
+ *   repeating it cannot create a second object. (Spec 4.3's "re-read before repeating" is about ambiguous
+ *   failures, which a 429 is not.)
+ * - 5xx, 409 (PATCH only, spec 3.5) and transport errors are retried only for calls safe to repeat: GET,
+ *   PATCH (sets the same values again), DELETE, and removePassword (an unknown keyId is 204, errata 9.3).
+ *   A creating POST (createApplication, addPassword, createServicePrincipal, assignGroup) that fails that way
+ *   may or may not have happened: it is NOT repeated, the error says so, and the next run re-reads first.
+ * - Eventual consistency (spec 4.4): requests that address an object this client created (or that depend on
+ *   one, such as the service principal of a just-created app) treat 404 and the documented replication
+ *   400/403 messages as "not replicated yet" and retry with doubling waits, `consistency.attempts` times.
+ *   Every retry is reported through `onRetry`.
+ *
+ * Errors: GraphRequestError (RemoteError) or GraphAuthError (AuthError, for 401/403) carrying the Graph
+ * `error.code`, the message, `request-id` and `client-request-id` (spec 4.1). Every message passes through
+ * `redact()`; the request, its headers and its body are never attached.
+ */
+
+export const DEFAULT_ACCESS_ROLE_ID = "00000000-0000-0000-0000-000000000000";
+
+/** The marker an app homelab manages for a realm carries in `tags` (identity is never the display name). */
+export function realmTag(realm: string): string {
+  return `homelab:realm=${realm}`;
+}
+
+/** OData string literal: single quotes, `'` doubled (spec 3). */
+export function odataString(s: string): string {
+  return `'${s.replace(/'/g, "''")}'`;
+}
+
+export interface GraphErrorInfo {
+  /** Graph `error.code`, e.g. `Request_ResourceNotFound`. */
+  graphCode?: string;
+  /** `innerError["client-request-id"]` (we send one per request). */
+  clientRequestId?: string;
+}
+
+export class GraphRequestError extends RemoteError implements GraphErrorInfo {
+  readonly graphCode?: string;
+  readonly clientRequestId?: string;
+  constructor(opts: ConstructorParameters<typeof RemoteError>[0] & GraphErrorInfo) {
+    super({ ...opts, code: opts.code ?? "E_GRAPH" });
+    if (opts.graphCode !== undefined) this.graphCode = opts.graphCode;
+    if (opts.clientRequestId !== undefined) this.clientRequestId = opts.clientRequestId;
+  }
+}
+
+export class GraphAuthError extends AuthError implements GraphErrorInfo {
+  readonly graphCode?: string;
+  readonly clientRequestId?: string;
+  constructor(opts: ConstructorParameters<typeof AuthError>[0] & GraphErrorInfo) {
+    super(opts);
+    if (opts.graphCode !== undefined) this.graphCode = opts.graphCode;
+    if (opts.clientRequestId !== undefined) this.clientRequestId = opts.clientRequestId;
+  }
+}
+
+/** Graph code of an error thrown by this client, if any. */
+export function graphCodeOf(err: unknown): string | undefined {
+  return err instanceof GraphRequestError || err instanceof GraphAuthError ? err.graphCode : undefined;
+}
+
+export interface GraphClientOptions {
+  /** Graph origin, e.g. https://graph.microsoft.com (requests go to `${graphUrl}/v1.0/`). */
+  graphUrl: string;
+  tokens: Pick<TokenSource, "getToken" | "clientId">;
+  /** The tenant's name in homelab.yaml, for messages. */
+  tenant: string;
+  /** Retries of throttled / failed safe calls (default 4). */
+  retries?: number;
+  /** First backoff step without Retry-After, ms (default 1000; doubles, with jitter). */
+  retryDelayMs?: number;
+  /** Longest Retry-After honoured, ms (default 60 000). */
+  maxRetryAfterMs?: number;
+  onRetry?: (e: RetryEvent) => void;
+  /** Replication-lag retries after a create (spec 4.4): attempts, first wait in ms (doubles, capped at 60 s). Default 8 × 1000. */
+  consistency?: { attempts: number; delayMs: number };
+  /** Read-after-write polls (spec 3.7, 6): consecutive sightings required, poll budget, wait between polls. Default 5, 30, 1000. */
+  visibility?: { times: number; attempts: number; delayMs: number };
+  /** `$top` for collection reads (default 999, the maximum; tests use small pages). */
+  pageSize?: number;
+  /** Per-request timeout, ms (default 30 000). */
+  timeoutMs?: number;
+}
+
+type Method = "GET" | "POST" | "PATCH" | "DELETE";
+
+interface Call {
+  method: Method;
+  /** Relative to `${graphUrl}/v1.0/` (no leading slash), or an absolute `@odata.nextLink`. */
+  path: string;
+  body?: unknown;
+  /** Safe to repeat after a 5xx or a transport error. */
+  safe: boolean;
+  /** Treat these failures as replication lag (only set when the addressed object is known to be fresh). */
+  lag?: (status: number, code: string | undefined, message: string) => boolean;
+  /** Permission named in the hint of a 403 Authorization_RequestDenied. */
+  permission?: string;
+  /** What the call does, for messages: "create application 'Proxmox VE'". */
+  what: string;
+}
+
+interface Reply {
+  status: number;
+  body: unknown;
+}
+
+const APP_SELECT = [
+  "id",
+  "appId",
+  "displayName",
+  "tags",
+  "notes",
+  "signInAudience",
+  "web",
+  "groupMembershipClaims",
+  "optionalClaims",
+  "requiredResourceAccess",
+  "passwordCredentials",
+].join(",");
+const SP_SELECT = "id,appId,displayName,appDisplayName,appRoleAssignmentRequired,accountEnabled,tags";
+const GROUP_SELECT = "id,displayName,securityEnabled,mailEnabled,groupTypes";
+const USER_SELECT = "id,displayName,userPrincipalName,mail";
+/** Graph accepts at most 15 values in one `in (...)` (and 15 `or` terms) on directory objects. */
+const IN_CHUNK = 15;
+
+const PERM = {
+  readApps: "Application.Read.All (or Application.ReadWrite.OwnedBy)",
+  writeApps: "Application.ReadWrite.OwnedBy and ownership of the object (homelab binds itself as owner at creation; errata 9.2)",
+  assign: "AppRoleAssignment.ReadWrite.All plus Application.Read.All (errata 9.2)",
+  groups: "GroupMember.Read.All or Group.Read.All",
+  users: "User.ReadBasic.All or User.Read.All",
+};
+
+const notFound = (status: number): boolean => status === 404;
+
+export type GraphClient = ReturnType<typeof createGraphClient>;
+
+export function createGraphClient(opts: GraphClientOptions) {
+  const graphUrl = opts.graphUrl.replace(/\/+$/, "");
+  const base = `${graphUrl}/v1.0/`;
+  const origin = new URL(base).origin;
+  const retries = opts.retries ?? 4;
+  const retryDelayMs = opts.retryDelayMs ?? 1000;
+  const maxRetryAfterMs = opts.maxRetryAfterMs ?? 60_000;
+  const consistency = opts.consistency ?? { attempts: 8, delayMs: 1000 };
+  const visibility = opts.visibility ?? { times: 5, attempts: 30, delayMs: 1000 };
+  const pageSize = opts.pageSize ?? 999;
+  const requestLog: RequestLogEntry[] = [];
+
+  /** Object ids (applications, service principals) and appIds created by this client: reads of them may lag. */
+  const fresh = new Set<string>();
+  /** appId → service principal created (or found) in this run: lists may not show it yet (spec 4.4 point 5). */
+  const knownSp = new Map<string, ServicePrincipal>();
+  /** Per-application lock for credential changes (spec 3.7: terraform serialises them). */
+  const locks = new Map<string, Promise<unknown>>();
+  let callerSp: Promise<ServicePrincipal> | undefined;
+
+  const http: Got = got.extend({
+    prefixUrl: base,
+    throwHttpErrors: false,
+    retry: { limit: 0 },
+    followRedirect: false,
+    responseType: "text",
+    timeout: { request: opts.timeoutMs ?? 30_000 },
+    headers: { accept: "application/json" },
+  });
+
+  const isFresh = (...ids: Array<string | undefined>): boolean => ids.some((id) => id !== undefined && fresh.has(id.toLowerCase()));
+  const markFresh = (...ids: Array<string | undefined>): void => {
+    for (const id of ids) if (id) fresh.add(id.toLowerCase());
+  };
+
+  /** `/applications?$filter=...` (decoded, redacted) for logs and messages. */
+  const shownPath = (path: string): string => {
+    let p = path.startsWith(`${graphUrl}/v1.0/`) ? path.slice(`${graphUrl}/v1.0`.length) : /^https?:/i.test(path) ? path : `/${path}`;
+    try {
+      p = decodeURIComponent(p);
+    } catch {
+      // keep as sent
+    }
+    return redact(p);
+  };
+
+  async function send(call: Call): Promise<Reply> {
+    const absolute = /^https?:\/\//i.test(call.path);
+    if (absolute && new URL(call.path).origin !== origin)
+      // A nextLink elsewhere would receive our bearer token: refuse.
+      throw new GraphRequestError({
+        service: "graph",
+        method: call.method,
+        url: redact(call.path.replace(/\?.*$/, "")),
+        message: `Graph (tenant ${opts.tenant}) sent a next-page link to another origin than ${origin}; refusing to follow it`,
+      });
+    const path = shownPath(call.path);
+    let transient = 0;
+    let lagged = 0;
+    for (let attempt = 1; ; attempt++) {
+      const token = await opts.tokens.getToken();
+      const clientRequestId = randomUUID();
+      const started = performance.now();
+      let res: Response<string>;
+      try {
+        res = await http(call.path, {
+          method: call.method,
+          ...(absolute ? { prefixUrl: "" } : {}),
+          headers: { authorization: `Bearer ${token}`, "client-request-id": clientRequestId },
+          ...(call.body !== undefined ? { json: call.body } : {}),
+        });
+      } catch (err) {
+        requestLog.push({ method: call.method, path, status: 0, ms: Math.round(performance.now() - started), attempt });
+        const e = err as { code?: string; message?: string };
+        if (call.safe && transient < retries) {
+          transient++;
+          const waitMs = backoff(retryDelayMs, transient);
+          opts.onRetry?.({ method: call.method, path, attempt, waitMs, reason: "network" });
+          await sleep(waitMs);
+          continue;
+        }
+        throw new GraphRequestError({
+          service: "graph",
+          method: call.method,
+          url: redact(`${base}${path.slice(1)}`),
+          message: redact(`Graph (tenant ${opts.tenant}): ${call.what}: no response (${e.code ?? "ERR_NETWORK"}: ${e.message ?? String(err)})`),
+          hint: call.safe
+            ? `check the network and the tenant's graphUrl (${graphUrl})`
+            : `the request may or may not have been carried out; run again: homelab re-reads the tenant before creating anything`,
+          cause: new Error(redact(`${e.code ?? ""} ${e.message ?? ""}`.trim())),
+          clientRequestId,
+        });
+      }
+      const status = res.statusCode;
+      requestLog.push({ method: call.method, path, status, ms: Math.round(performance.now() - started), attempt });
+      const body = parseJson(res.body);
+      if (status < 300) return { status, body };
+
+      const env = graphError(body);
+      const retryAfter = retryAfterMs(res.headers["retry-after"], maxRetryAfterMs);
+      let reason: RetryEvent["reason"] | undefined;
+      if (status === 429) reason = "throttled";
+      else if (status >= 500 && call.safe) reason = "unavailable";
+      else if (status === 409 && call.method === "PATCH") reason = "conflict";
+      if (reason && transient < retries) {
+        transient++;
+        const waitMs = retryAfter ?? backoff(retryDelayMs, transient);
+        opts.onRetry?.({ method: call.method, path, attempt, status, waitMs, reason });
+        await sleep(waitMs);
+        continue;
+      }
+      if (call.lag?.(status, env.code, env.message ?? "") && lagged < consistency.attempts) {
+        lagged++;
+        const waitMs = Math.min(60_000, consistency.delayMs * 2 ** (lagged - 1));
+        opts.onRetry?.({ method: call.method, path, attempt, status, waitMs, reason: "not-replicated" });
+        await sleep(waitMs);
+        continue;
+      }
+      throw toError(call, path, status, env, res.headers, clientRequestId, transient >= retries && !!reason, lagged);
+    }
+  }
+
+  function toError(
+    call: Call,
+    path: string,
+    status: number,
+    env: { code?: string; message?: string; requestId?: string; clientRequestId?: string },
+    headers: Record<string, string | string[] | undefined>,
+    clientRequestId: string,
+    exhausted: boolean,
+    lagged: number,
+  ): GraphRequestError | GraphAuthError {
+    const requestId = env.requestId ?? header(headers["request-id"]);
+    const detail = `${env.code ?? `HTTP ${status}`}${env.message ? `: ${env.message}` : ""}`;
+    const message = redact(`Graph (tenant ${opts.tenant}): ${call.what}: HTTP ${status} ${detail}`);
+    const common = {
+      service: "graph",
+      method: call.method,
+      url: redact(`${base}${path.slice(1)}`),
+      status,
+      message,
+      ...(requestId ? { requestId } : {}),
+      ...(env.code ? { graphCode: env.code } : {}),
+      clientRequestId: env.clientRequestId ?? clientRequestId,
+    };
+    if (status === 401)
+      return new GraphAuthError({
+        ...common,
+        hint: `Graph refused the access token: check that the tenant's graphUrl (${graphUrl}) belongs to the same cloud as its loginUrl`,
+      });
+    if (status === 403)
+      return new GraphAuthError({
+        ...common,
+        hint:
+          env.code === "Authorization_RequestDenied"
+            ? `the automation app lacks a permission for this: it needs ${call.permission ?? PERM.writeApps}, granted with admin consent`
+            : `Graph denied the request; check the automation app's permissions`,
+      });
+    let hint: string | undefined;
+    if (status === 429) hint = `Graph kept throttling after ${retries} retries; run again later`;
+    else if (status >= 500 && !call.safe)
+      hint = "the request may or may not have been carried out; run again: homelab re-reads the tenant before creating anything";
+    else if (status >= 500 && exhausted) hint = `Graph kept failing after ${retries} retries; run again later`;
+    else if (status === 404 && lagged > 0) hint = `the object did not become visible after ${lagged} retries (replication lag, spec 4.4); run again`;
+    return new GraphRequestError({ ...common, ...(hint ? { hint } : {}) });
+  }
+
+  async function json<T>(call: Call): Promise<T> {
+    return (await send(call)).body as T;
+  }
+
+  /** All pages of a collection: follows absolute `@odata.nextLink`s verbatim (spec 3.1). */
+  async function list<T>(call: Omit<Call, "method" | "safe">): Promise<T[]> {
+    const out: T[] = [];
+    let path: string | undefined = call.path;
+    while (path !== undefined) {
+      const page: { value?: T[]; "@odata.nextLink"?: string } = await json({ ...call, path, method: "GET", safe: true });
+      out.push(...(page.value ?? []));
+      path = page["@odata.nextLink"];
+    }
+    return out;
+  }
+
+  const q = (path: string, params: Record<string, string | number | undefined>): string => {
+    const parts = Object.entries(params)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`);
+    return parts.length ? `${path}?${parts.join("&")}` : path;
+  };
+
+  const seg = (id: string): string => encodeURIComponent(id);
+
+  function withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = locks.get(key) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    locks.set(key, tail);
+    void tail.then(() => {
+      if (locks.get(key) === tail) locks.delete(key);
+    });
+    return next;
+  }
+
+  const ownerBind = (ownerId: string): string[] => [`${graphUrl}/v1.0/directoryObjects/${ownerId}`];
+
+  async function findServicePrincipal(appId: string): Promise<ServicePrincipal | undefined> {
+    const known = knownSp.get(appId.toLowerCase());
+    if (known) {
+      // Created in this run: read it by id (lists may lag, spec 4.4 point 5).
+      return json<ServicePrincipal>({
+        method: "GET",
+        path: q(`servicePrincipals/${seg(known.id)}`, { $select: SP_SELECT }),
+        safe: true,
+        lag: notFound,
+        permission: PERM.readApps,
+        what: `read service principal ${known.id}`,
+      });
+    }
+    const found = await list<ServicePrincipal>({
+      path: q("servicePrincipals", { $filter: `appId eq ${odataString(appId)}`, $select: SP_SELECT }),
+      permission: PERM.readApps,
+      what: `find the service principal of app ${appId}`,
+    });
+    if (found.length > 1)
+      throw new GraphRequestError({
+        service: "graph",
+        method: "GET",
+        url: `${base}servicePrincipals`,
+        message: `Graph (tenant ${opts.tenant}): ${found.length} service principals for app ${appId}; expected at most one`,
+      });
+    return found[0];
+  }
+
+  /** Poll `check` until it holds `times` times in a row; bounded by `attempts` polls (spec 3.7, 4.4 point 3, 6). */
+  async function waitUntil(what: string, path: string, check: () => Promise<boolean>, v = visibility): Promise<void> {
+    let streak = 0;
+    for (let attempt = 1; attempt <= v.attempts; attempt++) {
+      streak = (await check()) ? streak + 1 : 0;
+      if (streak >= v.times) return;
+      if (attempt < v.attempts) {
+        opts.onRetry?.({ method: "GET", path, attempt, waitMs: v.delayMs, reason: "not-visible" });
+        await sleep(v.delayMs);
+      }
+    }
+    throw new GraphRequestError({
+      service: "graph",
+      method: "GET",
+      url: `${base}${path.slice(1)}`,
+      message: `Graph (tenant ${opts.tenant}): ${what} was not seen ${v.times} times in a row within ${v.attempts} reads`,
+      hint: "replication is slow right now; run again later",
+    });
+  }
+
+  const client = {
+    /** Every request made (method, path, status, ms, attempt), for `--debug`. Paths carry no secrets. */
+    requestLog,
+
+    /** Applications carrying `tag` (one request per page; spec 3.1). Includes apps homelab may not own. */
+    async listApplicationsByTag(tag: string): Promise<EntraApplication[]> {
+      return list<EntraApplication>({
+        path: q("applications", { $filter: `tags/any(t:t eq ${odataString(tag)})`, $select: APP_SELECT, $top: pageSize }),
+        permission: PERM.readApps,
+        what: `list applications tagged '${tag}'`,
+      });
+    },
+
+    /** One application by object id; 404 means absent unless this client just created it (then it waits). */
+    async getApplication(id: string): Promise<EntraApplication> {
+      return json<EntraApplication>({
+        method: "GET",
+        path: q(`applications/${seg(id)}`, { $select: APP_SELECT }),
+        safe: true,
+        ...(isFresh(id) ? { lag: notFound } : {}),
+        permission: PERM.readApps,
+        what: `read application ${id}`,
+      });
+    },
+
+    /**
+     * Creates an application with `ownerId` (the automation app's service principal object id) as owner, so
+     * that Application.ReadWrite.OwnedBy can manage it later (errata 9.2). Not repeated after an ambiguous
+     * failure. The response is authoritative (spec 4.4): its ids are kept and later reads of them wait out lag.
+     */
+    async createApplication(body: ApplicationCreate, ownerId: string): Promise<EntraApplication> {
+      const app = await json<EntraApplication>({
+        method: "POST",
+        path: "applications",
+        body: { ...body, "owners@odata.bind": ownerBind(ownerId) },
+        safe: false,
+        permission: PERM.writeApps,
+        what: `create application '${body.displayName}'`,
+      });
+      markFresh(app.id, app.appId);
+      return app;
+    },
+
+    /** PATCH: lists are replaced whole, nested objects merged (errata 9.9). Repeated on 409/5xx (idempotent). */
+    async updateApplication(id: string, patch: ApplicationPatch): Promise<void> {
+      await send({
+        method: "PATCH",
+        path: `applications/${seg(id)}`,
+        body: patch,
+        safe: true,
+        ...(isFresh(id) ? { lag: notFound } : {}),
+        permission: PERM.writeApps,
+        what: `update application ${id}`,
+      });
+    },
+
+    /** Deletes (to deleted items, spec 3.6). Idempotent: an application already gone counts as deleted. */
+    async deleteApplication(id: string): Promise<void> {
+      try {
+        await send({
+          method: "DELETE",
+          path: `applications/${seg(id)}`,
+          safe: true,
+          ...(isFresh(id) ? { lag: notFound } : {}),
+          permission: PERM.writeApps,
+          what: `delete application ${id}`,
+        });
+      } catch (err) {
+        if (err instanceof GraphRequestError && err.status === 404) return;
+        throw err;
+      }
+    },
+
+    /**
+     * Adds a client secret (spec 3.7). `secretText` comes back once and is wrapped in a Secret at once
+     * (registered for redaction). Not repeated on 5xx: a repeat would add a second secret. Serialised per app.
+     */
+    async addPassword(id: string, cred: { displayName: string; endDateTime: string }): Promise<NewPassword> {
+      return withLock(`app:${id.toLowerCase()}`, async () => {
+        const r = await json<PasswordCredential & { secretText?: string }>({
+          method: "POST",
+          path: `applications/${seg(id)}/addPassword`,
+          body: { passwordCredential: { displayName: cred.displayName, endDateTime: cred.endDateTime } },
+          safe: false,
+          ...(isFresh(id) ? { lag: notFound } : {}),
+          permission: PERM.writeApps,
+          what: `add a client secret '${cred.displayName}' to application ${id}`,
+        });
+        if (typeof r.secretText !== "string" || r.secretText === "")
+          throw new GraphRequestError({
+            service: "graph",
+            method: "POST",
+            url: `${base}applications/${seg(id)}/addPassword`,
+            message: `Graph (tenant ${opts.tenant}): addPassword on application ${id} returned no secretText`,
+          });
+        const secretText = Secret.fromValue(r.secretText, `entra.secret/${opts.tenant}:${id}:${r.keyId}`);
+        delete r.secretText;
+        return {
+          keyId: r.keyId,
+          displayName: r.displayName ?? null,
+          hint: r.hint ?? null,
+          startDateTime: r.startDateTime,
+          endDateTime: r.endDateTime,
+          secretText,
+        };
+      });
+    },
+
+    /** Removes a client secret; an unknown keyId is fine (errata 9.3), so it is repeated on 5xx. Serialised per app. */
+    async removePassword(id: string, keyId: string): Promise<void> {
+      await withLock(`app:${id.toLowerCase()}`, () =>
+        send({
+          method: "POST",
+          path: `applications/${seg(id)}/removePassword`,
+          body: { keyId },
+          safe: true,
+          ...(isFresh(id) ? { lag: notFound } : {}),
+          permission: PERM.writeApps,
+          what: `remove client secret ${keyId} from application ${id}`,
+        }),
+      );
+    },
+
+    /**
+     * Waits until the application's `passwordCredentials` shows (`present: true`) or no longer shows `keyId`
+     * `visibility.times` reads in a row (spec 6 rotation steps 2 and 4; terraform uses 5). Bounded by
+     * `visibility.attempts` reads; each wait is reported through onRetry (reason "not-visible").
+     */
+    async waitForPassword(id: string, keyId: string, present: boolean, v = visibility): Promise<void> {
+      const path = `/applications/${id}`;
+      await waitUntil(`client secret ${keyId} ${present ? "on" : "gone from"} application ${id}`, path, async () => {
+        let app: EntraApplication;
+        try {
+          app = await client.getApplication(id);
+        } catch (err) {
+          if (err instanceof GraphRequestError && err.status === 404) return false;
+          throw err;
+        }
+        const has = (app.passwordCredentials ?? []).some((c) => c.keyId.toLowerCase() === keyId.toLowerCase());
+        return has === present;
+      }, v);
+    },
+
+    /** The app's service principal (0 or 1), by `$filter=appId eq` (spec 3.8), or by id when created in this run. */
+    findServicePrincipal,
+
+    /**
+     * Creates the app's service principal (needed before any of its secrets work, errata 9.1), owned by
+     * `ownerId` when given (errata 9.2). A 409 Request_MultipleObjectsWithSameKeyValue (errata 9.5) means it
+     * exists: the existing one is returned with `created: false`. Right after the app was created, the
+     * replication errors of spec 3.8 are retried.
+     */
+    async createServicePrincipal(
+      appId: string,
+      o: { ownerId?: string; tags?: string[]; appRoleAssignmentRequired?: boolean } = {},
+    ): Promise<{ servicePrincipal: ServicePrincipal; created: boolean }> {
+      const replicating = (status: number, code: string | undefined, message: string): boolean =>
+        status === 404 ||
+        (status === 400 && /does not reference a valid application object/i.test(message)) ||
+        (status === 403 && /backing application of the service principal/i.test(message));
+      try {
+        const sp = await json<ServicePrincipal>({
+          method: "POST",
+          path: "servicePrincipals",
+          body: {
+            appId,
+            ...(o.tags ? { tags: o.tags } : {}),
+            ...(o.appRoleAssignmentRequired !== undefined ? { appRoleAssignmentRequired: o.appRoleAssignmentRequired } : {}),
+            ...(o.ownerId ? { "owners@odata.bind": ownerBind(o.ownerId) } : {}),
+          },
+          safe: false,
+          ...(isFresh(appId) ? { lag: replicating } : {}),
+          permission: PERM.writeApps,
+          what: `create the service principal of app ${appId}`,
+        });
+        markFresh(sp.id);
+        knownSp.set(appId.toLowerCase(), sp);
+        return { servicePrincipal: sp, created: true };
+      } catch (err) {
+        if (!(err instanceof GraphRequestError && err.status === 409 && err.graphCode === "Request_MultipleObjectsWithSameKeyValue")) throw err;
+        // It exists, so a 404 on reading it by alternate key is replication lag.
+        const sp = await json<ServicePrincipal>({
+          method: "GET",
+          path: q(`servicePrincipals(appId=${odataString(appId)})`, { $select: SP_SELECT }),
+          safe: true,
+          lag: notFound,
+          permission: PERM.readApps,
+          what: `read the existing service principal of app ${appId}`,
+        });
+        knownSp.set(appId.toLowerCase(), sp);
+        return { servicePrincipal: sp, created: false };
+      }
+    },
+
+    /** Who is assigned to the app (spec 3.9), all pages. */
+    async listAppRoleAssignedTo(spId: string): Promise<AppRoleAssignment[]> {
+      return list<AppRoleAssignment>({
+        path: q(`servicePrincipals/${seg(spId)}/appRoleAssignedTo`, { $top: pageSize }),
+        ...(isFresh(spId) ? { lag: notFound } : {}),
+        permission: PERM.readApps,
+        what: `list the assignments of service principal ${spId}`,
+      });
+    },
+
+    /**
+     * Assigns a group (or user) to the app with the default-access role (spec 3.9). Not repeated on 5xx.
+     * A duplicate (400 "already exists") is re-read and the existing assignment returned (spec 3.9).
+     */
+    async assignGroup(spId: string, groupId: string): Promise<AppRoleAssignment> {
+      const lagging = isFresh(spId, groupId);
+      try {
+        return await json<AppRoleAssignment>({
+          method: "POST",
+          path: `servicePrincipals/${seg(spId)}/appRoleAssignedTo`,
+          body: { principalId: groupId, resourceId: spId, appRoleId: DEFAULT_ACCESS_ROLE_ID },
+          safe: false,
+          // Spec 3.9 / 4.4: terraform retries on 404 and 400 "Not a valid reference update".
+          ...(lagging ? { lag: (s: number, _c: string | undefined, m: string) => s === 404 || (s === 400 && /not a valid reference update/i.test(m)) } : {}),
+          permission: PERM.assign,
+          what: `assign principal ${groupId} to service principal ${spId}`,
+        });
+      } catch (err) {
+        if (!(err instanceof GraphRequestError && err.status === 400 && /already exists/i.test(err.message))) throw err;
+        const existing = (await client.listAppRoleAssignedTo(spId)).find(
+          (a) => a.principalId.toLowerCase() === groupId.toLowerCase() && a.appRoleId === DEFAULT_ACCESS_ROLE_ID,
+        );
+        if (existing) return existing;
+        throw err;
+      }
+    },
+
+    /** Removes an assignment; one already gone counts as removed. */
+    async removeAssignment(spId: string, assignmentId: string): Promise<void> {
+      try {
+        await send({
+          method: "DELETE",
+          path: `servicePrincipals/${seg(spId)}/appRoleAssignedTo/${seg(assignmentId)}`,
+          safe: true,
+          permission: PERM.assign,
+          what: `remove assignment ${assignmentId} from service principal ${spId}`,
+        });
+      } catch (err) {
+        if (err instanceof GraphRequestError && err.status === 404) return;
+        throw err;
+      }
+    },
+
+    /**
+     * Groups by display name (spec 3.11), one request per 15 names. Each requested name maps to every group
+     * that carries it: none (missing), one, or several (display names are not unique; the caller must refuse
+     * the ambiguity). Graph compares case-insensitively; exact-case matches win when there are any.
+     */
+    async findGroupsByDisplayName(names: string[]): Promise<Map<string, EntraGroup[]>> {
+      const wanted = [...new Set(names)];
+      const found: EntraGroup[] = [];
+      for (let i = 0; i < wanted.length; i += IN_CHUNK) {
+        const chunk = wanted.slice(i, i + IN_CHUNK);
+        found.push(
+          ...(await list<EntraGroup>({
+            path: q("groups", { $filter: `displayName in (${chunk.map(odataString).join(",")})`, $select: GROUP_SELECT, $top: pageSize }),
+            permission: PERM.groups,
+            what: `find groups by display name`,
+          })),
+        );
+      }
+      const out = new Map<string, EntraGroup[]>();
+      for (const name of wanted) {
+        const ci = found.filter((g) => g.displayName.toLowerCase() === name.toLowerCase());
+        const exact = ci.filter((g) => g.displayName === name);
+        out.set(name, exact.length > 0 ? exact : ci);
+      }
+      return out;
+    },
+
+    /** Users by userPrincipalName (spec 3.11), one request per 15 UPNs; absent UPNs map to undefined. */
+    async findUsers(upns: string[]): Promise<Map<string, EntraUser | undefined>> {
+      const wanted = [...new Set(upns)];
+      const found: EntraUser[] = [];
+      for (let i = 0; i < wanted.length; i += IN_CHUNK) {
+        const chunk = wanted.slice(i, i + IN_CHUNK);
+        found.push(
+          ...(await list<EntraUser>({
+            path: q("users", { $filter: `userPrincipalName in (${chunk.map(odataString).join(",")})`, $select: USER_SELECT, $top: pageSize }),
+            permission: PERM.users,
+            what: `find users by userPrincipalName`,
+          })),
+        );
+      }
+      const out = new Map<string, EntraUser | undefined>();
+      for (const upn of wanted) out.set(upn, found.find((u) => u.userPrincipalName.toLowerCase() === upn.toLowerCase()));
+      return out;
+    },
+
+    /** The automation app's own service principal (its object id owns what homelab creates). Cached. */
+    servicePrincipalOfCaller(): Promise<ServicePrincipal> {
+      callerSp ??= json<ServicePrincipal>({
+        method: "GET",
+        path: q(`servicePrincipals(appId=${odataString(opts.tokens.clientId)})`, { $select: SP_SELECT }),
+        safe: true,
+        permission: PERM.readApps,
+        what: `read the automation app's service principal (appId ${opts.tokens.clientId})`,
+      }).catch((err: unknown) => {
+        callerSp = undefined;
+        throw err;
+      });
+      return callerSp;
+    },
+
+    /** Alias of servicePrincipalOfCaller: `GET /me` only works with delegated tokens. */
+    me(): Promise<ServicePrincipal> {
+      return client.servicePrincipalOfCaller();
+    },
+  };
+  return client;
+}
+
+function parseJson(text: string): unknown {
+  if (text.trim() === "") return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Spec 4.1 envelope: `error.code`, `error.message`, `error.innerError["request-id" | "client-request-id"]`. */
+function graphError(body: unknown): { code?: string; message?: string; requestId?: string; clientRequestId?: string } {
+  const e = (body as { error?: Record<string, unknown> } | undefined)?.error;
+  if (!e || typeof e !== "object") return {};
+  const inner = (e.innerError ?? e.innererror) as Record<string, unknown> | undefined;
+  const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
+  const out: { code?: string; message?: string; requestId?: string; clientRequestId?: string } = {};
+  const code = str(e.code);
+  const message = str(e.message);
+  const requestId = str(inner?.["request-id"]);
+  const clientRequestId = str(inner?.["client-request-id"]);
+  if (code) out.code = code;
+  if (message) out.message = message;
+  if (requestId) out.requestId = requestId;
+  if (clientRequestId) out.clientRequestId = clientRequestId;
+  return out;
+}
+
+function header(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** `Retry-After` in seconds (spec 4.3) or an HTTP date; capped. */
+function retryAfterMs(v: string | string[] | undefined, capMs: number): number | undefined {
+  const h = header(v);
+  if (h === undefined || h.trim() === "") return undefined;
+  const secs = Number(h);
+  let ms: number;
+  if (Number.isFinite(secs)) ms = secs * 1000;
+  else {
+    const at = Date.parse(h);
+    if (Number.isNaN(at)) return undefined;
+    ms = at - Date.now();
+  }
+  return Math.min(capMs, Math.max(0, Math.round(ms)));
+}

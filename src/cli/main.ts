@@ -10,11 +10,19 @@ Usage: homelab <command> [options]
 
 Commands:
   validate            check the config (schema and references); no network, no secrets read
+  plan                show what apply would change (= apply --check --diff)
+  apply               converge the clusters to the config; a second run changes nothing
   help                show this help
   version             print the version
 
 Options:
   -f, --file PATH     the config: a file or a directory of *.yaml files (default ./homelab.yaml)
+      --check         read and plan only; change nothing
+      --diff          print the full diff (apply prints it anyway; with --check, the summary only without it)
+      --detailed-exitcode
+                      exit 2 when changes are pending (--check) or were made (apply)
+      --target ADDR   limit the run to matching addresses (prefix) and what they depend on; repeatable
+      --concurrency N independent changes applied at once (default 4)
       --json          machine-readable output on stdout
       --no-color      no colours (also NO_COLOR=1)
       --debug         stack traces and request logs (secrets stay redacted)
@@ -46,6 +54,11 @@ export async function main(argv: string[]): Promise<number> {
           debug: { type: "boolean" },
           help: { type: "boolean", short: "h" },
           version: { type: "boolean", short: "v" },
+          check: { type: "boolean" },
+          diff: { type: "boolean" },
+          "detailed-exitcode": { type: "boolean" },
+          target: { type: "string", multiple: true },
+          concurrency: { type: "string" },
         },
       });
     } catch (err) {
@@ -69,8 +82,26 @@ export async function main(argv: string[]): Promise<number> {
         const { validateCommand } = await import("./commands/validate.js");
         return validateCommand(io, { file, json: values.json ?? false });
       }
+      case "plan":
+      case "apply": {
+        const concurrency = values.concurrency === undefined ? 4 : Number(values.concurrency);
+        if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
+          throw new UserError(`--concurrency must be a whole number from 1 to 64, not \`${values.concurrency}\``, { code: "E_ARGS", hint: "for example --concurrency 8" });
+        }
+        const { applyCommand } = await import("./commands/apply.js");
+        return await applyCommand(io, {
+          file,
+          check: command === "plan" || (values.check ?? false),
+          diff: command === "plan" || (values.diff ?? false),
+          detailedExitcode: values["detailed-exitcode"] ?? false,
+          json: values.json ?? false,
+          targets: values.target ?? [],
+          concurrency,
+          lockWaitMs: Number(process.env.HOMELAB_LOCK_WAIT_MS ?? 10_000),
+        });
+      }
       default:
-        throw new UserError(`unknown command \`${command}\``, { code: "E_ARGS", hint: "commands: validate, help, version; run `homelab --help`" });
+        throw new UserError(`unknown command \`${command}\``, { code: "E_ARGS", hint: "commands: validate, plan, apply, help, version; run `homelab --help`" });
     }
   } catch (err) {
     return reportError(io, err);

@@ -89,8 +89,7 @@ export const realmProvider: Provider<ClusterTarget, ObservedCluster> = {
       target.desired.realms
         .filter((r) => realms.has(r.realm))
         .map(async (r) => {
-          const raw = await target.api.getRealm(r.realm);
-          const { digest, type, ...rest } = raw as Record<string, unknown> & { digest?: string; type?: string };
+          const { digest, type, options: rest } = await target.api.getRealm(r.realm);
           const options: Record<string, string | boolean> = {};
           for (const [k, v] of Object.entries(rest)) {
             const n = norm(k, v);
@@ -98,7 +97,7 @@ export const realmProvider: Provider<ClusterTarget, ObservedCluster> = {
           }
           // Tolerate servers that do not return client-key (spec 3.1.3): remember that it was not readable.
           if (!("client-key" in rest) && (realms.get(r.realm)!.type === "openid")) options["client-key-omitted"] = true;
-          realms.set(r.realm, { type: String(type ?? realms.get(r.realm)!.type), options, ...(digest ? { digest } : {}) });
+          realms.set(r.realm, { type, options, ...(digest ? { digest } : {}) });
         }),
     );
     return { realms };
@@ -147,11 +146,11 @@ export const realmProvider: Provider<ClusterTarget, ObservedCluster> = {
   async apply([change], target) {
     const r = target.desired.realms.find((x) => x.address === change!.address)!;
     const params = () => {
-      const p: Record<string, unknown> = {};
+      const p: Record<string, string | boolean> = {};
       for (const [k, v] of Object.entries(r.options)) {
         const value = isRef(v) ? target.resolver.value(v) : v;
         if (value === undefined) throw new Error(`${r.address}: ${k} is not known yet (${isRef(v) ? v.ref : ""})`);
-        p[k] = LIST_OPTIONS[k] !== undefined ? String(value).split(/[,;\s]+/).filter(Boolean).join(",") : value;
+        p[k] = LIST_OPTIONS[k] !== undefined ? String(value).split(/[,;\s]+/).filter(Boolean).join(",") : (value as string | boolean);
       }
       const key = wantedClientKey(r, target);
       if (r.clientKey !== undefined && key === undefined) throw new Error(`${r.address}: the client key is not known yet`);
@@ -160,16 +159,16 @@ export const realmProvider: Provider<ClusterTarget, ObservedCluster> = {
     };
     switch (change!.action) {
       case "create":
-        await target.api.createRealm({ realm: r.realm, type: r.type, ...params() });
+        await target.api.createRealm({ realm: r.realm, type: "openid", ...params() });
         return;
       case "replace":
         await target.api.deleteRealm(r.realm);
-        await target.api.createRealm({ realm: r.realm, type: r.type, ...params() });
+        await target.api.createRealm({ realm: r.realm, type: "openid", ...params() });
         return;
       case "update": {
         const all = params();
         const defaults = r.type === "openid" ? OPENID_DEFAULTS : BUILTIN_DEFAULTS;
-        const set: Record<string, unknown> = {};
+        const set: Record<string, string | boolean> = {};
         const unset: string[] = [];
         for (const f of change!.fields) {
           if (FIXED_OPTIONS.includes(f.path)) continue; // never sent on update (errata 2)
@@ -177,7 +176,7 @@ export const realmProvider: Provider<ClusterTarget, ObservedCluster> = {
           if (v === undefined) {
             // Back to the server default: unset it, unless the default must be written explicitly.
             if (defaults[f.path] === undefined || typeof defaults[f.path] === "string") unset.push(f.path);
-            else set[f.path] = defaults[f.path];
+            else set[f.path] = defaults[f.path] as string | boolean;
           } else set[f.path] = v;
         }
         await target.api.updateRealm(r.realm, set, { ...(unset.length ? { delete: unset } : {}), ...(typeof change!.data?.digest === "string" ? { digest: change!.data.digest } : {}) });

@@ -44,7 +44,7 @@ export const roleProvider: Provider<ClusterTarget, ObservedCluster> = {
   async apply([change], target) {
     const roleid = change!.address.slice(change!.address.indexOf(":") + 1);
     const want = target.desired.roles.find((r) => r.address === change!.address);
-    if (change!.action === "create") await target.api.createRole(roleid, want!.privs);
+    if (change!.action === "create") await target.api.createRole({ roleid, privs: want!.privs });
     else if (change!.action === "update") await target.api.updateRole(roleid, want!.privs);
     else if (change!.action === "delete") await target.api.deleteRole(roleid);
   },

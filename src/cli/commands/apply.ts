@@ -1,0 +1,203 @@
+import { buildDesired } from "../../config/desired.js";
+import { loadValidConfig } from "../../config/resolve.js";
+import type { DesiredState } from "../../core/desired.js";
+import { AuthError, ExitCode, HomelabError } from "../../core/errors.js";
+import { countActions, type Change, type Plan } from "../../core/plan.js";
+import type { Outcome } from "../../engine/execute.js";
+import { createResolver } from "../../engine/resolver.js";
+import { applyPlan, planAll, readAll, type TargetSpec } from "../../engine/run.js";
+import { redact } from "../../log/redact.js";
+import { clusterProviders } from "../../providers/index.js";
+import { emptyObserved } from "../../providers/proxmox/observed.js";
+import { acquireLock } from "../lock.js";
+import type { Io } from "../output.js";
+import { runSteps } from "../progress.js";
+import { renderPlan, summaryLine } from "../render/diff.js";
+
+export interface ApplyOptions {
+  file: string;
+  check: boolean;
+  diff: boolean;
+  detailedExitcode: boolean;
+  json: boolean;
+  targets: string[];
+  concurrency: number;
+  lockWaitMs: number;
+}
+
+interface Closable {
+  close(): void;
+  requestLog: { method: string; path: string; status?: number; ms: number }[];
+  name: string;
+}
+
+/**
+ * `homelab apply` (and `plan` = apply --check --diff): load → validate → read every API → plan (pure)
+ * → print the diff → stop here with --check → apply the plan as a task graph → summary and exit code.
+ */
+export async function applyCommand(io: Io, opts: ApplyOptions): Promise<number> {
+  const { config, loaded } = loadValidConfig(opts.file);
+  const desired = buildDesired(config, loaded.baseDir([]));
+  const emit = (event: Record<string, unknown>) => io.out(JSON.stringify(event));
+  const release = opts.check ? () => {} : await acquireLock(opts.file, opts.lockWaitMs);
+  const clients: Closable[] = [];
+  try {
+    const targets = await clusterTargets(io, desired, clients, opts.json ? emit : undefined);
+    const observed = new Map<string, unknown>();
+    let readError: unknown;
+    await runSteps(
+      io,
+      targets.map((t) => ({
+        title: `read ${t.name}`,
+        run: async (task) => {
+          try {
+            const o = await readAll([t]);
+            observed.set(t.name, o.get(t.name));
+            task.setTitle(`read ${t.name}: ${requestsOf(clients, t.name)} requests`);
+          } catch (err) {
+            readError ??= err;
+            task.setTitle(`read ${t.name}: failed`);
+          }
+        },
+      })),
+      { json: opts.json, concurrent: true },
+    );
+    if (readError) throw readError;
+
+    const full = planAll(targets, observed);
+    const plan = selectTargets(full, opts.targets);
+    for (const w of plan.warnings) warn(io, opts.json, w);
+
+    if (opts.json) emit({ event: "plan", changes: plan.changes, unchanged: plan.unchanged, summary: countActions(plan.changes) });
+    else if (opts.diff || !opts.check || plan.changes.length === 0) for (const l of renderPlan(plan, { color: io.color }, desired.clusters)) io.out(l);
+    else io.out(summaryLine(plan));
+
+    if (opts.check || plan.changes.length === 0) {
+      const code = opts.detailedExitcode && plan.changes.length > 0 ? ExitCode.changes : ExitCode.ok;
+      if (opts.json) emit({ event: "summary", check: opts.check, changes: plan.changes.length, exitCode: code });
+      return code;
+    }
+
+    const outcomes = await applyWithProgress(io, targets, plan, opts, emit);
+    return summarise(io, opts, outcomes, emit);
+  } finally {
+    if (io.debug) for (const c of clients) for (const r of c.requestLog) io.err(`debug ${c.name} ${r.method} ${r.path} ${r.status ?? "-"} ${r.ms}ms`);
+    for (const c of clients) c.close();
+    release();
+  }
+}
+
+async function clusterTargets(io: Io, desired: DesiredState, clients: Closable[], emit?: (e: Record<string, unknown>) => void): Promise<TargetSpec[]> {
+  // got is loaded only by commands that talk to an API (start-up cost: DESIGN.md performance budget).
+  const { createProxmoxClient } = await import("../../providers/proxmox/client.js");
+  const resolver = createResolver();
+  return desired.clusters.map((c) => {
+    const client = createProxmoxClient({
+      name: c.name,
+      url: c.url,
+      token: c.token,
+      tls: c.tls,
+      onWarning: (w) => warn(io, emit !== undefined, w, emit),
+      onRetry: (e) => {
+        if (io.debug) io.err(`debug retry ${c.name} ${e.method} ${e.path} attempt ${e.attempt}: ${e.reason}`);
+      },
+    });
+    clients.push(client as unknown as Closable);
+    return {
+      name: c.name,
+      target: { desired: c, api: client, resolver, runAs: { tokenId: c.token.id, userid: c.token.id.split("!")[0]! } },
+      providers: clusterProviders,
+      empty: emptyObserved,
+    } satisfies TargetSpec as TargetSpec;
+  });
+}
+
+function requestsOf(clients: Closable[], name: string): number {
+  return clients.find((c) => c.name === name)?.requestLog.length ?? 0;
+}
+
+function warn(io: Io, json: boolean, message: string, emit?: (e: Record<string, unknown>) => void): void {
+  if (json && emit) emit({ event: "warning", message });
+  else io.err(`warning: ${message}`);
+}
+
+/**
+ * --target ADDRESS (repeatable): keep the changes whose address equals or starts with one of them, plus
+ * everything they depend on.
+ */
+export function selectTargets(plan: Plan, targets: string[]): Plan {
+  if (targets.length === 0) return plan;
+  const byAddress = new Map(plan.changes.map((c) => [c.address, c]));
+  const keep = new Set<string>();
+  const add = (a: string) => {
+    if (keep.has(a) || !byAddress.has(a)) return;
+    keep.add(a);
+    for (const d of byAddress.get(a)!.dependsOn) add(d);
+  };
+  for (const c of plan.changes) if (targets.some((t) => c.address === t || c.address.startsWith(t))) add(c.address);
+  return { ...plan, changes: plan.changes.filter((c) => keep.has(c.address)) };
+}
+
+async function applyWithProgress(io: Io, targets: TargetSpec[], plan: Plan, opts: ApplyOptions, emit: (e: Record<string, unknown>) => void): Promise<Outcome[]> {
+  let outcomes: Outcome[] = [];
+  const total = plan.changes.length;
+  await runSteps(
+    io,
+    [
+      {
+        title: `apply ${total} change${total === 1 ? "" : "s"}`,
+        run: async (task) => {
+          let done = 0;
+          outcomes = await applyPlan(targets, plan, {
+            concurrency: opts.concurrency,
+            onDone: (o) => {
+              done++;
+              task.setTitle(`apply ${done}/${total}`);
+              const line = outcomeLine(o);
+              if (opts.json) emit({ event: "change", address: o.address, action: o.action, status: o.status, ...(o.ms !== undefined ? { ms: o.ms } : {}), ...(o.error ? { error: errorInfo(o.error) } : {}), ...(o.because ? { because: o.because } : {}) });
+              else if (process.stderr.isTTY === true) task.report(line);
+              else io.err(line); // one plain line per change for cron mails and CI logs
+            },
+          });
+        },
+      },
+    ],
+    { json: opts.json },
+  );
+  return outcomes;
+}
+
+function outcomeLine(o: Outcome): string {
+  const verb = { create: "created", update: "updated", replace: "replaced", delete: "deleted" }[o.action];
+  if (o.status === "ok") return `${verb} ${o.address}`;
+  if (o.status === "skipped") return `skipped ${o.address} (depends on failed ${o.because})`;
+  return `FAILED ${o.action} ${o.address}: ${errorInfo(o.error).message}`;
+}
+
+function errorInfo(err: unknown): { code: string; message: string; hint?: string } {
+  if (err instanceof HomelabError) return { code: err.code, message: redact(err.message), ...(err.hint ? { hint: redact(err.hint) } : {}) };
+  return { code: "E_INTERNAL", message: redact(err instanceof Error ? err.message : String(err)) };
+}
+
+function summarise(io: Io, opts: ApplyOptions, outcomes: Outcome[], emit: (e: Record<string, unknown>) => void): number {
+  const ok = outcomes.filter((o) => o.status === "ok");
+  const failed = outcomes.filter((o) => o.status === "failed");
+  const skipped = outcomes.filter((o) => o.status === "skipped");
+  const n = countActions(ok as unknown as Change[]);
+  const auth = failed.some((o) => o.error instanceof AuthError);
+  const code = failed.length > 0 ? (auth ? ExitCode.auth : ExitCode.failure) : opts.detailedExitcode && ok.length > 0 ? ExitCode.changes : ExitCode.ok;
+  if (opts.json) {
+    emit({ event: "summary", created: n.create, updated: n.update, replaced: n.replace, deleted: n.delete, failed: failed.length, skipped: skipped.length, exitCode: code });
+    return code;
+  }
+  if (failed.length > 0) {
+    io.out("");
+    for (const o of failed) {
+      const e = errorInfo(o.error);
+      io.out(`FAILED ${o.address}: ${e.message}`);
+      if (e.hint) io.out(`  hint: ${e.hint}`);
+    }
+  }
+  io.out(`Apply: ${n.create} created, ${n.update} updated, ${n.replace} replaced, ${n.delete} deleted${failed.length ? `, ${failed.length} failed` : ""}${skipped.length ? `, ${skipped.length} skipped` : ""}.`);
+  return code;
+}

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { inspect } from "node:util";
 import { AuthError, RemoteError, SecretError, UserError } from "../../src/core/errors.js";
 import { Secret } from "../../src/config/secret.js";
+import { redact } from "../../src/log/redact.js";
 import { startProxmoxSim, type ProxmoxSim } from "../../src/sim/proxmox/index.js";
 import { generateSelfSignedCert } from "../../src/sim/tls.js";
 import {
@@ -232,6 +233,7 @@ describe("typed methods round-trip", () => {
         default: true,
       },
     });
+    expect(redact("key realm-client-key-value!")).toBe("key (sensitive)!"); // a client-key read is registered as a secret
 
     await c.updateRealm("entra", { comment: "Entra; a=b & c", autocreate: false }, { delete: ["groups-claim"], digest: got1.digest });
     const got2 = await c.getRealm("entra");

@@ -393,10 +393,17 @@ export class ProxmoxClient {
     return asRecords(data).map(normalizeRealmSummary).sort((a, b) => cmp(a.realm, b.realm));
   }
 
-  /** GET /access/domains/{realm}: options (booleans coerced) and `digest`. A missing realm is a 500 RemoteError. */
+  /**
+   * GET /access/domains/{realm}: options (booleans coerced) and `digest`. A missing realm is a 500 RemoteError.
+   * A returned `client-key` is registered with the redactor.
+   */
   async getRealm(realm: string): Promise<PveRealm> {
     const data = await this.request<Record<string, unknown>>("GET", path`access/domains/${realm}`);
-    return normalizeRealm(realm, data ?? {});
+    const out = normalizeRealm(realm, data ?? {});
+    // The OpenID client secret is readable (spec 3.1.3): make sure no log line, error or diff can show it.
+    const key = out.options["client-key"];
+    if (typeof key === "string") registerSecret(key);
+    return out;
   }
 
   /** POST /access/domains. An existing realm is a 500 ("already exists"). */

@@ -3,10 +3,18 @@ import { createServer } from "node:net";
 import { inspect } from "node:util";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Secret } from "../../src/config/secret.js";
-import { AuthError, RemoteError } from "../../src/core/errors.js";
+import { AuthError, RemoteError, UserError } from "../../src/core/errors.js";
 import { SENSITIVE } from "../../src/log/redact.js";
 import { createGraphClient, GraphAuthError, GraphRequestError, realmTag, type GraphClient } from "../../src/providers/entra/graph.js";
-import { createTokenSource, graphScope, msalAuthority, resetTokenSources, type TokenSource } from "../../src/providers/entra/token.js";
+import {
+  createTokenSource,
+  graphScope,
+  msalAuthority,
+  resetTokenSources,
+  TokenAuthError,
+  waitUntilUsable,
+  type TokenSource,
+} from "../../src/providers/entra/token.js";
 import type { RetryEvent } from "../../src/providers/entra/types.js";
 import { startEntraSim, type EntraSim } from "../../src/sim/entra/index.js";
 
@@ -372,6 +380,52 @@ describe("entra clients against the simulator", () => {
         .catch((e: unknown) => e);
       expect(bounded).toBeInstanceOf(GraphRequestError);
       expect((bounded as Error).message).toContain("was not seen 2 times in a row within 3 reads");
+    });
+
+    it("a brand-new secret refused for a while (secretActivationDelay) is waited for, boundedly", async () => {
+      ownerId ??= (await graph.servicePrincipalOfCaller()).id;
+      const app = await graph.createApplication({ displayName: "Activation" }, ownerId);
+      await graph.createServicePrincipal(app.appId, { ownerId });
+      sim.setKnobs({ secretActivationDelay: 2 });
+      const pw = await graph.addPassword(app.id, { displayName: "new", endDateTime: new Date(Date.now() + 86_400_000).toISOString() });
+      sim.setKnobs({ secretActivationDelay: 0 });
+      const src = createTokenSource({ tenantId: sim.tenantId, loginUrl: sim.loginUrl, credentials: { clientId: app.appId, clientSecret: pw.secretText } });
+      const first = await src.getToken().catch((e: unknown) => e);
+      expect(first).toBeInstanceOf(TokenAuthError);
+      expect((first as TokenAuthError).aadsts).toBe("7000215");
+      await waitUntilUsable(src, { attempts: 3, delayMs: 1, onRetry: (e) => retries.push(e) });
+      expect(retries.map((r) => [r.reason, r.status])).toEqual([["not-visible", 401]]);
+      expect(everyForm(first)).not.toContain(pw.secretText.reveal());
+    });
+
+    it("a secret lifetime beyond the tenant policy is a UserError (errata 9.6)", async () => {
+      ownerId ??= (await graph.servicePrincipalOfCaller()).id;
+      const app = await graph.createApplication({ displayName: "Policy" }, ownerId);
+      sim.setKnobs({ secretPolicy: { maxLifetimeDays: 90 } });
+      try {
+        const err = (await graph
+          .addPassword(app.id, { displayName: "long", endDateTime: new Date(Date.now() + 365 * 86_400_000).toISOString() })
+          .catch((e: unknown) => e)) as UserError;
+        expect(err).toBeInstanceOf(UserError);
+        expect(err.code).toBe("E_SECRET_POLICY");
+        expect(err.hint).toContain("lifetimeDays");
+        expect((await graph.getApplication(app.id)).passwordCredentials).toEqual([]);
+      } finally {
+        sim.setKnobs({ secretPolicy: undefined });
+      }
+    });
+
+    it("retries a PATCH answered 409 (spec 3.5)", async () => {
+      ownerId ??= (await graph.servicePrincipalOfCaller()).id;
+      const app = await graph.createApplication({ displayName: "Conflict" }, ownerId);
+      sim.setKnobs({ conflicts: { count: 1 } });
+      try {
+        await graph.updateApplication(app.id, { notes: "managed by homelab" });
+      } finally {
+        sim.setKnobs({ conflicts: undefined });
+      }
+      expect(retries.map((r) => [r.method, r.status, r.reason])).toEqual([["PATCH", 409, "conflict"]]);
+      expect((await graph.getApplication(app.id)).notes).toBe("managed by homelab");
     });
 
     it("honours Retry-After on 429, for reads and for a creating POST (created exactly once)", async () => {

@@ -1,9 +1,11 @@
 import { randomUUID } from "node:crypto";
 import got, { type Got, type Response } from "got";
 import { Secret } from "../../config/secret.js";
-import { AuthError, RemoteError } from "../../core/errors.js";
+import { AuthError, RemoteError, UserError } from "../../core/errors.js";
 import { redact } from "../../log/redact.js";
-import { backoff, sleep, type TokenSource } from "./token.js";
+import { backoff, sleep } from "./network.js";
+// Type-only: a Graph client loads got, not msal (a bootstrap may bring its own token source).
+import type { TokenSource } from "./token.js";
 import type {
   AppRoleAssignment,
   ApplicationCreate,
@@ -501,6 +503,15 @@ export function createGraphClient(opts: GraphClientOptions) {
           ...(isFresh(id) ? { lag: notFound } : {}),
           permission: PERM.writeApps,
           what: `add a client secret '${cred.displayName}' to application ${id}`,
+        }).catch((err: unknown) => {
+          // Errata 9.6 / spec 6: the tenant's app management policy caps secret lifetimes: a config problem.
+          if (err instanceof GraphRequestError && err.graphCode === "CredentialInvalidLifetimeAsPerAppPolicy")
+            throw new UserError(`tenant ${opts.tenant} refuses a client secret valid until ${cred.endDateTime}: ${err.message}`, {
+              code: "E_SECRET_POLICY",
+              hint: "the tenant's app management policy limits secret lifetime: lower realms.<realm>.app.secret.lifetimeDays",
+              cause: err,
+            });
+          throw err;
         });
         if (typeof r.secretText !== "string" || r.secretText === "")
           throw new GraphRequestError({

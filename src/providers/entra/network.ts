@@ -76,3 +76,13 @@ function parseBody(text: string, status: number): unknown {
   // Not JSON (a proxy's HTML page): give msal an error envelope it understands rather than a string.
   return { error: "invalid_response", error_description: `HTTP ${status}: the identity endpoint answered with a non-JSON body` };
 }
+
+/** Exponential backoff with "equal jitter" (errata 9.7): at least half of `base * 2^(attempt-1)`, capped. */
+export function backoff(baseMs: number, attempt: number, capMs = 60_000): number {
+  const exp = Math.min(capMs, baseMs * 2 ** (attempt - 1));
+  return Math.round(exp / 2 + Math.random() * (exp / 2));
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

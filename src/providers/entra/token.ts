@@ -3,7 +3,7 @@ import { AuthError as MsalAuthError, ConfidentialClientApplication, LogLevel, Se
 import type { Secret } from "../../config/secret.js";
 import { AuthError, HomelabError, RemoteError } from "../../core/errors.js";
 import { redact, registerSecret } from "../../log/redact.js";
-import { GotNetworkModule } from "./network.js";
+import { backoff, GotNetworkModule, sleep } from "./network.js";
 import type { RetryEvent } from "./types.js";
 
 /**
@@ -194,6 +194,36 @@ export function createTokenSource(opts: TokenSourceOptions): TokenSource {
   };
 }
 
+/** The token endpoint refused the credentials; `aadsts` is the AADSTS number (e.g. "7000215") when known. */
+export class TokenAuthError extends AuthError {
+  readonly aadsts?: string;
+  constructor(opts: ConstructorParameters<typeof AuthError>[0] & { aadsts?: string }) {
+    super(opts);
+    if (opts.aadsts !== undefined) this.aadsts = opts.aadsts;
+  }
+}
+
+/**
+ * Spec 6 rotation step 2 (and 1.1): a brand-new client secret may be refused with AADSTS7000215 for a short
+ * while after addPassword. Requests a token until one is issued, retrying only that refusal, at most
+ * `attempts` times `delayMs` apart; each wait is reported through onRetry (reason "not-visible").
+ */
+export async function waitUntilUsable(
+  source: TokenSource,
+  o: { attempts: number; delayMs: number; onRetry?: (e: RetryEvent) => void },
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await source.getToken();
+      return;
+    } catch (err) {
+      if (!(err instanceof TokenAuthError && err.aadsts === "7000215") || attempt >= o.attempts) throw err;
+      o.onRetry?.({ method: "POST", path: `/${source.tenantId}/oauth2/v2.0/token`, attempt, status: err.status, waitMs: o.delayMs, reason: "not-visible" });
+      await sleep(o.delayMs);
+    }
+  }
+}
+
 interface MapContext {
   tenantId: string;
   clientId: string;
@@ -255,8 +285,9 @@ function mapMsalError(err: unknown, ctx: MapContext): RemoteError {
     };
     const authCodes = ["invalid_client", "unauthorized_client", "invalid_grant", "invalid_scope", "invalid_request"];
     if (authCodes.includes(code) || status === 400 || status === 401 || status === 403)
-      return new AuthError({
+      return new TokenAuthError({
         ...opts,
+        ...(aadsts ? { aadsts } : {}),
         message: `Entra ID refused the credentials of app ${ctx.clientId} in tenant ${ctx.tenantId}: ${detail}`,
         hint: hintFor(aadsts, code, ctx),
       });
@@ -311,14 +342,4 @@ function sha256(s: string): string {
 
 function trimSlash(s: string): string {
   return s.replace(/\/+$/, "");
-}
-
-export function backoff(baseMs: number, attempt: number, capMs = 60_000): number {
-  const exp = Math.min(capMs, baseMs * 2 ** (attempt - 1));
-  // "Equal jitter": at least half the exponential step, so waits still grow.
-  return Math.round(exp / 2 + Math.random() * (exp / 2));
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,4 +1,8 @@
-import { randomUUID } from "node:crypto";
+import { execFileSync } from "node:child_process";
+import { createHash, randomUUID, X509Certificate } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createServer } from "node:net";
 import { inspect } from "node:util";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -50,6 +54,24 @@ async function deadPort(): Promise<number> {
   const port = (s.address() as { port: number }).port;
   await new Promise<void>((r) => s.close(() => r()));
   return port;
+}
+
+function hasOpenssl(): boolean {
+  try {
+    execFileSync("openssl", ["version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A throwaway self-signed certificate: key file path, DER, SHA-1 thumbprint. */
+function makeCert(dir: string, name: string): { keyPath: string; der: Buffer; sha1: string } {
+  const keyPath = join(dir, `${name}.key`);
+  const crt = join(dir, `${name}.crt`);
+  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", `/CN=${name}`, "-keyout", keyPath, "-out", crt], { stdio: "ignore" });
+  const der = Buffer.from(new X509Certificate(readFileSync(crt, "utf8")).raw);
+  return { keyPath, der, sha1: createHash("sha1").update(der).digest("hex").toUpperCase() };
 }
 
 const tokenPosts = (sim: EntraSim) => sim.requestLog.filter((l) => l.api === "token" && l.method === "POST").length;
@@ -426,6 +448,36 @@ describe("entra clients against the simulator", () => {
       }
       expect(retries.map((r) => [r.method, r.status, r.reason])).toEqual([["PATCH", 409, "conflict"]]);
       expect((await graph.getApplication(app.id)).notes).toBe("managed by homelab");
+    });
+
+    it.skipIf(!hasOpenssl())("a certificate credential (${file:} private key) gets a token; an unregistered one is an AuthError", async () => {
+      ownerId ??= (await graph.servicePrincipalOfCaller()).id;
+      const dir = mkdtempSync(join(tmpdir(), "homelab-entra-cert-"));
+      try {
+        const good = makeCert(dir, "good");
+        const other = makeCert(dir, "other");
+        const app = await graph.createApplication({ displayName: "Cert app" }, ownerId);
+        await graph.updateApplication(app.id, {
+          keyCredentials: [{ type: "AsymmetricX509Cert", usage: "Verify", key: good.der.toString("base64"), displayName: "CN=good" }],
+        });
+        await graph.createServicePrincipal(app.appId, { ownerId });
+        const source = (c: ReturnType<typeof makeCert>) =>
+          createTokenSource({
+            tenantId: sim.tenantId,
+            loginUrl: sim.loginUrl,
+            credentials: { clientId: app.appId, certificate: { privateKey: new Secret(`\${file:${c.keyPath}}`, "tenants.lab.credentials.certificate.privateKey", dir), thumbprint: c.sha1 } },
+          });
+        expect(await source(good).getToken()).toMatch(/\S{16,}/);
+        const err = (await source(other).getToken().catch((e: unknown) => e)) as TokenAuthError;
+        expect(err).toBeInstanceOf(TokenAuthError);
+        expect(err.aadsts).toBe("700027");
+        expect(err.hint).toContain(other.keyPath);
+        const key = readFileSync(other.keyPath, "utf8").split("\n")[1]!;
+        expect(everyForm(err)).not.toContain(key);
+        expect(fetchCalls).toBe(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it("honours Retry-After on 429, for reads and for a creating POST (created exactly once)", async () => {

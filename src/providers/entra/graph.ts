@@ -371,15 +371,21 @@ export function createGraphClient(opts: GraphClientOptions) {
   async function findServicePrincipal(appId: string): Promise<ServicePrincipal | undefined> {
     const known = knownSp.get(appId.toLowerCase());
     if (known) {
-      // Created in this run: read it by id (lists may lag, spec 4.4 point 5).
-      return json<ServicePrincipal>({
-        method: "GET",
-        path: q(`servicePrincipals/${seg(known.id)}`, { $select: SP_SELECT }),
-        safe: true,
-        lag: notFound,
-        permission: PERM.readApps,
-        what: `read service principal ${known.id}`,
-      });
+      // Created in this run: read it by id (lists may lag, spec 4.4 point 5); still 404 after the waits = gone.
+      try {
+        return await json<ServicePrincipal>({
+          method: "GET",
+          path: q(`servicePrincipals/${seg(known.id)}`, { $select: SP_SELECT }),
+          safe: true,
+          lag: notFound,
+          permission: PERM.readApps,
+          what: `read service principal ${known.id}`,
+        });
+      } catch (err) {
+        if (!(err instanceof GraphRequestError && err.status === 404)) throw err;
+        knownSp.delete(appId.toLowerCase());
+        return undefined;
+      }
     }
     const found = await list<ServicePrincipal>({
       path: q("servicePrincipals", { $filter: `appId eq ${odataString(appId)}`, $select: SP_SELECT }),

@@ -125,7 +125,13 @@ export function createTokenSource(opts: TokenSourceOptions): TokenSource {
   if (!clientSecret && !certificate)
     throw new TypeError("createTokenSource: credentials need clientSecret or certificate (the schema requires one)");
 
+  let mine: Entry | undefined;
   const entry = (): Entry => {
+    if (mine && [...apps.values()].includes(mine)) return mine;
+    mine = lookup();
+    return mine;
+  };
+  const lookup = (): Entry => {
     // Revealing happens here, at first use, so a run that needs no token never reads the secret.
     const auth: NonNullable<Configuration["auth"]> = { clientId, ...msalAuthority(tenantId, loginUrl) };
     let fingerprint: string;

@@ -72,6 +72,12 @@ function readBody(req: IncomingMessage): Promise<{ body: Buffer; tooLarge: boole
     });
     req.on("end", () => resolve({ body: Buffer.concat(chunks), tooLarge }));
     req.on("error", reject);
+    // A client that gave up (e.g. during a "slow" fault) destroys the request: settle instead of hanging.
+    if (req.readableEnded) resolve({ body: Buffer.concat(chunks), tooLarge });
+    else if (req.destroyed) reject(new Error("request aborted by the client"));
+    req.on("close", () => {
+      if (!req.readableEnded) reject(new Error("request aborted by the client"));
+    });
   });
 }
 

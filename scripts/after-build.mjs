@@ -2,7 +2,7 @@
 // Build step after tsc: make the bin executable, and compile schemas/homelab.schema.json ahead of time into a standalone validator module, so a
 // run does not pay ajv's compile (about 0.1 s, the largest fixed start-up cost) every time. src/config/schema.ts
 // loads this module when it exists (dist) and compiles the schema itself otherwise (tests run from src).
-import { chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import standaloneCode from "ajv/dist/standalone/index.js";
 import { ajvOptions, addAnnotationKeywords } from "../dist/config/schema-options.js";
@@ -25,3 +25,7 @@ ${code.replace(/^"use strict";/, "")}
 
 // tsc does not set the executable bit on the bin (see scripts/link-bin.mjs for `npx homelab`).
 chmodSync(new URL("../dist/cli/main.js", import.meta.url), 0o755);
+
+// tsc copies no JSON: the Proxmox simulator validates every parameter against the official schema.
+mkdirSync(new URL("../dist/sim/proxmox/", import.meta.url), { recursive: true });
+copyFileSync(new URL("../src/sim/proxmox/pve-apidoc-access.json", import.meta.url), new URL("../dist/sim/proxmox/pve-apidoc-access.json", import.meta.url));

@@ -12,6 +12,7 @@ Commands:
   validate            check the config (schema and references); no network, no secrets read
   plan                show what apply would change (= apply --check --diff)
   apply               converge the clusters to the config; a second run changes nothing
+  sim                 run the Proxmox VE and Entra ID simulators on 127.0.0.1; prints how to reach them
   help                show this help
   version             print the version
 
@@ -59,6 +60,8 @@ export async function main(argv: string[]): Promise<number> {
           "detailed-exitcode": { type: "boolean" },
           target: { type: "string", multiple: true },
           concurrency: { type: "string" },
+          port: { type: "string" },
+          once: { type: "boolean" },
         },
       });
     } catch (err) {
@@ -81,6 +84,14 @@ export async function main(argv: string[]): Promise<number> {
       case "validate": {
         const { validateCommand } = await import("./commands/validate.js");
         return validateCommand(io, { file, json: values.json ?? false });
+      }
+      case "sim": {
+        const port = values.port === undefined ? undefined : Number(values.port);
+        if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
+          throw new UserError(`--port must be a port number, not \`${values.port}\``, { code: "E_ARGS", hint: "for example --port 8006, or leave it out for a free port" });
+        }
+        const { simCommand } = await import("./commands/sim.js");
+        return await simCommand(io, { ...(port !== undefined ? { port } : {}), once: values.once ?? false });
       }
       case "plan":
       case "apply": {

@@ -12,6 +12,7 @@ Commands:
   validate            check the config (schema and references); no network, no secrets read
   plan                show what apply would change (= apply --check --diff)
   apply               converge the clusters to the config; a second run changes nothing
+  bootstrap           sign in once as a tenant admin (device code) and create the automation app homelab runs as
   sim                 run the Proxmox VE and Entra ID simulators on 127.0.0.1; prints how to reach them
   help                show this help
   version             print the version
@@ -24,9 +25,17 @@ Options:
                       exit 2 when changes are pending (--check) or were made (apply)
       --target ADDR   limit the run to matching addresses (prefix) and what they depend on; repeatable
       --concurrency N independent changes applied at once (default 4)
+      --rotate-secrets
+                      renew every client secret homelab manages now (otherwise: within renewBeforeDays)
       --json          machine-readable output on stdout
       --no-color      no colours (also NO_COLOR=1)
       --debug         stack traces and request logs (secrets stay redacted)
+      --tenant NAME   bootstrap: the tenant (a key of tenants in the config)
+      --secret-out FILE
+                      bootstrap: write the new client secret to FILE (mode 0600; never overwritten)
+      --yes           bootstrap: print the new client secret on stdout without asking
+      --lifetime-days N
+                      bootstrap: lifetime of the new client secret in days (default 180, at most 730)
   -h, --help          show help
   -v, --version       print the version
 
@@ -56,10 +65,15 @@ export async function main(argv: string[]): Promise<number> {
           help: { type: "boolean", short: "h" },
           version: { type: "boolean", short: "v" },
           check: { type: "boolean" },
+          "rotate-secrets": { type: "boolean" },
           diff: { type: "boolean" },
           "detailed-exitcode": { type: "boolean" },
           target: { type: "string", multiple: true },
           concurrency: { type: "string" },
+          tenant: { type: "string" },
+          yes: { type: "boolean" },
+          "secret-out": { type: "string" },
+          "lifetime-days": { type: "string" },
           port: { type: "string" },
           once: { type: "boolean" },
         },
@@ -105,14 +119,29 @@ export async function main(argv: string[]): Promise<number> {
           check: command === "plan" || (values.check ?? false),
           diff: command === "plan" || (values.diff ?? false),
           detailedExitcode: values["detailed-exitcode"] ?? false,
+          rotateSecrets: values["rotate-secrets"] ?? false,
           json: values.json ?? false,
           targets: values.target ?? [],
           concurrency,
           lockWaitMs: Number(process.env.HOMELAB_LOCK_WAIT_MS ?? 10_000),
         });
       }
+      case "bootstrap": {
+        if (values.tenant === undefined)
+          throw new UserError("bootstrap needs --tenant NAME", { code: "E_ARGS", hint: "name a tenant of the config, e.g. homelab bootstrap --tenant contoso --secret-out automation.secret" });
+        const lifetimeDays = values["lifetime-days"] === undefined ? undefined : Number(values["lifetime-days"]);
+        const { bootstrapCommand } = await import("./commands/bootstrap.js");
+        return await bootstrapCommand(io, {
+          file,
+          tenant: values.tenant,
+          json: values.json ?? false,
+          yes: values.yes ?? false,
+          ...(values["secret-out"] !== undefined ? { secretOut: values["secret-out"] } : {}),
+          ...(lifetimeDays !== undefined ? { lifetimeDays } : {}),
+        });
+      }
       default:
-        throw new UserError(`unknown command \`${command}\``, { code: "E_ARGS", hint: "commands: validate, plan, apply, help, version; run `homelab --help`" });
+        throw new UserError(`unknown command \`${command}\``, { code: "E_ARGS", hint: "commands: validate, plan, apply, bootstrap, help, version; run `homelab --help`" });
     }
   } catch (err) {
     return reportError(io, err);

@@ -48,6 +48,11 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
   const realmClusters = (realm: string): string[] => realms[realm]?.clusters ?? allClusters;
   const realmKnown = (realm: string) => realm in realms || BUILTIN_REALMS.includes(realm);
 
+  // Tenants and clusters share one namespace in plans and output (`contoso`, `pve1`).
+  for (const name of Object.keys(tenants)) {
+    if (name in clusters) add(["tenants", name], `\`${name}\` names both a tenant and a cluster`, "give the tenant and the cluster different names: plans and reports list them side by side", true);
+  }
+
   // Realms.
   const defaults: string[] = [];
   for (const [name, r] of Object.entries(realms)) {

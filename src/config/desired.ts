@@ -131,6 +131,7 @@ export function buildDesired(cfg: HomelabConfig, baseDir = "."): DesiredState {
           address: `entra.application/${tname}:${realm}`, tenant: tname, realm,
           displayName: r.app?.displayName ?? `Proxmox VE (${realm})`,
           signInAudience: "AzureADMyOrg" as const,
+          ...(r.usernameClaim !== undefined ? { usernameClaim: r.usernameClaim } : {}),
           redirectUris: uniqSorted([...onClusters.map((c) => trimSlash(cfg.clusters[c]!.url)), ...(r.app?.redirectUris ?? []).map(trimSlash)]),
           optionalIdTokenClaims: claim ? [claim] : [],
           groupMembershipClaims: entraGroups.length > 0 ? ("ApplicationGroup" as const) : ("None" as const),

@@ -127,6 +127,8 @@ export interface DesiredApplication {
   signInAudience: "AzureADMyOrg";
   /** Every cluster URL the realm is on, plus extra URIs from the file; sorted. */
   redirectUris: string[];
+  /** The realm's username claim (fixed at the realm's creation: a change replaces the realm). */
+  usernameClaim?: string;
   /** ID-token optional claims the username claim needs (`upn`, `email`); sorted. */
   optionalIdTokenClaims: string[];
   groupMembershipClaims: "ApplicationGroup" | "None";

@@ -12,8 +12,12 @@ export interface Provider<Target, Observed> {
   kind: string;
   /** One bulk read per target (a constant number of requests, whatever the number of objects). */
   read(target: Target): Promise<Partial<Observed>>;
-  /** Pure: desired (inside target) × observed → changes, in a deterministic order. No I/O. */
-  plan(target: Target, observed: Observed): PlanPart;
+  /**
+   * Pure: desired (inside target) × observed → changes, in a deterministic order. No I/O. `world` holds
+   * every target's observed state by target name, for kinds that span targets (an Entra secret checks
+   * the client key a Proxmox realm holds).
+   */
+  plan(target: Target, observed: Observed, world: ReadonlyMap<string, unknown>): PlanPart;
   /** Apply one change, or a batch of changes sharing `batchKey`. */
   apply(changes: Change[], target: Target): Promise<void>;
   batchKey?(change: Change): string | undefined;

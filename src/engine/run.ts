@@ -38,7 +38,7 @@ export function planAll(targets: readonly TargetSpec[], observed: ReadonlyMap<st
   let unchanged = 0;
   for (const t of targets) {
     for (const p of t.providers) {
-      const part = p.plan(t.target, observed.get(t.name));
+      const part = p.plan(t.target, observed.get(t.name), observed);
       changes.push(...[...part.changes].sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0)));
       unchanged += part.unchanged;
       warnings.push(...(part.warnings ?? []));

@@ -1,4 +1,10 @@
 import type { Provider } from "../engine/provider.js";
+import { applicationProvider } from "./entra/application.js";
+import { assignmentProvider } from "./entra/assignment.js";
+import { entraGroupProvider } from "./entra/group.js";
+import { secretProvider } from "./entra/secret.js";
+import { servicePrincipalProvider } from "./entra/service-principal.js";
+import type { ObservedTenant, TenantTarget } from "./entra/target.js";
 import { aclProvider } from "./proxmox/acl.js";
 import { groupProvider } from "./proxmox/group.js";
 import type { ObservedCluster } from "./proxmox/observed.js";
@@ -8,7 +14,11 @@ import type { ClusterTarget } from "./proxmox/target.js";
 import { userProvider } from "./proxmox/user.js";
 
 /**
- * The registry: every resource kind, in the order its changes are listed. A new kind is a provider file
- * plus one line here; the engine iterates over this list and never names a kind.
+ * The registry: every resource kind, in the order its changes are planned and listed. A new kind is a
+ * provider file plus one line here; the engine iterates over these lists and never names a kind.
+ * Tenants are planned before clusters: what they will create (an app's client id, a new secret, a
+ * group's object id) is what the Proxmox realms and groups refer to.
  */
+export const tenantProviders: readonly Provider<TenantTarget, ObservedTenant>[] = [applicationProvider, servicePrincipalProvider, entraGroupProvider, secretProvider, assignmentProvider];
+
 export const clusterProviders: readonly Provider<ClusterTarget, ObservedCluster>[] = [realmProvider, roleProvider, groupProvider, userProvider, aclProvider];

@@ -50,7 +50,7 @@ describe("desired state of the tutorial playbook", () => {
     expect(t.applications).toEqual([
       {
         address: "entra.application/contoso:azure", tenant: "contoso", realm: "azure", displayName: "Proxmox VE",
-        signInAudience: "AzureADMyOrg", redirectUris: ["https://pve.lan:8006"], optionalIdTokenClaims: ["upn"],
+        signInAudience: "AzureADMyOrg", usernameClaim: "upn", redirectUris: ["https://pve.lan:8006"], optionalIdTokenClaims: ["upn"],
         groupMembershipClaims: "None", assignedGroups: [], secretLifetimeDays: 180, renewBeforeDays: 30,
         secrets: [{ address: "entra.secret/contoso:azure:pve", cluster: "pve", displayName: "homelab:azure:pve" }],
       },

@@ -1,13 +1,14 @@
 import { buildDesired } from "../../config/desired.js";
 import { loadValidConfig } from "../../config/resolve.js";
 import type { DesiredState } from "../../core/desired.js";
-import { AuthError, ExitCode, HomelabError } from "../../core/errors.js";
+import { AuthError, ExitCode, HomelabError, UserError } from "../../core/errors.js";
 import { countActions, type Change, type Plan } from "../../core/plan.js";
 import type { Outcome } from "../../engine/execute.js";
-import { createResolver } from "../../engine/resolver.js";
+import { createResolver, type Resolver } from "../../engine/resolver.js";
 import { applyPlan, planAll, readAll, type TargetSpec } from "../../engine/run.js";
 import { redact } from "../../log/redact.js";
-import { clusterProviders } from "../../providers/index.js";
+import { emptyObservedTenant, type TenantTarget } from "../../providers/entra/target.js";
+import { clusterProviders, tenantProviders } from "../../providers/index.js";
 import { emptyObserved } from "../../providers/proxmox/observed.js";
 import { acquireLock } from "../lock.js";
 import type { Io } from "../output.js";
@@ -16,6 +17,7 @@ import { renderPlan, summaryLine } from "../render/diff.js";
 
 export interface ApplyOptions {
   file: string;
+  rotateSecrets: boolean;
   check: boolean;
   diff: boolean;
   detailedExitcode: boolean;
@@ -42,7 +44,11 @@ export async function applyCommand(io: Io, opts: ApplyOptions): Promise<number> 
   const release = opts.check ? () => {} : await acquireLock(opts.file, opts.lockWaitMs);
   const clients: Closable[] = [];
   try {
-    const targets = await clusterTargets(io, desired, clients, opts.json ? emit : undefined);
+    const resolver = createResolver();
+    const targets = [
+      ...(await tenantTargets(io, desired, clients, resolver, opts)),
+      ...(await clusterTargets(io, desired, clients, resolver, opts.json ? emit : undefined)),
+    ];
     const observed = new Map<string, unknown>();
     let readError: unknown;
     await runSteps(
@@ -87,10 +93,48 @@ export async function applyCommand(io: Io, opts: ApplyOptions): Promise<number> 
   }
 }
 
-async function clusterTargets(io: Io, desired: DesiredState, clients: Closable[], emit?: (e: Record<string, unknown>) => void): Promise<TargetSpec[]> {
+/** The clock secret lifetimes are measured against; HOMELAB_NOW (an ISO date) pretends another time, to rehearse renewals. */
+export function clock(): () => Date {
+  const fixed = process.env.HOMELAB_NOW;
+  if (!fixed) return () => new Date();
+  const t = Date.parse(fixed);
+  if (Number.isNaN(t)) throw new UserError(`HOMELAB_NOW is not a date: ${fixed}`, { code: "E_ARGS", hint: "use an ISO date such as 2027-05-01T00:00:00Z, or unset it" });
+  const offset = t - Date.now();
+  return () => new Date(Date.now() + offset);
+}
+
+async function tenantTargets(io: Io, desired: DesiredState, clients: Closable[], resolver: Resolver, opts: ApplyOptions): Promise<TargetSpec[]> {
+  if (desired.tenants.length === 0) return [];
+  // msal and got are loaded only when a tenant is configured (start-up cost: DESIGN.md performance budget).
+  const { createTokenSource, waitUntilUsable } = await import("../../providers/entra/token.js");
+  const { createGraphClient } = await import("../../providers/entra/graph.js");
+  const now = clock();
+  return desired.tenants.map((t) => {
+    const debugRetry = (e: { method: string; path: string; attempt: number; status?: number; waitMs: number; reason: string }) => {
+      if (io.debug) io.err(`debug retry ${t.name} ${e.method} ${e.path} attempt ${e.attempt} (${e.reason}${e.status ? ` ${e.status}` : ""}), waiting ${e.waitMs} ms`);
+    };
+    const tokens = createTokenSource({ tenantId: t.tenantId, loginUrl: t.loginUrl, graphUrl: t.graphUrl, credentials: t.credentials, onRetry: debugRetry });
+    const graph = createGraphClient({ graphUrl: t.graphUrl, tokens, tenant: t.name, onRetry: debugRetry });
+    clients.push({ name: t.name, requestLog: graph.requestLog, close: () => {} });
+    const target: TenantTarget = {
+      desired: t,
+      graph,
+      resolver,
+      now,
+      rotateSecrets: opts.rotateSecrets,
+      proveSecret: async (appId, secret) => {
+        const { Secret } = await import("../../config/secret.js");
+        const source = createTokenSource({ tenantId: t.tenantId, loginUrl: t.loginUrl, graphUrl: t.graphUrl, credentials: { clientId: appId, clientSecret: Secret.fromValue(secret, "new client secret") }, onRetry: debugRetry });
+        await waitUntilUsable(source, { attempts: 10, delayMs: 1000, onRetry: debugRetry });
+      },
+    };
+    return { name: t.name, target, providers: tenantProviders, empty: emptyObservedTenant } satisfies TargetSpec as TargetSpec;
+  });
+}
+
+async function clusterTargets(io: Io, desired: DesiredState, clients: Closable[], resolver: Resolver, emit?: (e: Record<string, unknown>) => void): Promise<TargetSpec[]> {
   // got is loaded only by commands that talk to an API (start-up cost: DESIGN.md performance budget).
   const { createProxmoxClient } = await import("../../providers/proxmox/client.js");
-  const resolver = createResolver();
   return desired.clusters.map((c) => {
     const client = createProxmoxClient({
       name: c.name,

@@ -63,14 +63,18 @@ function desiredOptions(r: DesiredRealm, target: ClusterTarget): Record<string, 
   return out;
 }
 
-/** "same", "differs", or "unknown" (the server did not return it, or the value is known only after apply). */
-function clientKeyState(r: DesiredRealm, observed: ObservedRealm | undefined, target: ClusterTarget): "same" | "differs" | "unknown" | "none" {
-  if (r.type !== "openid") return "none";
-  const want = wantedClientKey(r, target);
+/**
+ * Whether the client key must be (re)written: "differs", "same", or "unknown" (the server does not
+ * return it). A key homelab provisions in Entra differs exactly when the plan creates a new secret for
+ * it: the Entra secret planner matched the realm's stored key against the current secret already.
+ */
+function clientKeyState(r: DesiredRealm, observed: ObservedRealm | undefined, target: ClusterTarget): "same" | "differs" | "unknown" {
+  if (r.type !== "openid") return "same";
+  if (r.clientKey !== undefined && !(r.clientKey instanceof Secret)) return target.resolver.isPending(r.clientKey) || !observed ? "differs" : "same";
   const have = observed?.options?.["client-key"];
-  if (want === undefined) return r.clientKey === undefined ? (have === undefined ? "same" : "differs") : "unknown";
-  if (have === undefined) return observed?.options && "client-key-omitted" in observed.options ? "unknown" : "differs";
-  return have === want ? "same" : "differs";
+  if (r.clientKey === undefined) return have === undefined ? "same" : "differs";
+  if (have === undefined) return observed?.options?.["client-key-omitted"] === true ? "unknown" : "differs";
+  return have === r.clientKey.reveal() ? "same" : "differs";
 }
 
 function wantedClientKey(r: DesiredRealm, target: ClusterTarget): string | undefined {
@@ -112,8 +116,8 @@ export const realmProvider: Provider<ClusterTarget, ObservedCluster> = {
       const want = normalised(defaults, desiredOptions(r, target));
       delete want["client-key"];
       const key = clientKeyState(r, have, target);
-      const keyField: FieldDiff[] = key === "differs" || (key === "unknown" && !have)
-        ? [{ path: "client-key", ...(have?.options?.["client-key"] !== undefined ? { before: "(sensitive)" } : {}), after: "(sensitive)", sensitive: true }]
+      const keyField: FieldDiff[] = key === "differs"
+        ? [{ path: "client-key", ...(have?.options?.["client-key"] !== undefined ? { before: "(sensitive)" } : {}), ...(r.clientKey !== undefined ? { after: "(sensitive)" } : {}), sensitive: true }]
         : [];
       const base = { address: r.address, kind: REALM_KIND, target: r.cluster, dependsOn: dependencies(r) };
 
@@ -145,45 +149,59 @@ export const realmProvider: Provider<ClusterTarget, ObservedCluster> = {
 
   async apply([change], target) {
     const r = target.desired.realms.find((x) => x.address === change!.address)!;
-    const params = () => {
-      const p: Record<string, string | boolean> = {};
-      for (const [k, v] of Object.entries(r.options)) {
-        const value = isRef(v) ? target.resolver.value(v) : v;
-        if (value === undefined) throw new Error(`${r.address}: ${k} is not known yet (${isRef(v) ? v.ref : ""})`);
-        p[k] = LIST_OPTIONS[k] !== undefined ? String(value).split(/[,;\s]+/).filter(Boolean).join(",") : (value as string | boolean);
+    /** One option's value as Proxmox wants it; references are resolved now (after the steps that produce them). */
+    const valueOf = (k: string): string | boolean | undefined => {
+      if (k === "client-key") {
+        const key = wantedClientKey(r, target);
+        if (r.clientKey !== undefined && key === undefined) throw new Error(`${r.address}: the client key is not known yet`);
+        return key;
       }
-      const key = wantedClientKey(r, target);
-      if (r.clientKey !== undefined && key === undefined) throw new Error(`${r.address}: the client key is not known yet`);
-      if (key !== undefined) p["client-key"] = key;
+      const v = r.options[k];
+      const value = isRef(v) ? target.resolver.value(v) : v;
+      if (isRef(v) && value === undefined) throw new Error(`${r.address}: ${k} is not known yet (${v.ref})`);
+      if (value === undefined) return undefined;
+      return LIST_OPTIONS[k] !== undefined ? String(value).split(/[,;\s]+/).filter(Boolean).join(",") : (value as string | boolean);
+    };
+    const all = () => {
+      const p: Record<string, string | boolean> = {};
+      for (const k of [...Object.keys(r.options), "client-key"]) {
+        const v = valueOf(k);
+        if (v !== undefined) p[k] = v;
+      }
       return p;
     };
-    switch (change!.action) {
-      case "create":
-        await target.api.createRealm({ realm: r.realm, type: "openid", ...params() });
-        return;
-      case "replace":
-        await target.api.deleteRealm(r.realm);
-        await target.api.createRealm({ realm: r.realm, type: "openid", ...params() });
-        return;
-      case "update": {
-        const all = params();
-        const defaults = r.type === "openid" ? OPENID_DEFAULTS : BUILTIN_DEFAULTS;
-        const set: Record<string, string | boolean> = {};
-        const unset: string[] = [];
-        for (const f of change!.fields) {
-          if (FIXED_OPTIONS.includes(f.path)) continue; // never sent on update (errata 2)
-          const v = all[f.path];
-          if (v === undefined) {
-            // Back to the server default: unset it, unless the default must be written explicitly.
-            if (defaults[f.path] === undefined || typeof defaults[f.path] === "string") unset.push(f.path);
-            else set[f.path] = defaults[f.path] as string | boolean;
-          } else set[f.path] = v;
+    try {
+      switch (change!.action) {
+        case "create":
+          await target.api.createRealm({ realm: r.realm, type: "openid", ...all() });
+          return;
+        case "replace":
+          await target.api.deleteRealm(r.realm);
+          await target.api.createRealm({ realm: r.realm, type: "openid", ...all() });
+          return;
+        case "update": {
+          const defaults = r.type === "openid" ? OPENID_DEFAULTS : BUILTIN_DEFAULTS;
+          const set: Record<string, string | boolean> = {};
+          const unset: string[] = [];
+          for (const f of change!.fields) {
+            if (FIXED_OPTIONS.includes(f.path)) continue; // never sent on update (errata 2)
+            const v = valueOf(f.path);
+            if (v === undefined) {
+              // Back to the server default: unset it, unless the default must be written explicitly.
+              if (defaults[f.path] === undefined || typeof defaults[f.path] === "string") unset.push(f.path);
+              else set[f.path] = defaults[f.path] as string | boolean;
+            } else set[f.path] = v;
+          }
+          await target.api.updateRealm(r.realm, set, { ...(unset.length ? { delete: unset } : {}), ...(typeof change!.data?.digest === "string" ? { digest: change!.data.digest } : {}) });
+          return;
         }
-        await target.api.updateRealm(r.realm, set, { ...(unset.length ? { delete: unset } : {}), ...(typeof change!.data?.digest === "string" ? { digest: change!.data.digest } : {}) });
-        return;
+        case "delete":
+          await target.api.deleteRealm(r.realm);
       }
-      case "delete":
-        await target.api.deleteRealm(r.realm);
+    } catch (err) {
+      // A client secret created for this realm in this run must not outlive the failed switch (spec 6).
+      if (r.clientKey !== undefined && !(r.clientKey instanceof Secret)) await target.resolver.discard(r.clientKey);
+      throw err;
     }
   },
 };

@@ -1,0 +1,510 @@
+import { randomUUID } from "node:crypto";
+import { existsSync, statSync, writeFileSync } from "node:fs";
+import { dirname, resolve as resolvePath } from "node:path";
+import { createInterface } from "node:readline/promises";
+import { AuthError as MsalAuthError, LogLevel, PublicClientApplication, ServerError, type AccountInfo } from "@azure/msal-node";
+import got from "got";
+import { tenantEndpoints } from "../../config/desired.js";
+import { loadValidConfig } from "../../config/resolve.js";
+import type { Secret } from "../../config/secret.js";
+import { AuthError, ExitCode, HomelabError, RemoteError, UserError } from "../../core/errors.js";
+import { redact, registerSecret } from "../../log/redact.js";
+import { createGraphClient, GraphAuthError, GraphRequestError } from "../../providers/entra/graph.js";
+import { backoff, GotNetworkModule, sleep } from "../../providers/entra/network.js";
+import { createTokenSource, graphScope, msalAuthority, waitUntilUsable } from "../../providers/entra/token.js";
+import type { AppRoleAssignment, EntraApplication, RetryEvent, ServicePrincipal } from "../../providers/entra/types.js";
+import type { Io } from "../output.js";
+
+/**
+ * `homelab bootstrap --tenant NAME` (issue 4 section 3; spec 1.2, 1.3, 6): one interactive device-code sign-in by a
+ * tenant admin that creates (or finds) the automation app homelab runs as, its service principal, grants it the
+ * Graph application permissions of spec 1.2, adds a client secret, proves the secret works, and prints how to store
+ * the credentials.
+ *
+ * Idempotent: the automation app is found by its tag `homelab:automation` (never by display name, spec 3.1). A
+ * second bootstrap reuses it, creates whatever is missing (service principal, permission grants) and adds one more
+ * secret; it never creates a second app and never removes a secret (an older one may still be in use).
+ *
+ * The secret value leaves the process in exactly two ways: the `--secret-out` file (mode 0600, never overwritten),
+ * or one deliberate write to stdout after an explicit confirmation (`--yes`, or y on a TTY prompt). Without either,
+ * and with no TTY, bootstrap refuses BEFORE signing in, so no secret is ever created that nobody can read.
+ * Everywhere else (log lines, errors, `--debug`) it is redacted.
+ *
+ * Failure semantics: a creating POST is not repeated after an ambiguous failure (graph.ts); running bootstrap again
+ * finds the tagged app and carries on from where it stopped.
+ */
+
+/** The marker tag of the automation app (and its service principal). */
+export const AUTOMATION_TAG = "homelab:automation";
+
+/** Microsoft Graph's appId, the same in every tenant (spec 1.2). */
+export const GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000";
+
+/**
+ * The public client the device-code sign-in runs as: the first-party "Microsoft Graph Command Line Tools" app
+ * (what `Connect-MgGraph` uses; spec 1.3). Device code needs a public client, and this one exists in every tenant,
+ * so there is no chicken-and-egg app to register first. (The Azure CLI's 04b07795-8ddb-461a-bbee-02f9e1bf7b46
+ * would also work against real Entra; the simulator knows only this one.) A tenant can block it with Conditional
+ * Access: the error hint says so.
+ */
+export const BOOTSTRAP_PUBLIC_CLIENT_ID = "14d82eec-204b-4c2f-b7e8-296a70dab67e";
+
+/** Delegated scopes of the admin's token (spec 1.3): create apps and service principals, grant app roles. */
+const DELEGATED_SCOPES = ["Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All"];
+
+/**
+ * The Graph application permissions the automation app gets (spec 1.2, errata 9.2), least privilege first:
+ * - Application.ReadWrite.OwnedBy: create the Proxmox apps and service principals (homelab binds itself as owner)
+ *   and manage their secrets; it also lists every app and service principal.
+ * - Application.Read.All + AppRoleAssignment.ReadWrite.All: assign Entra groups to a realm's app (errata 9.2:
+ *   the assignment permission needs a read permission next to it; Graph documents Application.Read.All).
+ * - GroupMember.Read.All: resolve group display names to object ids (spec 3.11; Group.Read.All is broader).
+ * - User.ReadBasic.All: resolve users by UPN (id, UPN, displayName, mail are all homelab reads; User.Read.All is
+ *   only needed to bind *user* owners, which homelab never does).
+ * Directory.Read.All is not granted: homelab never adds owners after creation (errata 9.2).
+ */
+export const AUTOMATION_PERMISSIONS: Record<string, string> = {
+  "Application.ReadWrite.OwnedBy": "18a4783c-866b-4cc7-a460-3d5e5662c884",
+  "Application.Read.All": "9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30",
+  "AppRoleAssignment.ReadWrite.All": "06b708a9-e830-4db3-a914-8e69da51d44f",
+  "GroupMember.Read.All": "98830695-27a2-44f7-8c18-0c3ebc9698f6",
+  "User.ReadBasic.All": "97235f07-e226-4f63-ace3-39588e11d3a1",
+};
+
+export interface BootstrapOptions {
+  file: string;
+  tenant: string;
+  json: boolean;
+  yes: boolean;
+  secretOut?: string;
+  lifetimeDays?: number;
+}
+
+/** Token requests with the new secret until one is issued (spec 6 step 2): attempts × delay. */
+const USABLE_ATTEMPTS = 20;
+const USABLE_DELAY_MS = 3000;
+
+export async function bootstrapCommand(io: Io, opts: BootstrapOptions): Promise<number> {
+  const { config } = loadValidConfig(opts.file);
+  const tenant = config.tenants[opts.tenant];
+  if (!tenant) {
+    const known = Object.keys(config.tenants).sort();
+    throw new UserError(`tenant \`${opts.tenant}\` is not in ${opts.file}`, {
+      code: "E_ARGS",
+      hint: known.length
+        ? `tenants in the config: ${known.join(", ")}`
+        : "add it first: tenants.<name>: { tenantId: <GUID>, credentials: { clientId: 00000000-0000-0000-0000-000000000000, clientSecret: ${env:NAME} } } (bootstrap prints the real client id)",
+    });
+  }
+  const lifetimeDays = opts.lifetimeDays ?? 180;
+  if (!Number.isInteger(lifetimeDays) || lifetimeDays < 1 || lifetimeDays > 730)
+    throw new UserError(`--lifetime-days must be a whole number from 1 to 730, not \`${String(opts.lifetimeDays)}\``, { code: "E_ARGS", hint: "for example --lifetime-days 180" });
+  const envName = `${opts.tenant.toUpperCase().replace(/[^A-Z0-9]+/g, "_")}_AUTOMATION_SECRET`;
+  const interactive = process.stdin.isTTY === true;
+
+  // Decide where the secret goes before anything is created (see the header comment).
+  const secretOut = opts.secretOut === undefined ? undefined : resolvePath(opts.secretOut);
+  if (secretOut !== undefined) {
+    if (existsSync(secretOut))
+      throw new UserError(`--secret-out ${opts.secretOut} already exists; bootstrap never overwrites a file`, {
+        code: "E_ARGS",
+        hint: "name a new file, or move the old one away first",
+      });
+    if (!isDirectory(dirname(secretOut)))
+      throw new UserError(`--secret-out ${opts.secretOut}: directory ${dirname(secretOut)} does not exist`, { code: "E_ARGS", hint: "create the directory first" });
+  } else if (!opts.yes) {
+    if (!interactive)
+      throw new UserError("refusing to print the new client secret: no --secret-out FILE, no --yes, and no terminal to confirm on", {
+        code: "E_ARGS",
+        hint: "use --secret-out FILE (written with mode 0600), or --yes to print the secret on stdout",
+      });
+    const ok = await confirm(`The new client secret will be printed on this screen. Is nobody else watching it? [y/N] `);
+    if (!ok)
+      throw new UserError("not printing the client secret; nothing was changed", { code: "E_ABORTED", hint: "run again with --secret-out FILE to write it to a file (mode 0600)" });
+  }
+
+  const { loginUrl, graphUrl } = tenantEndpoints(tenant);
+  const tenantId = tenant.tenantId;
+  const say = (line: string) => io.err(line);
+  const onRetry = (e: RetryEvent) => {
+    if (io.debug) io.err(`retry ${e.method} ${e.path} (${e.reason}${e.status ? `, HTTP ${e.status}` : ""}) in ${e.waitMs} ms`);
+  };
+
+  // 1. The admin's delegated token (spec 1.3).
+  const admin = await signIn(io, { tenantId, loginUrl, graphUrl });
+  say(`Signed in as ${admin.username} to tenant ${opts.tenant} (${tenantId}).`);
+  const graph = createGraphClient({ graphUrl, tokens: { clientId: BOOTSTRAP_PUBLIC_CLIENT_ID, getToken: admin.getToken }, tenant: opts.tenant, onRetry });
+  const raw = rawGraph({ graphUrl, tenant: opts.tenant, getToken: admin.getToken, onRetry });
+
+  // 2. Find or create the automation app.
+  const found = await graph.listApplicationsByTag(AUTOMATION_TAG);
+  if (found.length > 1)
+    throw new UserError(`tenant ${opts.tenant} has ${found.length} applications tagged ${AUTOMATION_TAG}: ${found.map((a) => `${a.displayName} (client id ${a.appId})`).join(", ")}`, {
+      code: "E_AMBIGUOUS",
+      hint: `delete the extra ones in the Entra admin center (App registrations), or remove the tag ${AUTOMATION_TAG} from them, and run bootstrap again`,
+    });
+  const graphSp = await graph.findServicePrincipal(GRAPH_APP_ID);
+  if (!graphSp)
+    throw new RemoteError({ service: "graph", method: "GET", url: `${graphUrl}/v1.0/servicePrincipals`, message: `tenant ${opts.tenant} has no service principal for Microsoft Graph (appId ${GRAPH_APP_ID})` });
+
+  const wantedAccess = { resourceAppId: GRAPH_APP_ID, resourceAccess: Object.values(AUTOMATION_PERMISSIONS).map((id) => ({ id, type: "Role" as const })) };
+  let app: EntraApplication;
+  let appCreated = false;
+  if (found[0]) {
+    app = found[0];
+    say(`The automation app already exists: ${app.displayName} (client id ${app.appId}); a new client secret will be added to it, no second app is created.`);
+    if (!opts.yes && interactive && !(await confirm(`Add a new client secret to ${app.displayName}? [y/N] `)))
+      throw new UserError("nothing was changed", { code: "E_ABORTED", hint: `the automation app's client id is ${app.appId}` });
+    // `requiredResourceAccess` is only what the portal shows as configured permissions (spec 1.3); keep it complete.
+    const rra = app.requiredResourceAccess ?? [];
+    const graphEntry = rra.find((r) => r.resourceAppId.toLowerCase() === GRAPH_APP_ID);
+    const missing = wantedAccess.resourceAccess.filter((w) => !graphEntry?.resourceAccess.some((a) => a.id.toLowerCase() === w.id && a.type === "Role"));
+    if (missing.length > 0) {
+      const merged = graphEntry
+        ? rra.map((r) => (r === graphEntry ? { ...r, resourceAccess: [...r.resourceAccess, ...missing] } : r))
+        : [...rra, wantedAccess];
+      await graph.updateApplication(app.id, { requiredResourceAccess: merged });
+    }
+  } else {
+    say(`Creating the automation app in tenant ${opts.tenant}...`);
+    app = await graph.createApplication(
+      {
+        displayName: "homelab automation",
+        signInAudience: "AzureADMyOrg",
+        tags: [AUTOMATION_TAG],
+        notes: "Created by `homelab bootstrap`: the app homelab runs as (client credentials). Found by its tag homelab:automation.",
+        requiredResourceAccess: [wantedAccess],
+      },
+      admin.objectId,
+    );
+    appCreated = true;
+  }
+
+  // 3. Its service principal (errata 9.1: no secret works without one).
+  let sp: ServicePrincipal | undefined = appCreated ? undefined : await graph.findServicePrincipal(app.appId);
+  let spCreated = false;
+  if (!sp) {
+    const r = await graph.createServicePrincipal(app.appId, { ownerId: admin.objectId, tags: [AUTOMATION_TAG] });
+    sp = r.servicePrincipal;
+    spCreated = r.created;
+  }
+
+  // 4. Admin consent, done as Graph documents it: one app-role assignment per permission (spec 1.2).
+  const have: AppRoleAssignment[] = spCreated ? [] : await raw.listAppRoleAssignments(sp.id);
+  const granted: string[] = [];
+  const added: string[] = [];
+  for (const [name, roleId] of Object.entries(AUTOMATION_PERMISSIONS)) {
+    const exists = have.some((a) => a.resourceId.toLowerCase() === graphSp.id.toLowerCase() && a.appRoleId.toLowerCase() === roleId);
+    if (!exists) {
+      await raw.grantAppRole(sp.id, graphSp.id, roleId, { fresh: spCreated, name });
+      added.push(name);
+    }
+    granted.push(name);
+  }
+  if (added.length > 0) say(`Granted Microsoft Graph application permissions: ${added.join(", ")}.`);
+
+  // 5. A client secret (spec 3.7). Its value is wrapped in a Secret and registered with the redactor by graph.ts.
+  const end = new Date(Date.now() + lifetimeDays * 86_400_000);
+  const displayName = `homelab bootstrap ${new Date().toISOString().slice(0, 10)}`;
+  const pw = await graph.addPassword(app.id, { displayName, endDateTime: end.toISOString().replace(/\.\d{3}Z$/, "Z") }).catch((err: unknown) => {
+    if (err instanceof UserError && err.code === "E_SECRET_POLICY")
+      throw new UserError(err.message, { code: err.code, hint: "the tenant's app management policy limits secret lifetime: lower --lifetime-days", cause: err });
+    throw err;
+  });
+  if (secretOut !== undefined) {
+    // `wx`: fail if the file appeared meanwhile; mode 0600 from the first byte (no chmod window).
+    writeFileSync(secretOut, `${pw.secretText.reveal()}\n`, { mode: 0o600, flag: "wx" });
+    say(`Client secret written to ${secretOut} (mode 0600).`);
+  }
+
+  // 6. Prove the secret works (spec 6 step 2; a brand-new secret may be refused briefly with AADSTS7000215).
+  say("Waiting until Entra ID accepts the new secret...");
+  let verifyError: unknown;
+  try {
+    const source = createTokenSource({ tenantId, loginUrl, graphUrl, credentials: { clientId: app.appId, clientSecret: pw.secretText } });
+    await waitUntilUsable(source, { attempts: USABLE_ATTEMPTS, delayMs: USABLE_DELAY_MS, onRetry });
+  } catch (err) {
+    verifyError = err;
+  }
+
+  // 7. Report.
+  const summary = {
+    tenant: opts.tenant,
+    tenantId,
+    clientId: app.appId,
+    objectId: app.id,
+    servicePrincipalId: sp.id,
+    created: appCreated,
+    permissions: granted,
+    secret: { keyId: pw.keyId, displayName, endDateTime: pw.endDateTime, verified: verifyError === undefined },
+    envName,
+    ...(secretOut !== undefined ? { secretFile: secretOut } : {}),
+  };
+  if (opts.json) {
+    if (secretOut === undefined) revealOnStdout(`${JSON.stringify({ ...summary, clientSecret: pw.secretText.reveal() })}\n`);
+    else io.out(JSON.stringify(summary));
+  } else {
+    printReport(io, summary, tenant.credentials.clientId, secretOut, pw.secretText);
+  }
+  if (verifyError !== undefined) {
+    const e = verifyError instanceof HomelabError ? verifyError : new Error(String(verifyError));
+    const hint = `the secret was ${secretOut ? `written to ${secretOut}` : "printed above"}; Entra ID may still be replicating it: try \`homelab plan\` in a few minutes`;
+    if (e instanceof AuthError) throw new AuthError({ service: e.service, method: e.method, url: e.url, message: `the new client secret is not accepted yet: ${e.message}`, hint, cause: e });
+    throw new RemoteError({ service: "entra", method: "POST", url: loginUrl, message: `could not prove the new client secret works: ${redact(e.message)}`, hint, cause: e });
+  }
+  return ExitCode.ok;
+}
+
+/**
+ * The ONE place the client secret is written out unredacted (io.out would scrub it: it is registered with the
+ * redactor). Only reached after an explicit confirmation: `--yes`, or y on the TTY prompt.
+ */
+function revealOnStdout(text: string): void {
+  process.stdout.write(text);
+}
+
+function printReport(
+  io: Io,
+  s: { tenant: string; tenantId: string; clientId: string; created: boolean; permissions: string[]; envName: string; secret: { keyId: string; endDateTime: string } },
+  configuredClientId: string,
+  secretOut: string | undefined,
+  secret: Secret,
+): void {
+  io.out(`${s.created ? "Created" : "Updated"} the automation app of tenant ${s.tenant}.`);
+  io.out(`  tenant id:   ${s.tenantId}`);
+  io.out(`  client id:   ${s.clientId}`);
+  io.out(`  permissions: ${s.permissions.join(", ")} (Microsoft Graph, application, admin-consented)`);
+  io.out(`  new secret:  key id ${s.secret.keyId}, expires ${s.secret.endDateTime}`);
+  io.out("");
+  io.out(`In homelab.yaml, tenants.${s.tenant}${configuredClientId.toLowerCase() === s.clientId.toLowerCase() ? " (the client id is already right)" : ""}:`);
+  io.out("    credentials:");
+  io.out(`      clientId: ${s.clientId}`);
+  io.out(`      clientSecret: \${env:${s.envName}}`);
+  io.out("");
+  if (secretOut !== undefined) {
+    io.out(`The client secret is in ${secretOut} (mode 0600). Store it, then delete the file:`);
+    io.out(`  export ${s.envName}="$(cat '${secretOut}')"     # or put it in your secret manager / CI secret ${s.envName}`);
+    io.out(`  or keep the file and write  clientSecret: \${file:${secretOut}}  instead.`);
+  } else {
+    io.out(`The client secret (shown once; Entra ID never shows it again). Store it as ${s.envName} in your secret manager or CI secrets:`);
+    revealOnStdout(`  ${secret.reveal()}\n`);
+  }
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** A y/N question on the terminal (prompt on stderr, so stdout stays clean). */
+async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^\s*y(es)?\s*$/i.test(await rl.question(question));
+  } finally {
+    rl.close();
+  }
+}
+
+interface AdminSession {
+  objectId: string;
+  username: string;
+  getToken(): Promise<string>;
+}
+
+/**
+ * Device-code sign-in (spec 1.3) with msal-node's PublicClientApplication over the got network client (network.ts)
+ * and Recipe A for a non-Microsoft login URL (token.ts `msalAuthority`). The code is shown on stderr while msal
+ * polls. Tokens are registered with the redactor; a token about to expire is renewed silently (refresh token).
+ */
+async function signIn(io: Io, t: { tenantId: string; loginUrl: string; graphUrl: string }): Promise<AdminSession> {
+  const network = new GotNetworkModule();
+  const pca = new PublicClientApplication({
+    auth: { clientId: BOOTSTRAP_PUBLIC_CLIENT_ID, ...msalAuthority(t.tenantId, t.loginUrl) },
+    system: { networkClient: network, loggerOptions: { logLevel: LogLevel.Error, piiLoggingEnabled: false, loggerCallback: () => {} } },
+  });
+  const resource = graphScope(t.graphUrl).slice(0, -"/.default".length);
+  const scopes = DELEGATED_SCOPES.map((s) => `${resource}/${s}`);
+  const endpoint = `${t.loginUrl}/${t.tenantId}/oauth2/v2.0/devicecode`;
+  const fail = (err: unknown) => mapSignInError(err, endpoint, network.lastTransportError);
+
+  let result;
+  try {
+    result = await pca.acquireTokenByDeviceCode({
+      scopes,
+      deviceCodeCallback: (r) => {
+        io.err(`To sign in as a tenant administrator (Application Administrator and Privileged Role Administrator, or Global Administrator),`);
+        io.err(`open ${r.verificationUri} in a browser and enter the code ${r.userCode}`);
+        io.err(`Waiting for the sign-in (the code expires in ${Math.round(r.expiresIn / 60)} minutes)...`);
+      },
+    });
+  } catch (err) {
+    throw fail(err);
+  }
+  if (!result?.accessToken || !result.account)
+    throw new AuthError({ service: "entra", method: "POST", url: endpoint, message: "the device-code sign-in returned no access token or account" });
+  registerSecret(result.accessToken);
+  let token = result.accessToken;
+  let expires = result.expiresOn?.getTime() ?? Date.now() + 3_000_000;
+  const account: AccountInfo = result.account;
+  const objectId = account.localAccountId || String(account.idTokenClaims?.oid ?? "");
+  if (!objectId) throw new AuthError({ service: "entra", method: "POST", url: endpoint, message: "the sign-in did not say who signed in (no oid claim)" });
+  return {
+    objectId,
+    username: account.username || objectId,
+    async getToken() {
+      if (expires - Date.now() > 300_000) return token;
+      try {
+        const r = await pca.acquireTokenSilent({ account, scopes });
+        registerSecret(r.accessToken);
+        token = r.accessToken;
+        expires = r.expiresOn?.getTime() ?? Date.now() + 3_000_000;
+        return token;
+      } catch (err) {
+        throw fail(err);
+      }
+    },
+  };
+}
+
+function mapSignInError(err: unknown, url: string, transport: { code: string; message: string; url: string } | undefined): HomelabError {
+  if (err instanceof HomelabError) return err;
+  const base = { service: "entra", method: "POST", url };
+  if (err instanceof ServerError) {
+    const aadsts = /AADSTS(\d+)/.exec(err.errorMessage)?.[1] ?? /Error\(s\):\s*(\d+)/.exec(err.errorMessage)?.[1];
+    const detail = redact(/Description:\s*(.*?)(?:\s+-\s+(?:Correlation ID|Trace ID)|\r?\n|$)/s.exec(err.errorMessage)?.[1]?.trim() || err.errorCode);
+    const hints: Record<string, string> = {
+      authorization_declined: "the sign-in was declined; run bootstrap again and approve it",
+      expired_token: "the code expired before anyone signed in; run bootstrap again and sign in within the time shown",
+      bad_verification_code: "the device code was not recognised; run bootstrap again",
+    };
+    const hint =
+      hints[err.errorCode] ??
+      (aadsts === "700016"
+        ? `the tenant does not know the sign-in client ${BOOTSTRAP_PUBLIC_CLIENT_ID} (Microsoft Graph Command Line Tools): check tenants.*.tenantId and cloud`
+        : aadsts === "90002"
+          ? "this tenant does not exist in this cloud: check tenants.*.tenantId and cloud"
+          : aadsts === "53003" || aadsts === "530003"
+            ? "Conditional Access blocked the sign-in client (Microsoft Graph Command Line Tools); allow it for the bootstrap, or create the app by hand"
+            : "sign in with an account allowed to create app registrations and grant admin consent");
+    return new AuthError({ ...base, ...(err.status !== undefined ? { status: err.status } : {}), message: `the device-code sign-in failed: ${detail}`, hint });
+  }
+  if (err instanceof MsalAuthError && (err.errorCode === "network_error" || transport)) {
+    return new RemoteError({
+      ...base,
+      url: transport?.url ?? url,
+      message: `cannot reach the Entra ID sign-in endpoint ${transport?.url ?? url}: ${redact(transport ? `${transport.code} ${transport.message}` : err.errorCode)}`,
+      hint: "check the network, a proxy, or the tenant's cloud/loginUrl setting",
+    });
+  }
+  if (err instanceof MsalAuthError)
+    return new AuthError({ ...base, message: `msal could not sign in: ${redact(`${err.errorCode}: ${err.errorMessage}`)}`, hint: "check tenants.* (tenantId, cloud)" });
+  return new RemoteError({ ...base, message: `the device-code sign-in failed: ${redact(err instanceof Error ? err.message : String(err))}` });
+}
+
+/**
+ * The two Graph calls graph.ts has no method for (spec 1.2): list and create app-role assignments OF a service
+ * principal (`/servicePrincipals/{id}/appRoleAssignments`, what it is granted). Same conventions as graph.ts: 429
+ * retried after Retry-After; the creating POST is not repeated after a 5xx or a lost response; right after the
+ * service principal was created, 404 and 400 "Not a valid reference update" are replication lag (spec 3.9, 4.4).
+ */
+function rawGraph(o: { graphUrl: string; tenant: string; getToken: () => Promise<string>; onRetry: (e: RetryEvent) => void }) {
+  const base = `${o.graphUrl}/v1.0/`;
+  const http = got.extend({ prefixUrl: base, throwHttpErrors: false, retry: { limit: 0 }, followRedirect: false, responseType: "text", timeout: { request: 30_000 } });
+  const perm = "AppRoleAssignment.ReadWrite.All and Application.ReadWrite.All (delegated, the admin's sign-in)";
+
+  async function call<T>(method: "GET" | "POST", path: string, what: string, body?: unknown, lag?: (status: number, message: string) => boolean): Promise<T> {
+    let throttled = 0;
+    let lagged = 0;
+    for (let attempt = 1; ; attempt++) {
+      const clientRequestId = randomUUID();
+      let res;
+      try {
+        res = await http(path, {
+          method,
+          headers: { authorization: `Bearer ${await o.getToken()}`, "client-request-id": clientRequestId, accept: "application/json" },
+          ...(body !== undefined ? { json: body } : {}),
+        });
+      } catch (err) {
+        const e = err as { code?: string; message?: string };
+        throw new GraphRequestError({
+          service: "graph",
+          method,
+          url: base + path,
+          message: redact(`Graph (tenant ${o.tenant}): ${what}: no response (${e.code ?? "ERR_NETWORK"}: ${e.message ?? String(err)})`),
+          hint: "run bootstrap again: it re-reads the tenant and grants only what is missing",
+          clientRequestId,
+        });
+      }
+      let parsed: { error?: { code?: string; message?: string } } & Record<string, unknown> = {};
+      try {
+        parsed = JSON.parse(res.body || "{}") as typeof parsed;
+      } catch {
+        // not JSON: keep {}
+      }
+      if (res.statusCode < 300) return parsed as T;
+      const code = parsed.error?.code;
+      const message = parsed.error?.message ?? "";
+      if (res.statusCode === 429 && throttled < 4) {
+        throttled++;
+        const ra = Number(res.headers["retry-after"]);
+        const waitMs = Number.isFinite(ra) && ra >= 0 ? Math.min(60_000, ra * 1000) : backoff(1000, throttled);
+        o.onRetry({ method, path: `/${path}`, attempt, status: 429, waitMs, reason: "throttled" });
+        await sleep(waitMs);
+        continue;
+      }
+      if (lag?.(res.statusCode, message) && lagged < 8) {
+        lagged++;
+        const waitMs = Math.min(60_000, 1000 * 2 ** (lagged - 1));
+        o.onRetry({ method, path: `/${path}`, attempt, status: res.statusCode, waitMs, reason: "not-replicated" });
+        await sleep(waitMs);
+        continue;
+      }
+      const opts = {
+        service: "graph",
+        method,
+        url: base + path,
+        status: res.statusCode,
+        message: redact(`Graph (tenant ${o.tenant}): ${what}: HTTP ${res.statusCode} ${code ?? ""}${message ? `: ${message}` : ""}`),
+        ...(code ? { graphCode: code } : {}),
+        clientRequestId,
+      };
+      if (res.statusCode === 401 || res.statusCode === 403)
+        throw new GraphAuthError({ ...opts, hint: `the signed-in account may not grant application permissions: it needs ${perm}, and a Privileged Role Administrator or Global Administrator role` });
+      throw new GraphRequestError(opts);
+    }
+  }
+
+  return {
+    async listAppRoleAssignments(spId: string): Promise<AppRoleAssignment[]> {
+      const out: AppRoleAssignment[] = [];
+      let path: string | undefined = `servicePrincipals/${encodeURIComponent(spId)}/appRoleAssignments`;
+      while (path !== undefined) {
+        const page: { value?: AppRoleAssignment[]; "@odata.nextLink"?: string } = await call("GET", path, `list the permissions granted to service principal ${spId}`);
+        out.push(...(page.value ?? []));
+        const next = page["@odata.nextLink"];
+        path = next === undefined ? undefined : next.startsWith(base) ? next.slice(base.length) : undefined;
+      }
+      return out;
+    },
+
+    async grantAppRole(spId: string, resourceId: string, appRoleId: string, g: { fresh: boolean; name: string }): Promise<void> {
+      try {
+        await call(
+          "POST",
+          `servicePrincipals/${encodeURIComponent(spId)}/appRoleAssignments`,
+          `grant ${g.name} to service principal ${spId}`,
+          { principalId: spId, resourceId, appRoleId },
+          g.fresh ? (s, m) => s === 404 || (s === 400 && /not a valid reference update/i.test(m)) : undefined,
+        );
+      } catch (err) {
+        // Spec 3.9: a duplicate is 400 "already exists": it is granted, which is what we want.
+        if (err instanceof GraphRequestError && err.status === 400 && /already exists/i.test(err.message)) return;
+        throw err;
+      }
+    },
+  };
+}

@@ -1,0 +1,144 @@
+import type { DesiredApplication } from "../../core/desired.js";
+import { HomelabError } from "../../core/errors.js";
+import { diffFields, type Change } from "../../core/plan.js";
+import type { PlanPart, Provider } from "../../engine/provider.js";
+import { realmTag } from "./graph.js";
+import { appOf, type ObservedTenant, type TenantTarget } from "./target.js";
+import type { ApplicationCreate, EntraApplication, OptionalClaim } from "./types.js";
+
+export const APPLICATION_KIND = "entra.application";
+
+/** Delegated Graph scopes the Proxmox login asks for: openid, profile, email (spec 3.3), declared for consent. */
+const LOGIN_SCOPES = {
+  resourceAppId: "00000003-0000-0000-c000-000000000000",
+  resourceAccess: [
+    { id: "37f7f235-527c-4136-accd-4a02d197296e", type: "Scope" as const },
+    { id: "14dad69e-099b-42c9-810b-d002981feec1", type: "Scope" as const },
+    { id: "64a6cdd6-aab1-4aaf-94b8-3cc8405e90d0", type: "Scope" as const },
+  ],
+};
+
+const claim = (name: string): OptionalClaim => ({ name, source: null, essential: false, additionalProperties: [] });
+
+/** The comparable shape of an app: what homelab manages, normalised (lists sorted). */
+function managed(a: { displayName: string; signInAudience?: string; redirectUris: string[]; idTokenClaims: string[]; groupMembershipClaims: string; tags: string[] }) {
+  return {
+    displayName: a.displayName,
+    signInAudience: a.signInAudience ?? "AzureADMyOrg",
+    redirectUris: [...a.redirectUris].sort(),
+    idTokenClaims: [...a.idTokenClaims].sort(),
+    groupMembershipClaims: a.groupMembershipClaims,
+    tags: [...a.tags].sort(),
+  };
+}
+
+function desiredShape(d: DesiredApplication) {
+  return managed({
+    displayName: d.displayName,
+    signInAudience: d.signInAudience,
+    redirectUris: d.redirectUris,
+    idTokenClaims: [...d.optionalIdTokenClaims, ...(d.groupMembershipClaims === "ApplicationGroup" ? ["groups"] : [])],
+    groupMembershipClaims: d.groupMembershipClaims,
+    tags: ["homelab", realmTag(d.realm)],
+  });
+}
+
+function observedShape(a: EntraApplication) {
+  return managed({
+    displayName: a.displayName,
+    ...(a.signInAudience ? { signInAudience: a.signInAudience } : {}),
+    redirectUris: a.web?.redirectUris ?? [],
+    idTokenClaims: (a.optionalClaims?.idToken ?? []).map((c) => c.name),
+    groupMembershipClaims: a.groupMembershipClaims ?? "None",
+    tags: a.tags ?? [],
+  });
+}
+
+/** The Graph body for a desired app (create, or the changed parts for PATCH: collections are replaced whole). */
+function body(d: DesiredApplication, fields?: Set<string>): ApplicationCreate {
+  const s = desiredShape(d);
+  const all: ApplicationCreate = {
+    displayName: s.displayName,
+    signInAudience: s.signInAudience,
+    tags: s.tags,
+    notes: "Managed by homelab (homelab.yaml). Changes made here are reverted on the next run.",
+    web: { redirectUris: s.redirectUris, implicitGrantSettings: { enableIdTokenIssuance: false, enableAccessTokenIssuance: false } },
+    groupMembershipClaims: s.groupMembershipClaims,
+    optionalClaims: { idToken: s.idTokenClaims.map(claim), accessToken: [], saml2Token: [] },
+    requiredResourceAccess: [LOGIN_SCOPES],
+  };
+  if (!fields) return all;
+  const patch: Record<string, unknown> = {};
+  if (fields.has("displayName")) patch.displayName = all.displayName;
+  if (fields.has("signInAudience")) patch.signInAudience = all.signInAudience;
+  if (fields.has("tags")) patch.tags = all.tags;
+  if (fields.has("redirectUris")) patch.web = all.web;
+  if (fields.has("groupMembershipClaims")) patch.groupMembershipClaims = all.groupMembershipClaims;
+  if (fields.has("idTokenClaims")) patch.optionalClaims = all.optionalClaims;
+  return patch as ApplicationCreate;
+}
+
+export const applicationProvider: Provider<TenantTarget, ObservedTenant> = {
+  kind: APPLICATION_KIND,
+
+  /**
+   * The tenant's bulk read: the caller's own service principal (it owns what it creates), each realm's
+   * app by its tag, the apps' service principals and their assignments. A few calls per realm.
+   */
+  async read(target) {
+    const callerSpId = (await target.graph.servicePrincipalOfCaller()).id;
+    const apps = new Map<string, EntraApplication[]>();
+    const sps = new Map<string, Awaited<ReturnType<TenantTarget["graph"]["findServicePrincipal"]>>>();
+    const assignments = new Map<string, Awaited<ReturnType<TenantTarget["graph"]["listAppRoleAssignedTo"]>>>();
+    await Promise.all(
+      target.desired.applications.map(async (d) => {
+        const found = await target.graph.listApplicationsByTag(realmTag(d.realm));
+        apps.set(d.realm, found);
+        for (const app of found) {
+          const sp = await target.graph.findServicePrincipal(app.appId);
+          sps.set(app.appId, sp);
+          if (sp && d.assignedGroups.length > 0) assignments.set(sp.id, await target.graph.listAppRoleAssignedTo(sp.id));
+        }
+      }),
+    );
+    return { callerSpId, apps, sps, assignments };
+  },
+
+  plan(target, observed): PlanPart {
+    const changes: Change[] = [];
+    let unchanged = 0;
+    for (const d of target.desired.applications) {
+      const found = observed.apps.get(d.realm) ?? [];
+      if (found.length > 1) {
+        throw new HomelabError("E_AMBIGUOUS_APP", `tenant ${target.desired.name}: ${found.length} app registrations carry the tag ${realmTag(d.realm)} (${found.map((a) => a.appId).join(", ")})`, {
+          hint: "homelab identifies the app of a realm by this tag and never creates two: delete the extra app registration in Entra ID",
+        });
+      }
+      const app = found[0];
+      const want = desiredShape(d);
+      if (!app) {
+        target.resolver.markPending({ ref: d.address, field: "appId" });
+        changes.push({ address: d.address, kind: APPLICATION_KIND, target: target.desired.name, action: "create", dependsOn: [], fields: diffFields({}, want) });
+        continue;
+      }
+      target.resolver.record({ ref: d.address, field: "appId" }, app.appId);
+      target.resolver.record({ ref: d.address, field: "id" }, app.id);
+      const fields = diffFields(observedShape(app), want);
+      if (fields.length) changes.push({ address: d.address, kind: APPLICATION_KIND, target: target.desired.name, action: "update", dependsOn: [], fields, data: { id: app.id } });
+      else unchanged++;
+    }
+    return { changes, unchanged };
+  },
+
+  async apply([change], target) {
+    const d = target.desired.applications.find((a) => a.address === change!.address)!;
+    if (change!.action === "create") {
+      const owner = (await target.graph.servicePrincipalOfCaller()).id;
+      const app = await target.graph.createApplication(body(d), owner);
+      target.resolver.record({ ref: d.address, field: "appId" }, app.appId);
+      target.resolver.record({ ref: d.address, field: "id" }, app.id);
+      return;
+    }
+    await target.graph.updateApplication(String(change!.data!.id), body(d, new Set(change!.fields.map((f) => f.path))));
+  },
+};

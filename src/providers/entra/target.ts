@@ -1,0 +1,44 @@
+import type { DesiredTenant } from "../../core/desired.js";
+import type { Resolver } from "../../engine/resolver.js";
+import type { GraphClient } from "./graph.js";
+import type { AppRoleAssignment, EntraApplication, EntraGroup, ServicePrincipal } from "./types.js";
+
+/** What the Entra providers act on: one tenant, its desired apps and groups, and its Graph client. */
+export interface TenantTarget {
+  desired: DesiredTenant;
+  graph: Pick<
+    GraphClient,
+    | "listApplicationsByTag" | "createApplication" | "updateApplication" | "addPassword" | "removePassword" | "waitForPassword"
+    | "findServicePrincipal" | "createServicePrincipal" | "listAppRoleAssignedTo" | "assignGroup" | "findGroupsByDisplayName"
+    | "servicePrincipalOfCaller"
+  >;
+  resolver: Resolver;
+  /** The clock secret lifetimes are measured against. */
+  now(): Date;
+  /** `--rotate-secrets`: renew every homelab secret now. */
+  rotateSecrets: boolean;
+  /** Prove a new secret with a token request (spec 6 step 2); bounded retries while it replicates. */
+  proveSecret?(appId: string, secret: string): Promise<void>;
+}
+
+/** A tenant as read: the apps homelab owns (found by tag), their service principals and assignments, the mapped groups. */
+export interface ObservedTenant {
+  callerSpId?: string;
+  /** realm → apps carrying the realm's tag (more than one is an error: homelab never creates two). */
+  apps: Map<string, EntraApplication[]>;
+  /** appId → its service principal, if any. */
+  sps: Map<string, ServicePrincipal | undefined>;
+  /** service principal id → who is assigned to it. */
+  assignments: Map<string, AppRoleAssignment[]>;
+  /** display name → groups with that name. */
+  groups: Map<string, EntraGroup[]>;
+}
+
+export function emptyObservedTenant(): ObservedTenant {
+  return { apps: new Map(), sps: new Map(), assignments: new Map(), groups: new Map() };
+}
+
+/** The app of a realm, if it exists (refuses ambiguity). */
+export function appOf(observed: ObservedTenant, realm: string): EntraApplication | undefined {
+  return observed.apps.get(realm)?.[0];
+}

@@ -1,0 +1,182 @@
+#!/usr/bin/env node
+// Benchmark: `homelab apply` against the in-process Proxmox simulator, from empty and as a no-op, for
+// 10, 100, 1,000 and 5,000 users with ACLs. Prints wall time, requests and writes (non-GET) for each, and
+// the ratio to `node -e 0` measured in the same run (timing is noisy on shared machines; compare ratios).
+// The simulator runs in this process, so the CLI is spawned asynchronously (spawnSync would block the
+// event loop and the simulator could never answer).
+// Usage: npm run build && node bench/converge.mjs [--sizes 10,100,1000,5000] [--quick] [--runs N]
+//        [--concurrency N] [--base-runs N]
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({
+  options: {
+    sizes: { type: "string" },
+    quick: { type: "boolean", default: false },
+    runs: { type: "string", default: "3" },
+    "base-runs": { type: "string", default: "7" },
+    concurrency: { type: "string" },
+  },
+});
+const SIZES = (values.sizes ?? (values.quick ? "10,100" : "10,100,1000,5000")).split(",").map((s) => Number(s.trim()));
+if (SIZES.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--sizes must be a comma-separated list of positive integers, not ${values.sizes}`);
+const RUNS = Number(values.runs);
+const BASE_RUNS = Number(values["base-runs"]);
+const root = new URL("..", import.meta.url).pathname;
+const bin = join(root, "dist/cli/main.js");
+const { startProxmoxSim } = await import(join(root, "dist/sim/proxmox/index.js"));
+const passthrough = values.concurrency === undefined ? [] : ["--concurrency", values.concurrency];
+const SSO_SECRET = "bench-sso-Secret-4711";
+
+const ROLES = ["Administrator", "PVEAuditor", "PVEVMUser", "PVEVMAdmin", "PVEDatastoreUser", "VMOperator", "Backup"];
+const GROUPS = 5;
+const path = (i) => ["/", `/vms/${100 + (i % 997)}`, `/pool/pool${i % 20}`, `/storage/store${i % 5}`, `/vms/${1000 + (i % 991)}`][i % 5];
+
+/** N users u<i>@pve, each with one ACL mapping; ~10% group mappings; an external OpenID realm, 2 custom roles, 5 groups. */
+export function generate(n, cluster) {
+  const lines = [
+    "version: 1",
+    cluster.trimEnd(),
+    "realms:",
+    "  sso:",
+    "    issuerUrl: https://auth.lan/application/o/proxmox/",
+    "    clientId: proxmox",
+    '    clientKey: "${env:SSO_SECRET}"',
+    "    usernameClaim: username",
+    "    autocreate: true",
+    "roles:",
+    "  VMOperator: { privs: [VM.Audit, VM.Console, VM.PowerMgmt] }",
+    "  Backup: { privs: [VM.Backup, Datastore.AllocateSpace, Datastore.Audit] }",
+    "groups:",
+  ];
+  for (let g = 0; g < GROUPS; g++) {
+    // Some members: every 25th user, spread over the groups (4% of users are in a group).
+    const members = [];
+    for (let i = g * 5; i < n; i += 25 * GROUPS) members.push(`u${i}@pve`);
+    lines.push(`  team${g}: { comment: Team ${g}${members.length ? `, members: [${members.join(", ")}]` : ""} }`);
+  }
+  lines.push("users:");
+  // Some users carry attributes; the rest are named only in access.
+  for (let i = 0; i < n; i += 7) lines.push(`  u${i}@pve: { email: u${i}@example.org, firstname: User${i}${i % 14 === 0 ? ", comment: bench" : ""} }`);
+  lines.push("access:");
+  const seen = new Set();
+  const add = (principal, role, p, propagate) => {
+    const key = `${principal}|${role}|${p}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    lines.push(`  - { ${principal}, role: ${role}, path: ${p}${propagate ? "" : ", propagate: false"} }`);
+    return true;
+  };
+  for (let i = 0; i < n; i++) add(`user: u${i}@pve`, ROLES[i % ROLES.length], path(i), i % 11 !== 0);
+  const groupMappings = Math.max(1, Math.round(n / 10));
+  for (let k = 0, made = 0; made < groupMappings; k++) {
+    if (add(`group: team${k % GROUPS}`, ROLES[(k * 3) % ROLES.length], path(k * 7 + 3), true)) made++;
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** Runs a command asynchronously; resolves with the wall time in ms, the exit code and the output. */
+function run(cmd, args, env) {
+  return new Promise((resolve, reject) => {
+    const t = process.hrtime.bigint();
+    const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ ms: Number(process.hrtime.bigint() - t) / 1e6, code, stdout, stderr }));
+  });
+}
+
+async function apply(file, env) {
+  const r = await run(process.execPath, [bin, "apply", "-f", file, "--no-color", ...passthrough], env);
+  if (r.code !== 0) throw new Error(`homelab apply -f ${file} exited ${r.code}\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
+  return r;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const counts = (sim) => ({ requests: sim.requestLog.length, writes: sim.requestLog.filter((r) => r.method !== "GET").length });
+
+async function baseline(k) {
+  const out = [];
+  for (let i = 0; i < k; i++) {
+    const r = await run(process.execPath, ["-e", "0"], process.env);
+    if (r.code !== 0) throw new Error(`node -e 0 exited ${r.code}`);
+    out.push(r.ms);
+  }
+  return out;
+}
+
+const dir = mkdtempSync(join(tmpdir(), "hl-converge-"));
+const base = await baseline(BASE_RUNS);
+const results = [];
+try {
+  for (const n of SIZES) {
+    // From empty: a fresh simulator per run; small sizes are repeated for a median, the big ones run once.
+    const emptyRuns = n <= 100 ? RUNS : 1;
+    const empty = [];
+    const noop = [];
+    for (let rep = 0; rep < emptyRuns; rep++) {
+      const sim = await startProxmoxSim({ unauthorizedDelayMs: 0 });
+      try {
+        const cluster = `clusters:\n  pve:\n    url: ${sim.url}\n    token: { id: "${sim.adminToken.id}", secret: "\${env:PVE_TOKEN}" }\n    tls: { fingerprint: "${sim.fingerprint}" }\n`;
+        const file = join(dir, `homelab-${n}.yaml`);
+        writeFileSync(file, generate(n, cluster));
+        const env = { ...process.env, PVE_TOKEN: sim.adminToken.secret, SSO_SECRET, NO_COLOR: "1" };
+        sim.clearLog();
+        const e = await apply(file, env);
+        const m = /^Apply: (\d+) created, (\d+) updated, (\d+) replaced, (\d+) deleted\.$/m.exec(e.stdout);
+        if (!m) throw new Error(`no Apply summary in the from-empty output for ${n} users:\n${e.stdout.slice(-2000)}`);
+        empty.push({ ms: e.ms, ...counts(sim), created: Number(m[1]) });
+        // The no-op: on the last simulator only, repeated for a median (it is cheap).
+        if (rep === emptyRuns - 1) {
+          for (let k = 0; k < RUNS; k++) {
+            sim.clearLog();
+            const r = await apply(file, env);
+            const c = counts(sim);
+            if (c.writes !== 0) {
+              const w = sim.requestLog.filter((x) => x.method !== "GET").slice(0, 10).map((x) => `${x.method} ${x.path} ${x.status}`);
+              throw new Error(`the no-op apply for ${n} users sent ${c.writes} write requests (must be 0):\n  ${w.join("\n  ")}\n${r.stdout.slice(-1000)}`);
+            }
+            if (!/^No changes\./m.test(r.stdout)) throw new Error(`the no-op apply for ${n} users reported changes:\n${r.stdout.slice(-2000)}`);
+            noop.push({ ms: r.ms, ...c });
+          }
+        }
+      } finally {
+        await sim.close();
+      }
+    }
+    // One more baseline sample between sizes, so that machine noise later in the run is represented too.
+    base.push(...(await baseline(1)));
+    const pick = (xs) => ({ ...xs.find((x) => x.ms === median(xs.map((y) => y.ms))), ms: median(xs.map((y) => y.ms)), runs: xs.length });
+    const row = { users: n, empty: pick(empty), noop: pick(noop) };
+    results.push(row);
+    console.error(`… ${n} users: from empty ${(row.empty.ms / 1000).toFixed(2)} s, no-op ${(row.noop.ms / 1000).toFixed(2)} s`);
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const b = median(base);
+const s = (ms) => (ms / 1000).toFixed(2).padStart(7);
+const x = (ms) => `${(ms / b).toFixed(1).padStart(6)} x`;
+console.log(`node -e 0: ${b.toFixed(0)} ms (median of ${base.length})${values.concurrency ? `; --concurrency ${values.concurrency}` : ""}`);
+console.log("  users | from empty:  wall s  requests  writes  created  req/obj   ratio | no-op:  wall s  requests  writes   ratio");
+for (const { users, empty: e, noop: o } of results) {
+  console.log(
+    `${String(users).padStart(7)} |            ${s(e.ms)} ${String(e.requests).padStart(9)} ${String(e.writes).padStart(7)} ${String(e.created).padStart(8)} ${(e.requests / e.created).toFixed(2).padStart(8)} ${x(e.ms)} |        ${s(o.ms)} ${String(o.requests).padStart(9)} ${String(o.writes).padStart(7)} ${x(o.ms)}`,
+  );
+}
+const round = (v) => Math.round(v);
+console.log(JSON.stringify({
+  bench: "converge", node: process.version, node_e_0_ms: round(b), base_runs: base.length, concurrency: values.concurrency === undefined ? 4 : Number(values.concurrency),
+  sizes: results.map(({ users, empty: e, noop: o }) => ({
+    users,
+    empty: { ms: round(e.ms), runs: e.runs, requests: e.requests, writes: e.writes, created: e.created, requests_per_object: Number((e.requests / e.created).toFixed(3)), ratio: Number((e.ms / b).toFixed(2)) },
+    noop: { ms: round(o.ms), runs: o.runs, requests: o.requests, writes: o.writes, ratio: Number((o.ms / b).toFixed(2)) },
+  })),
+}));

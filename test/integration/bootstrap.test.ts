@@ -1,0 +1,226 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GRAPH_APP_ID, GRAPH_APP_ROLES, startEntraSim, type EntraSim } from "../../src/sim/entra/index.js";
+import { homelab } from "../helpers/cli.js";
+
+/**
+ * `homelab bootstrap` end to end: the built binary signs in with the device-code flow against the in-process Entra
+ * simulator (Recipe A), creates the automation app, its service principal and the Graph permission grants, adds a
+ * secret and proves it. Nothing is mocked; assertions are on the simulator's end state.
+ */
+
+const TAG = "homelab:automation";
+const PERMISSIONS = ["AppRoleAssignment.ReadWrite.All", "Application.Read.All", "Application.ReadWrite.OwnedBy", "GroupMember.Read.All", "User.ReadBasic.All"];
+const ADMIN = { displayName: "Ada Admin", userPrincipalName: "ada@homelabsim.onmicrosoft.com" };
+
+type Json = Record<string, any>;
+
+describe("homelab bootstrap against the Entra simulator", () => {
+  let sim: EntraSim;
+  let dir: string;
+  let file: string;
+  const run = (...args: string[]) => homelab(["-f", file, "bootstrap", "--tenant", "lab", ...args]);
+  const automationApps = () => (sim.state().applications as Json[]).filter((a) => (a.tags ?? []).includes(TAG));
+  const adminId = () => String((sim.state().users as Json[]).find((u) => u.userPrincipalName === ADMIN.userPrincipalName)!.id);
+  const grantsOf = (spId: string): string[] => {
+    const graphSp = (sim.state().servicePrincipals as Json[]).find((s) => s.appId === GRAPH_APP_ID)!;
+    const names = Object.fromEntries(Object.entries(GRAPH_APP_ROLES).map(([n, id]) => [id, n]));
+    return (sim.state().appRoleAssignments as Json[])
+      .filter((a) => a.principalId === spId && a.resourceId === graphSp.id)
+      .map((a) => names[a.appRoleId as string]!)
+      .sort();
+  };
+
+  beforeAll(async () => {
+    sim = await startEntraSim({ fixture: { users: [ADMIN] }, deviceUser: ADMIN.userPrincipalName, devicePendingPolls: 1, devicePollInterval: 1 });
+    dir = mkdtempSync(join(tmpdir(), "homelab-bootstrap-"));
+    file = join(dir, "homelab.yaml");
+    // The placeholder client id is what a user writes before the automation app exists.
+    writeFileSync(
+      file,
+      `version: 1
+tenants:
+  lab:
+    tenantId: ${sim.tenantId}
+    cloud: { loginUrl: ${sim.loginUrl}, graphUrl: ${sim.graphUrl} }
+    credentials:
+      clientId: 00000000-0000-0000-0000-000000000000
+      clientSecret: \${env:LAB_AUTOMATION_SECRET}
+`,
+    );
+  });
+  afterAll(async () => {
+    await sim?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  let first: { clientId: string; secret: string; spId: string };
+
+  it("without --secret-out, --yes or a terminal it refuses up front: no sign-in, nothing created, no secret anywhere", async () => {
+    const before = sim.state();
+    sim.clearLog();
+    const r = await run();
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/refusing to print the new client secret/);
+    expect(r.stderr).toMatch(/hint: use --secret-out FILE/);
+    expect(r.stdout).toBe("");
+    expect(sim.requestLog).toEqual([]);
+    expect(sim.state()).toEqual(before);
+  });
+
+  it("creates the app, its service principal and the Graph grants, and writes a working secret to --secret-out (0600)", async () => {
+    const out = join(dir, "first.secret");
+    const r = await run("--secret-out", out);
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    // The sign-in instructions go to stderr while msal polls.
+    expect(r.stderr).toMatch(/open https:\/\/microsoft\.com\/devicelogin in a browser and enter the code [A-Z0-9]{9}/);
+    expect(r.stderr).toMatch(/Signed in as ada@homelabsim\.onmicrosoft\.com/);
+
+    const apps = automationApps();
+    expect(apps).toHaveLength(1);
+    const app = apps[0]!;
+    expect(app).toMatchObject({ signInAudience: "AzureADMyOrg", tags: [TAG] });
+    expect(app.passwordCredentials).toHaveLength(1);
+    expect(sim.state().owners[app.id]).toEqual([adminId()]);
+    // Configured permissions (portal view) list every granted role.
+    expect(app.requiredResourceAccess).toEqual([
+      { resourceAppId: GRAPH_APP_ID, resourceAccess: expect.arrayContaining(PERMISSIONS.map((p) => ({ id: GRAPH_APP_ROLES[p], type: "Role" }))) },
+    ]);
+
+    const sp = (sim.state().servicePrincipals as Json[]).find((s) => s.appId === app.appId);
+    expect(sp).toBeDefined();
+    expect(grantsOf(sp!.id)).toEqual(PERMISSIONS);
+
+    const secret = readFileSync(out, "utf8").trim();
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    expect(sim.checkClientSecret(app.appId, secret)).toBe(true);
+    expect(r.stdout).not.toContain(secret);
+    expect(r.stderr).not.toContain(secret);
+
+    // The config snippet and storage instructions.
+    expect(r.stdout).toContain(`  tenant id:   ${sim.tenantId}`);
+    expect(r.stdout).toContain(`  client id:   ${app.appId}`);
+    expect(r.stdout).toContain(`    credentials:\n      clientId: ${app.appId}\n      clientSecret: \${env:LAB_AUTOMATION_SECRET}\n`);
+    expect(r.stdout).toContain(`export LAB_AUTOMATION_SECRET="$(cat '${out}')"`);
+    first = { clientId: app.appId, secret, spId: sp!.id };
+  });
+
+  it("refuses to overwrite an existing --secret-out file, before signing in", async () => {
+    const out = join(dir, "first.secret");
+    sim.clearLog();
+    const r = await run("--secret-out", out);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/already exists; bootstrap never overwrites a file/);
+    expect(readFileSync(out, "utf8").trim()).toBe(first.secret);
+    expect(sim.requestLog).toEqual([]);
+  });
+
+  it("a second bootstrap reuses the tagged app: no second app or service principal, grants repaired, one more secret", async () => {
+    // Drift: someone revoked one grant by hand.
+    const revoked = (sim.state().appRoleAssignments as Json[]).find((a) => a.principalId === first.spId && a.appRoleId === GRAPH_APP_ROLES["GroupMember.Read.All"]);
+    expect(revoked).toBeDefined();
+    // Remove it through Graph as an admin would (the simulator's own automation app holds AppRoleAssignment.ReadWrite.All).
+    const tok = await fetch(`${sim.loginUrl}/${sim.tenantId}/oauth2/v2.0/token`, {
+      method: "POST",
+      body: new URLSearchParams({ grant_type: "client_credentials", client_id: sim.automation.clientId, client_secret: sim.automation.clientSecret, scope: "https://graph.microsoft.com/.default" }),
+    }).then((r) => r.json() as Promise<Json>);
+    const del = await fetch(`${sim.graphUrl}/v1.0/servicePrincipals/${first.spId}/appRoleAssignments/${revoked!.id}`, { method: "DELETE", headers: { authorization: `Bearer ${tok.access_token}` } });
+    expect(del.status).toBe(204);
+    expect(grantsOf(first.spId)).not.toContain("GroupMember.Read.All");
+
+    const out = join(dir, "second.secret");
+    const r = await run("--secret-out", out);
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/already exists: homelab automation \(client id [0-9a-f-]{36}\); a new client secret will be added/);
+    expect(r.stdout).toMatch(/^Updated the automation app of tenant lab\./);
+
+    const apps = automationApps();
+    expect(apps).toHaveLength(1);
+    expect(apps[0]!.appId).toBe(first.clientId);
+    expect(apps[0]!.passwordCredentials).toHaveLength(2);
+    expect((sim.state().servicePrincipals as Json[]).filter((s) => s.appId === first.clientId)).toHaveLength(1);
+    expect(grantsOf(first.spId)).toEqual(PERMISSIONS);
+
+    const second = readFileSync(out, "utf8").trim();
+    expect(second).not.toBe(first.secret);
+    expect(sim.checkClientSecret(first.clientId, second)).toBe(true);
+    // The earlier secret is left alone (it may still be in use).
+    expect(sim.checkClientSecret(first.clientId, first.secret)).toBe(true);
+  });
+
+  it("--json --secret-out: one JSON object, without the secret", async () => {
+    const out = join(dir, "json.secret");
+    const r = await run("--json", "--secret-out", out, "--lifetime-days", "30");
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    const j = JSON.parse(lines[0]!) as Json;
+    expect(j).toMatchObject({ tenant: "lab", tenantId: sim.tenantId, clientId: first.clientId, secretFile: out });
+    expect(j.permissions.slice().sort()).toEqual(PERMISSIONS);
+    expect(j).not.toHaveProperty("clientSecret");
+    expect(j.secret.verified).toBe(true);
+    // --lifetime-days 30
+    const days = (Date.parse(j.secret.endDateTime) - Date.now()) / 86_400_000;
+    expect(days).toBeGreaterThan(29);
+    expect(days).toBeLessThan(31);
+    const secret = readFileSync(out, "utf8").trim();
+    expect(r.stdout).not.toContain(secret);
+    expect(r.stderr).not.toContain(secret);
+    expect(sim.checkClientSecret(first.clientId, secret)).toBe(true);
+  });
+
+  it("--json --yes: the JSON object carries the working secret as clientSecret; stderr never does", async () => {
+    const r = await run("--json", "--yes");
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout) as Json;
+    expect(j).toMatchObject({ tenantId: sim.tenantId, clientId: first.clientId });
+    expect(j).not.toHaveProperty("secretFile");
+    expect(typeof j.clientSecret).toBe("string");
+    expect(sim.checkClientSecret(first.clientId, j.clientSecret)).toBe(true);
+    expect(r.stderr).not.toContain(j.clientSecret);
+  });
+
+  it("--yes prints the secret once, on stdout, after the snippet", async () => {
+    const before = automationApps()[0]!.passwordCredentials.length;
+    const r = await run("--yes");
+    expect(r.code).toBe(0);
+    const m = /shown once.*\n {2}(\S+)\n/.exec(r.stdout);
+    expect(m).not.toBeNull();
+    const secret = m![1]!;
+    expect(sim.checkClientSecret(first.clientId, secret)).toBe(true);
+    expect(r.stdout.split(secret)).toHaveLength(2);
+    expect(r.stderr).not.toContain(secret);
+    expect(automationApps()[0]!.passwordCredentials).toHaveLength(before + 1);
+  });
+
+  it("waits until Entra accepts a brand-new secret (AADSTS7000215 for a while, spec 6 step 2)", async () => {
+    sim.setKnobs({ secretActivationDelay: 1 });
+    try {
+      const out = join(dir, "delayed.secret");
+      const r = await homelab(["-f", file, "--debug", "bootstrap", "--tenant", "lab", "--secret-out", out]);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(/retry POST \/[0-9a-f-]+\/oauth2\/v2\.0\/token \(not-visible, HTTP 401\)/);
+      const secret = readFileSync(out, "utf8").trim();
+      expect(sim.checkClientSecret(first.clientId, secret)).toBe(true);
+      expect(r.stderr).not.toContain(secret);
+      expect(r.stdout).not.toContain(secret);
+    } finally {
+      sim.setKnobs({ secretActivationDelay: 0 });
+    }
+  });
+
+  it("--tenant is required and must name a tenant of the config", async () => {
+    const none = await homelab(["-f", file, "bootstrap", "--yes"]);
+    expect(none.code).toBe(3);
+    expect(none.stderr).toMatch(/bootstrap needs --tenant NAME/);
+    const unknown = await homelab(["-f", file, "bootstrap", "--tenant", "nope", "--yes"]);
+    expect(unknown.code).toBe(3);
+    expect(unknown.stderr).toMatch(/tenant `nope` is not in/);
+    expect(unknown.stderr).toMatch(/hint: tenants in the config: lab/);
+    expect(existsSync(join(dir, "nope"))).toBe(false);
+  });
+});

@@ -71,10 +71,25 @@ export async function execute(plan: Plan, appliers: ReadonlyMap<string, Applier>
     for (const m of u.members) for (const d of deps.get(m.address)!) if (!own.has(d)) u.deps.add(d);
   }
 
+  // Ready queue: each unit counts its unsettled dependencies; settling a change wakes the units waiting on it.
+  const waiting = new Map<Unit, number>();
+  const dependents = new Map<string, Unit[]>();
+  const ready: Unit[] = [];
+  for (const u of units) {
+    waiting.set(u, u.deps.size);
+    for (const d of u.deps) (dependents.get(d) ?? dependents.set(d, []).get(d)!).push(u);
+    if (u.deps.size === 0) ready.push(u);
+  }
+
   const settle = (c: Change, status: Status, extra: Partial<Outcome> = {}) => {
     const o: Outcome = { address: c.address, kind: c.kind, target: c.target, action: c.action, status, ...extra };
     outcomes.set(c.address, o);
     opts.onDone?.(o);
+    for (const u of dependents.get(c.address) ?? []) {
+      const left = waiting.get(u)! - 1;
+      waiting.set(u, left);
+      if (left === 0) ready.push(u);
+    }
   };
   /** The failed or skipped dependency that blocks `c`, if any. */
   const blocker = (c: Change): string | undefined => {
@@ -85,10 +100,11 @@ export async function execute(plan: Plan, appliers: ReadonlyMap<string, Applier>
     return undefined;
   };
 
-  const pending = new Set(units);
+  let started = 0;
+  let next = 0; // ready[next..] are waiting to start
   const running = new Set<Promise<void>>();
   const start = (u: Unit) => {
-    pending.delete(u);
+    started++;
     const runnable: Change[] = [];
     for (const m of u.members) {
       const b = blocker(m);
@@ -115,17 +131,10 @@ export async function execute(plan: Plan, appliers: ReadonlyMap<string, Applier>
     running.add(p);
   };
 
-  while (pending.size > 0 || running.size > 0) {
-    let started = false;
-    for (const u of [...pending]) {
-      if (running.size >= concurrency) break;
-      if ([...u.deps].every((d) => outcomes.has(d))) {
-        start(u);
-        started = true;
-      }
-    }
+  while (started < units.length || running.size > 0) {
+    while (next < ready.length && running.size < concurrency) start(ready[next++]!);
     if (running.size > 0) await Promise.race(running);
-    else if (!started && pending.size > 0) throw new Error("executor stalled: unsatisfiable dependencies"); // cannot happen for an acyclic graph
+    else if (next >= ready.length && started < units.length) throw new Error("executor stalled: unsatisfiable dependencies"); // cannot happen for an acyclic graph
   }
   return plan.changes.map((c) => outcomes.get(c.address)!);
 }

@@ -1,7 +1,7 @@
 import type { DesiredAcl } from "../../core/desired.js";
 import { UserError } from "../../core/errors.js";
 import type { Provider } from "../../engine/provider.js";
-import { byString, groupIdOf, groupIsManaged, shownGroupId, userIsManaged, type Change, type PlanPart } from "./common.js";
+import { byAddress, byString, groupIdOf, groupIsManaged, shownGroupId, userIsManaged, type Change, type PlanPart } from "./common.js";
 import type { ObservedAcl, ObservedCluster } from "./observed.js";
 import type { ClusterTarget } from "./target.js";
 
@@ -24,18 +24,23 @@ export const aclProvider: Provider<ClusterTarget, ObservedCluster> = {
     const have = new Map<string, ObservedAcl>();
     for (const e of observed.acl) have.set(key(e.path, e.type, e.ugid, e.roleid), e);
     const wanted = new Set<string>();
+    const deps = dependencyIndex(target);
 
     for (const a of c.acl) {
       const ugid = typeof a.ugid === "string" ? a.ugid : groupIdOf(a.ugid, target.resolver);
       const k = ugid === undefined ? undefined : key(a.path, a.type, ugid, a.roleid);
       if (k !== undefined) wanted.add(k);
       const existing = k === undefined ? undefined : have.get(k);
-      const base = { address: a.address, kind: ACL_KIND, target: c.name, dependsOn: dependencies(a, target), data: { path: a.path, roleid: a.roleid, type: a.type, propagate: a.propagate } };
+      if (existing && existing.propagate === a.propagate) {
+        unchanged++;
+        continue;
+      }
+      const base = { address: a.address, kind: ACL_KIND, target: c.name, dependsOn: deps(a), data: { path: a.path, roleid: a.roleid, type: a.type, propagate: a.propagate } };
       if (!existing) {
         changes.push({ ...base, action: "create", fields: [{ path: a.type, after: typeof a.ugid === "string" ? a.ugid : shownGroupId(a.ugid, target.resolver) }, { path: "propagate", after: a.propagate }] });
-      } else if (existing.propagate !== a.propagate) {
+      } else {
         changes.push({ ...base, action: "update", fields: [{ path: "propagate", before: existing.propagate, after: a.propagate }] });
-      } else unchanged++;
+      }
     }
 
     if (c.prune.acl) {
@@ -76,7 +81,7 @@ export const aclProvider: Provider<ClusterTarget, ObservedCluster> = {
       const cd = ch.data as { type: string; ugid?: string };
       let ugid = cd.ugid;
       if (ugid === undefined) {
-        const a = target.desired.acl.find((x) => x.address === ch.address)!;
+        const a = byAddress(target.desired.acl, ch.address)!;
         ugid = typeof a.ugid === "string" ? a.ugid : groupIdOf(a.ugid, target.resolver);
         if (ugid === undefined) throw new Error(`${ch.address}: the Entra group's object id is not known`);
       }
@@ -107,19 +112,17 @@ function prunedPrincipals(target: ClusterTarget, observed: ObservedCluster): Set
   return out;
 }
 
-function dependencies(a: DesiredAcl, target: ClusterTarget): string[] {
+/** What an ACL entry needs to exist first: its user or group, and its custom role (indexed once per plan). */
+function dependencyIndex(target: ClusterTarget): (a: DesiredAcl) => string[] {
   const c = target.desired;
-  const deps: string[] = [];
-  if (a.type === "user") {
-    const u = c.users.find((x) => x.userid === a.ugid);
-    if (u) deps.push(u.address);
-  } else {
-    const g = c.groups.find((x) => x.groupid === a.ugid || (typeof x.groupid !== "string" && typeof a.ugid !== "string" && x.groupid.displayName === a.ugid.displayName && x.groupid.realm === a.ugid.realm));
-    if (g) deps.push(g.address);
-  }
-  const r = c.roles.find((x) => x.roleid === a.roleid);
-  if (r) deps.push(r.address);
-  return deps;
+  const users = new Map(c.users.map((u) => [u.userid, u.address]));
+  const groups = new Map(c.groups.map((g) => [typeof g.groupid === "string" ? g.groupid : `${g.groupid.displayName}\0${g.groupid.realm}`, g.address]));
+  const roles = new Map(c.roles.map((r) => [r.roleid, r.address]));
+  return (a) => {
+    const principal = a.type === "user" ? users.get(a.ugid as string) : groups.get(typeof a.ugid === "string" ? a.ugid : `${a.ugid.displayName}\0${a.ugid.realm}`);
+    const role = roles.get(a.roleid);
+    return [...(principal ? [principal] : []), ...(role ? [role] : [])];
+  };
 }
 
 /**

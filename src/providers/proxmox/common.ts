@@ -31,3 +31,15 @@ export function byString<T>(key: (x: T) => string): (a: T, b: T) => number {
     return x < y ? -1 : x > y ? 1 : 0;
   };
 }
+
+const indexes = new WeakMap<readonly { address: string }[], Map<string, { address: string }>>();
+
+/** The desired object with this address (an index per list, built once: apply looks up every change). */
+export function byAddress<T extends { address: string }>(list: readonly T[], address: string): T | undefined {
+  let index = indexes.get(list);
+  if (!index) {
+    index = new Map(list.map((x) => [x.address, x]));
+    indexes.set(list, index);
+  }
+  return index.get(address) as T | undefined;
+}

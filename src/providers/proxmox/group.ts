@@ -1,5 +1,5 @@
 import type { Provider } from "../../engine/provider.js";
-import { byString, diffFields, groupIdOf, groupIsManaged, shownGroupId, type Change, type PlanPart } from "./common.js";
+import { byAddress, byString, diffFields, groupIdOf, groupIsManaged, shownGroupId, type Change, type PlanPart } from "./common.js";
 import type { ObservedCluster, ObservedGroup } from "./observed.js";
 import type { ClusterTarget } from "./target.js";
 
@@ -52,7 +52,7 @@ export const groupProvider: Provider<ClusterTarget, ObservedCluster> = {
       await target.api.deleteGroup(String(change!.data!.groupid));
       return;
     }
-    const g = target.desired.groups.find((x) => x.address === change!.address)!;
+    const g = byAddress(target.desired.groups, change!.address)!;
     const id = groupIdOf(g.groupid, target.resolver);
     if (id === undefined) throw new Error(`${g.address}: the Entra group's object id is not known`);
     if (change!.action === "create") await target.api.createGroup({ groupid: id, ...(g.comment !== undefined ? { comment: g.comment } : {}) });

@@ -5,6 +5,7 @@ import type { PlanPart, Provider } from "../../engine/provider.js";
 import { KNOWN_AFTER_APPLY } from "../../engine/resolver.js";
 import type { ObservedCluster, ObservedRealm } from "./observed.js";
 import type { ClusterTarget } from "./target.js";
+import { byAddress } from "./common.js";
 
 export const REALM_KIND = "proxmox.realm";
 
@@ -148,7 +149,7 @@ export const realmProvider: Provider<ClusterTarget, ObservedCluster> = {
   },
 
   async apply([change], target) {
-    const r = target.desired.realms.find((x) => x.address === change!.address)!;
+    const r = byAddress(target.desired.realms, change!.address)!;
     /** One option's value as Proxmox wants it; references are resolved now (after the steps that produce them). */
     const valueOf = (k: string): string | boolean | undefined => {
       if (k === "client-key") {

@@ -1,4 +1,4 @@
-import { diffFields, type Change, type PlanPart } from "./common.js";
+import { byAddress, diffFields, type Change, type PlanPart } from "./common.js";
 import type { Provider } from "../../engine/provider.js";
 import type { ObservedCluster, ObservedRole } from "./observed.js";
 import type { ClusterTarget } from "./target.js";
@@ -43,7 +43,7 @@ export const roleProvider: Provider<ClusterTarget, ObservedCluster> = {
 
   async apply([change], target) {
     const roleid = change!.address.slice(change!.address.indexOf(":") + 1);
-    const want = target.desired.roles.find((r) => r.address === change!.address);
+    const want = byAddress(target.desired.roles, change!.address);
     if (change!.action === "create") await target.api.createRole({ roleid, privs: want!.privs });
     else if (change!.action === "update") await target.api.updateRole(roleid, want!.privs);
     else if (change!.action === "delete") await target.api.deleteRole(roleid);

@@ -1,7 +1,7 @@
 import type { DesiredUser } from "../../core/desired.js";
 import { realmOf } from "../../core/pve.js";
 import type { Provider } from "../../engine/provider.js";
-import { byString, diffFields, groupIdOf, userIsManaged, type Change, type PlanPart } from "./common.js";
+import { byAddress, byString, diffFields, groupIdOf, userIsManaged, type Change, type PlanPart } from "./common.js";
 import { GROUP_KIND } from "./group.js";
 import type { ObservedCluster, ObservedUser } from "./observed.js";
 import { REALM_KIND } from "./realm.js";
@@ -16,8 +16,7 @@ function managedGroupIds(target: ClusterTarget): Set<string> {
 }
 
 /** Fields compared for an existing user: enable and expire always, text fields only when the file sets them. */
-function comparable(u: DesiredUser, have: ObservedUser | undefined, target: ClusterTarget): { want: Record<string, unknown>; before: Record<string, unknown> } {
-  const managed = managedGroupIds(target);
+function comparable(u: DesiredUser, have: ObservedUser | undefined, managed: ReadonlySet<string>): { want: Record<string, unknown>; before: Record<string, unknown> } {
   const keep = (have?.groups ?? []).filter((g) => !managed.has(g));
   const want: Record<string, unknown> = { enable: u.enable, expire: u.expire, groups: [...new Set([...keep, ...u.groups])].sort() };
   const before: Record<string, unknown> = have ? { enable: have.enable, expire: have.expire, groups: have.groups } : {};
@@ -44,15 +43,17 @@ export const userProvider: Provider<ClusterTarget, ObservedCluster> = {
     const changes: Change[] = [];
     let unchanged = 0;
     const realmChanges = new Set(c.realms.map((r) => r.address));
+    const groupAddress = new Map(c.groups.filter((g) => typeof g.groupid === "string").map((g) => [g.groupid as string, g.address]));
+    const managed = managedGroupIds(target);
     for (const u of c.users) {
       const have = observed.users.get(u.userid);
       const deps = [`${REALM_KIND}/${c.name}:${realmOf(u.userid)}`].filter((a) => realmChanges.has(a));
       for (const g of u.groups) {
-        const dg = c.groups.find((x) => x.groupid === g);
-        if (dg) deps.push(dg.address);
+        const a = groupAddress.get(g);
+        if (a) deps.push(a);
       }
       const base = { address: u.address, kind: USER_KIND, target: c.name, dependsOn: deps };
-      const { want, before } = comparable(u, have, target);
+      const { want, before } = comparable(u, have, managed);
       if (!have) {
         const after = { ...want };
         if (after.enable === true) delete after.enable;
@@ -85,7 +86,7 @@ export const userProvider: Provider<ClusterTarget, ObservedCluster> = {
       await target.api.deleteUser(userid);
       return;
     }
-    const u = target.desired.users.find((x) => x.address === change!.address)!;
+    const u = byAddress(target.desired.users, change!.address)!;
     const params: Record<string, unknown> = {};
     for (const f of change!.fields) {
       const v = f.path === "groups" ? (f.after as string[] | undefined)?.join(",") ?? "" : f.after;

@@ -13,6 +13,7 @@ Commands:
   plan                show what apply would change (= apply --check --diff)
   apply               converge the clusters to the config; a second run changes nothing
   bootstrap           sign in once as a tenant admin (device code) and create the automation app homelab runs as
+  demo                converge playbooks/demo.yaml against the built-in simulators, twice (no network needed)
   sim                 run the Proxmox VE and Entra ID simulators on 127.0.0.1; prints how to reach them
   help                show this help
   version             print the version
@@ -98,6 +99,10 @@ export async function main(argv: string[]): Promise<number> {
       case "validate": {
         const { validateCommand } = await import("./commands/validate.js");
         return validateCommand(io, { file, json: values.json ?? false });
+      }
+      case "demo": {
+        const { demoCommand } = await import("./commands/demo.js");
+        return await demoCommand(io, { ...(values.file !== undefined ? { file: values.file } : {}), json: values.json ?? false, concurrency: 4 });
       }
       case "sim": {
         const port = values.port === undefined ? undefined : Number(values.port);

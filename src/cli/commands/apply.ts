@@ -39,7 +39,11 @@ interface Closable {
  */
 export async function applyCommand(io: Io, opts: ApplyOptions): Promise<number> {
   const { config, loaded } = loadValidConfig(opts.file);
-  const desired = buildDesired(config, loaded.baseDir([]));
+  return converge(io, buildDesired(config, loaded.baseDir([])), opts);
+}
+
+/** Read, plan, print, and unless `check`, apply: the run behind `apply`, `plan` and `demo`. */
+export async function converge(io: Io, desired: DesiredState, opts: ApplyOptions): Promise<number> {
   const emit = (event: Record<string, unknown>) => io.out(JSON.stringify(event));
   const release = opts.check ? () => {} : await acquireLock(opts.file, opts.lockWaitMs);
   const clients: Closable[] = [];

@@ -658,7 +658,9 @@ export function createGraphClient(opts: GraphClientOptions) {
           (a) => a.principalId.toLowerCase() === groupId.toLowerCase() && a.appRoleId === DEFAULT_ACCESS_ROLE_ID,
         );
         if (existing) return existing;
-        throw err;
+        // Graph says it exists but the list does not show it yet (replication lag, spec 4.4): the wanted
+        // state holds, so report it as done rather than fail a run that changed nothing.
+        return { id: "", appRoleId: DEFAULT_ACCESS_ROLE_ID, principalId: groupId, principalType: "Group", resourceId: spId };
       }
     },
 

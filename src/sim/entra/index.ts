@@ -102,6 +102,7 @@ export async function startEntraSim(opts: EntraSimOptions = {}): Promise<EntraSi
     },
     state: () => dir.snapshot(),
     checkClientSecret: (appId, secret) => dir.checkSecret(appId, secret, false) === "ok",
+    issuedAccessTokens: () => [...dir.accessTokens.keys()],
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));

@@ -126,5 +126,7 @@ export interface EntraSim {
   setKnobs(k: Partial<EntraSimKnobs>): void;
   state(): EntraSimState;
   checkClientSecret(appId: string, secret: string): boolean;
+  /** Every access token issued so far (for tests that prove no token reaches any output). */
+  issuedAccessTokens(): string[];
   close(): Promise<void>;
 }

@@ -1,0 +1,60 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startEntraSim, type EntraSim, type EntraSimOptions } from "../../src/sim/entra/index.js";
+import { startProxmoxSim, type ProxmoxSim } from "../../src/sim/proxmox/index.js";
+
+export const DIRECTORY = {
+  users: [
+    { displayName: "Jane Doe", userPrincipalName: "jane@contoso.com" },
+    { displayName: "Bob Builder", userPrincipalName: "bob@contoso.com" },
+  ],
+  groups: [{ displayName: "Proxmox Admins", members: ["jane@contoso.com"] }, { displayName: "VM Operators", members: ["bob@contoso.com"] }],
+};
+
+/** Both simulators: one Entra tenant and `clusters` Proxmox clusters, with a config written against them. */
+export interface Lab {
+  entra: EntraSim;
+  pve: Map<string, ProxmoxSim>;
+  dir: string;
+  file: string;
+  env: Record<string, string>;
+  write(body: string): void;
+  close(): Promise<void>;
+}
+
+export async function lab(clusters: string[] = ["pve1"], entraOpts: EntraSimOptions = {}): Promise<Lab> {
+  const entra = await startEntraSim({ fixture: DIRECTORY, ...entraOpts });
+  const pve = new Map<string, ProxmoxSim>();
+  for (const c of clusters) pve.set(c, await startProxmoxSim({ unauthorizedDelayMs: 0 }));
+  const dir = mkdtempSync(join(tmpdir(), "hl-lab-"));
+  const file = join(dir, "homelab.yaml");
+  const env: Record<string, string> = { CONTOSO_SECRET: entra.automation.clientSecret };
+  let header = `version: 1
+tenants:
+  contoso:
+    tenantId: ${entra.tenantId}
+    cloud: { loginUrl: "${entra.loginUrl}", graphUrl: "${entra.graphUrl}" }
+    credentials: { clientId: ${entra.automation.clientId}, clientSecret: "\${env:CONTOSO_SECRET}" }
+clusters:
+`;
+  for (const [name, sim] of pve) {
+    const v = `PVE_TOKEN_${name.toUpperCase()}`;
+    env[v] = sim.adminToken.secret;
+    header += `  ${name}:\n    url: ${sim.url}\n    token: { id: "${sim.adminToken.id}", secret: "\${env:${v}}" }\n    tls: { fingerprint: "${sim.fingerprint}" }\n`;
+  }
+  return {
+    entra, pve, dir, file, env,
+    write: (body) => writeFileSync(file, header + body),
+    close: async () => {
+      await Promise.all([entra.close(), ...[...pve.values()].map((s) => s.close())]);
+    },
+  };
+}
+
+/** The realm a cluster holds, as stored (client-key included). */
+export const realmOn = (sim: ProxmoxSim, realm: string) => sim.state().realms!.find((r) => r.realm === realm) as Record<string, unknown> | undefined;
+
+/** homelab's app registrations in the tenant, with their password credentials (never the secret text). */
+export const homelabApps = (entra: EntraSim) =>
+  (entra.state().applications as { appId: string; id: string; tags?: string[]; passwordCredentials?: { keyId: string; displayName: string; hint: string; endDateTime: string }[] }[]).filter((a) => a.tags?.includes("homelab"));

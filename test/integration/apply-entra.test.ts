@@ -103,6 +103,7 @@ describe("Entra ID + Proxmox, the whole chain", () => {
     expect(r.stdout).toContain("# the secret expires on");
     expect(r.stdout).toMatch(/^Apply: 0 created, 2 updated, 2 replaced, 2 deleted\.$/m);
     expect(refused).toEqual([]);
+    expect(r.stdout).toMatch(/^Client secrets expiring within 30 days:\n  entra\.secret\/contoso:azure:pve1: \d{4}-\d\d-\d\d \(\d+ days left\), renewed by this run$/m);
     const after = homelabApps(l.entra)[0]!;
     expect(after.passwordCredentials).toHaveLength(2); // the old ones are gone
     for (const [n, s] of l.pve) {

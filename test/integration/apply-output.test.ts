@@ -107,7 +107,7 @@ Plan: 5 to create, 0 to update, 0 to replace, 0 to delete; 0 unchanged.
       "ok create proxmox.acl/pve:/:jane@sso:Administrator", "ok create proxmox.acl/pve:/vms/100:jane@sso:Ops",
       "ok create proxmox.realm/pve:sso", "ok create proxmox.role/pve:Ops", "ok create proxmox.user/pve:jane@sso",
     ]);
-    expect(events.at(-1)).toEqual({ event: "summary", created: 5, updated: 0, replaced: 0, deleted: 0, failed: 0, skipped: 0, exitCode: 0 });
+    expect(events.at(-1)).toEqual({ event: "summary", created: 5, updated: 0, replaced: 0, deleted: 0, failed: 0, skipped: 0, expiringSecrets: [], exitCode: 0 });
     expect(r.stderr).toBe(""); // no progress noise with --json
     const noop = await run(["apply", "--json", "--detailed-exitcode"]);
     expect(noop.stdout.trim().split("\n").map((l) => JSON.parse(l).event)).toEqual(["plan", "summary"]);
@@ -154,6 +154,30 @@ users:
     // A lock left by a dead process is taken over.
     writeFileSync(lock, "999999\n");
     expect((await run(["apply"])).code).toBe(0);
+  });
+});
+
+describe("TLS settings", () => {
+  it("insecure: true works and warns on every run; a wrong pin is an authentication failure before any request", async () => {
+    const lab = await pveLab();
+    try {
+      lab.write("access:\n  - { user: ann@pve, role: PVEAuditor, path: / }\n");
+      const text = (await import("node:fs")).readFileSync(lab.file, "utf8");
+      (await import("node:fs")).writeFileSync(lab.file, text.replace(/tls: \{ fingerprint: "[^"]+" \}/, "tls: { insecure: true }"));
+      for (let i = 0; i < 2; i++) {
+        const r = await homelab(["-f", lab.file, "apply"], { env: lab.env });
+        expect(r.code).toBe(0);
+        expect(r.stderr).toMatch(/^warning: cluster 'pve': TLS certificate verification is disabled/m);
+      }
+      (await import("node:fs")).writeFileSync(lab.file, text.replace(/fingerprint: "[^"]+"/, `fingerprint: "${"AB:".repeat(31)}AB"`));
+      lab.sim.clearLog();
+      const bad = await homelab(["-f", lab.file, "plan"], { env: lab.env });
+      expect(bad.code).toBe(4);
+      expect(bad.stderr).toMatch(/fingerprint/i);
+      expect(lab.sim.requestLog).toEqual([]);
+    } finally {
+      await lab.close();
+    }
   });
 });
 

@@ -7,7 +7,8 @@ import type { Outcome } from "../../engine/execute.js";
 import { createResolver, type Resolver } from "../../engine/resolver.js";
 import { applyPlan, planAll, readAll, type TargetSpec } from "../../engine/run.js";
 import { redact } from "../../log/redact.js";
-import { emptyObservedTenant, type TenantTarget } from "../../providers/entra/target.js";
+import { secretExpiries, type SecretExpiry } from "../../providers/entra/secret.js";
+import { emptyObservedTenant, type ObservedTenant, type TenantTarget } from "../../providers/entra/target.js";
 import { clusterProviders, tenantProviders } from "../../providers/index.js";
 import { emptyObserved } from "../../providers/proxmox/observed.js";
 import { acquireLock } from "../lock.js";
@@ -49,10 +50,8 @@ export async function converge(io: Io, desired: DesiredState, opts: ApplyOptions
   const clients: Closable[] = [];
   try {
     const resolver = createResolver();
-    const targets = [
-      ...(await tenantTargets(io, desired, clients, resolver, opts)),
-      ...(await clusterTargets(io, desired, clients, resolver, opts.json ? emit : undefined)),
-    ];
+    const tenants = await tenantTargets(io, desired, clients, resolver, opts);
+    const targets = [...tenants, ...(await clusterTargets(io, desired, clients, resolver, opts.json ? emit : undefined))];
     const observed = new Map<string, unknown>();
     let readError: unknown;
     await runSteps(
@@ -82,14 +81,19 @@ export async function converge(io: Io, desired: DesiredState, opts: ApplyOptions
     else if (opts.diff || !opts.check || plan.changes.length === 0) for (const l of renderPlan(plan, { color: io.color }, desired.clusters)) io.out(l);
     else io.out(summaryLine(plan));
 
+    const expiring = tenants
+      .flatMap((t) => secretExpiries(t.target as TenantTarget, observed.get(t.name) as ObservedTenant))
+      .filter((e) => e.daysLeft <= EXPIRY_WARNING_DAYS);
     if (opts.check || plan.changes.length === 0) {
       const code = opts.detailedExitcode && plan.changes.length > 0 ? ExitCode.changes : ExitCode.ok;
-      if (opts.json) emit({ event: "summary", check: opts.check, changes: plan.changes.length, exitCode: code });
+      const secrets = expiryReport(expiring, plan, []);
+      if (opts.json) emit({ event: "summary", check: opts.check, changes: plan.changes.length, expiringSecrets: secrets, exitCode: code });
+      else printExpiring(io, secrets);
       return code;
     }
 
     const outcomes = await applyWithProgress(io, targets, plan, opts, emit);
-    return summarise(io, opts, outcomes, emit);
+    return summarise(io, opts, outcomes, emit, expiryReport(expiring, plan, outcomes));
   } finally {
     if (io.debug) for (const c of clients) for (const r of c.requestLog) io.err(`debug ${c.name} ${r.method} ${r.path} ${r.status ?? "-"} ${r.ms}ms`);
     for (const c of clients) c.close();
@@ -227,7 +231,37 @@ function errorInfo(err: unknown): { code: string; message: string; hint?: string
   return { code: "E_INTERNAL", message: redact(err instanceof Error ? err.message : String(err)) };
 }
 
-function summarise(io: Io, opts: ApplyOptions, outcomes: Outcome[], emit: (e: Record<string, unknown>) => void): number {
+/** The run summary names the secrets that expire within this many days (a cron mail's reader should see them). */
+const EXPIRY_WARNING_DAYS = 30;
+
+interface ExpiringSecret {
+  address: string;
+  endDateTime: string;
+  daysLeft: number;
+  /** What this run does about it. */
+  renewal: "none" | "planned" | "done" | "failed";
+}
+
+function expiryReport(expiring: SecretExpiry[], plan: Plan, outcomes: Outcome[]): ExpiringSecret[] {
+  return expiring.map((e) => {
+    const change = plan.changes.find((c) => c.address === e.address && c.action !== "delete");
+    const outcome = outcomes.find((o) => o.address === e.address);
+    const renewal = !change ? "none" : !outcome ? "planned" : outcome.status === "ok" ? "done" : "failed";
+    return { ...e, renewal };
+  });
+}
+
+function printExpiring(io: Io, secrets: ExpiringSecret[]): void {
+  if (secrets.length === 0) return;
+  io.out(`Client secrets expiring within ${EXPIRY_WARNING_DAYS} days:`);
+  const what = { none: "not renewed (it is renewed once within renewBeforeDays)", planned: "renewal planned", done: "renewed by this run", failed: "renewal FAILED" };
+  for (const s of secrets) {
+    const when = s.daysLeft < 0 ? `expired ${-s.daysLeft} days ago` : `${s.daysLeft} days left`;
+    io.out(`  ${s.address}: ${s.endDateTime.slice(0, 10)} (${when}), ${what[s.renewal]}`);
+  }
+}
+
+function summarise(io: Io, opts: ApplyOptions, outcomes: Outcome[], emit: (e: Record<string, unknown>) => void, secrets: ExpiringSecret[]): number {
   const ok = outcomes.filter((o) => o.status === "ok");
   const failed = outcomes.filter((o) => o.status === "failed");
   const skipped = outcomes.filter((o) => o.status === "skipped");
@@ -235,7 +269,7 @@ function summarise(io: Io, opts: ApplyOptions, outcomes: Outcome[], emit: (e: Re
   const auth = failed.some((o) => o.error instanceof AuthError);
   const code = failed.length > 0 ? (auth ? ExitCode.auth : ExitCode.failure) : opts.detailedExitcode && ok.length > 0 ? ExitCode.changes : ExitCode.ok;
   if (opts.json) {
-    emit({ event: "summary", created: n.create, updated: n.update, replaced: n.replace, deleted: n.delete, failed: failed.length, skipped: skipped.length, exitCode: code });
+    emit({ event: "summary", created: n.create, updated: n.update, replaced: n.replace, deleted: n.delete, failed: failed.length, skipped: skipped.length, expiringSecrets: secrets, exitCode: code });
     return code;
   }
   if (failed.length > 0) {
@@ -247,5 +281,6 @@ function summarise(io: Io, opts: ApplyOptions, outcomes: Outcome[], emit: (e: Re
     }
   }
   io.out(`Apply: ${n.create} created, ${n.update} updated, ${n.replace} replaced, ${n.delete} deleted${failed.length ? `, ${failed.length} failed` : ""}${skipped.length ? `, ${skipped.length} skipped` : ""}.`);
+  printExpiring(io, secrets);
   return code;
 }

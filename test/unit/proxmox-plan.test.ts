@@ -26,9 +26,9 @@ function observed(o: { realms?: Record<string, { type: string; options?: Record<
   ob.realms.set("pam", { type: "pam", options: {} });
   ob.realms.set("pve", { type: "pve", options: {} });
   for (const [k, v] of Object.entries(o.realms ?? {})) ob.realms.set(k, { type: v.type, options: v.options ?? {}, digest: "d1" });
-  ob.users.set("root@pam", { userid: "root@pam", enable: true, expire: 0, groups: [] });
+  ob.users.set("root@pam", { userid: "root@pam", enable: true, expire: 0, groups: [], tokens: [] });
   for (const u of o.users ?? []) ob.users.set(u.userid!, { enable: true, expire: 0, groups: [], ...u } as ObservedUser);
-  for (const g of o.groups ?? []) ob.groups.set(g, { groupid: g, members: [] });
+  for (const g of o.groups ?? []) ob.groups.set(g, { groupid: g, users: [] });
   for (const [r, privs] of Object.entries(o.roles ?? {})) ob.roles.set(r, { roleid: r, privs, special: false });
   ob.roles.set("Administrator", { roleid: "Administrator", privs: [], special: true });
   for (const a of o.acl ?? []) ob.acl.push({ type: "user", propagate: true, ...a } as ObservedAcl);

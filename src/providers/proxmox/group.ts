@@ -10,7 +10,7 @@ export const groupProvider: Provider<ClusterTarget, ObservedCluster> = {
 
   async read(target) {
     const groups = new Map<string, ObservedGroup>();
-    for (const g of await target.api.listGroups()) groups.set(g.groupid, { groupid: g.groupid, ...(g.comment ? { comment: g.comment } : {}), members: [...g.users].sort() });
+    for (const g of await target.api.listGroups()) groups.set(g.groupid, g);
     return { groups };
   },
 

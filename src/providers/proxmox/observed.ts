@@ -1,6 +1,9 @@
+import type { PveAclEntry, PveGroup, PveRole, PveUser } from "./types.js";
+
 /**
  * What a cluster holds, normalised (access API spec section 5.1): booleans as booleans, lists sorted,
- * server defaults filled in, empty optional strings absent. Built by the providers' bulk reads.
+ * server defaults filled in, empty optional strings absent. Built by the providers' bulk reads; users,
+ * groups, roles and ACL entries are the client's normalised shapes as they are.
  */
 export interface ObservedRealm {
   type: string;
@@ -9,36 +12,10 @@ export interface ObservedRealm {
   digest?: string;
 }
 
-export interface ObservedUser {
-  userid: string;
-  enable: boolean;
-  expire: number;
-  firstname?: string;
-  lastname?: string;
-  email?: string;
-  comment?: string;
-  groups: string[];
-}
-
-export interface ObservedGroup {
-  groupid: string;
-  comment?: string;
-  members: string[];
-}
-
-export interface ObservedRole {
-  roleid: string;
-  privs: string[];
-  special: boolean;
-}
-
-export interface ObservedAcl {
-  path: string;
-  type: "user" | "group" | "token";
-  ugid: string;
-  roleid: string;
-  propagate: boolean;
-}
+export type ObservedUser = PveUser;
+export type ObservedGroup = PveGroup;
+export type ObservedRole = PveRole;
+export type ObservedAcl = PveAclEntry;
 
 export interface ObservedCluster {
   realms: Map<string, ObservedRealm>;

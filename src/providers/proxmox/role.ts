@@ -10,7 +10,7 @@ export const roleProvider: Provider<ClusterTarget, ObservedCluster> = {
 
   async read(target) {
     const roles = new Map<string, ObservedRole>();
-    for (const r of await target.api.listRoles()) roles.set(r.roleid, { roleid: r.roleid, privs: [...r.privs].sort(), special: r.special });
+    for (const r of await target.api.listRoles()) roles.set(r.roleid, r); // privs come sorted from the client
     return { roles };
   },
 

@@ -34,7 +34,7 @@ export const userProvider: Provider<ClusterTarget, ObservedCluster> = {
   /** GET /access/users?full=1: every user with its groups, in one call. */
   async read(target) {
     const users = new Map<string, ObservedUser>();
-    for (const u of await target.api.listUsers()) users.set(u.userid, { ...u, groups: [...u.groups].sort() });
+    for (const u of await target.api.listUsers()) users.set(u.userid, u); // groups come sorted from the client
     return { users };
   },
 

@@ -42,17 +42,8 @@ export function newOpaque(bytes = 32): string {
   return randomBytes(bytes).toString("base64url");
 }
 
-/** mulberry32: small deterministic PRNG for the `rate` knobs. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, shared with the Proxmox simulator: a small deterministic PRNG for the `rate` knobs. */
+export { mulberry32 as prng } from "../rng.js";
 
 /** Graph date-time: ISO 8601 UTC without milliseconds, e.g. "2027-05-29T00:00:00Z" (3.7). */
 export function graphDate(d: Date): string {

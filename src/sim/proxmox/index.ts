@@ -16,7 +16,7 @@ import { groupHandlers, roleHandlers } from "./handlers-groups-roles.js";
 import { miscHandlers } from "./handlers-misc.js";
 import { realmHandlers } from "./handlers-realms.js";
 import { userHandlers } from "./handlers-users.js";
-import { mulberry32 } from "./rng.js";
+import { mulberry32 } from "../rng.js";
 import { createRequestHandler, type LogEntry } from "./server.js";
 import { ROOT, SimState } from "./state.js";
 import type { FaultOptions, ProxmoxSim, ProxmoxSimOptions } from "./types.js";

@@ -10,7 +10,7 @@ import type { HandlerContext, HandlerTable } from "./context.js";
 import { ApiError, handlerError, paramError, permError } from "./errors.js";
 import { decodePathComponent, isListParam, parseForm, validateParams } from "./params.js";
 import { isRootTicket, PermissionChecker, type Caller } from "./permissions.js";
-import { shuffled, type Rng } from "./rng.js";
+import { shuffled, type Rng } from "../rng.js";
 import type { SimState } from "./state.js";
 import type { FaultOptions } from "./types.js";
 

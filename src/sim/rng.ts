@@ -1,4 +1,4 @@
-/** Small seeded PRNG (mulberry32) for deterministic shuffling and fault injection. */
+/** Small seeded PRNG (mulberry32) for the simulators: deterministic shuffling, fault and knob injection. */
 export type Rng = () => number;
 
 export function mulberry32(seed: number): Rng {

@@ -141,6 +141,23 @@ describe("Entra ID + Proxmox, the whole chain", () => {
     expect(r2.stdout).toMatch(/^Apply: 0 created, 2 updated, 2 replaced, 2 deleted\.$/m);
   });
 
+  it("never touches a secret homelab did not create, even with --rotate-secrets", async () => {
+    const { createTokenSource } = await import("../../src/providers/entra/token.js");
+    const { createGraphClient } = await import("../../src/providers/entra/graph.js");
+    const { Secret } = await import("../../src/config/secret.js");
+    const tokens = createTokenSource({ tenantId: l.entra.tenantId, loginUrl: l.entra.loginUrl, graphUrl: l.entra.graphUrl, credentials: { clientId: l.entra.automation.clientId, clientSecret: Secret.fromValue(l.entra.automation.clientSecret, "test") } });
+    const graph = createGraphClient({ graphUrl: l.entra.graphUrl, tokens, tenant: "contoso" });
+    const app = homelabApps(l.entra)[0]!;
+    // What a person might add by hand in the portal, and one named like homelab's but for another realm.
+    const manual = await graph.addPassword(app.id, { displayName: "used by my backup script", endDateTime: new Date(Date.now() + 400 * 86_400_000).toISOString() });
+    const r = await run(["apply", "--rotate-secrets"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toContain(manual.keyId);
+    const after = homelabApps(l.entra)[0]!.passwordCredentials!;
+    expect(after.find((c) => c.keyId === manual.keyId)).toMatchObject({ displayName: "used by my backup script" });
+    expect(after.filter((c) => c.displayName.startsWith("homelab:")).map((c) => c.displayName).sort()).toEqual(["homelab:azure:pve1", "homelab:azure:pve2"]);
+  });
+
   it("a mapped Entra group that does not exist is a clear error, and nothing is changed", async () => {
     l.write(config.replace("entraGroup: Proxmox Admins", "entraGroup: Proxmox Admns"));
     l.entra.clearLog();

@@ -6,6 +6,8 @@ import { dotted } from "./schema.js";
 import { closest } from "./suggest.js";
 import type { AccessConfig, GroupConfig, RealmConfig, RoleConfig, UserConfig } from "./types.js";
 
+const GUID = /^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$/;
+
 /** Username claims whose value Entra computes per app and cannot be known before a first login (spec entra 5.2). */
 const UNKNOWABLE_CLAIMS = new Set(["sub", "subject"]);
 
@@ -55,12 +57,19 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
 
   // Realms.
   const defaults: string[] = [];
+  const guidReported = new Set<string>();
   for (const [name, r] of Object.entries(realms)) {
     const at: Segment[] = ["realms", name];
     if (BUILTIN_REALMS.includes(name) && r.type !== undefined && r.type !== name) {
       add([...at, "type"], `\`${name}\` is a built-in realm of type ${name}`, `write \`type: ${name}\` or leave \`type\` out`);
     }
     if (r.tenant !== undefined && !(r.tenant in tenants)) unknown([...at, "tenant"], "tenant", r.tenant, Object.keys(tenants), "tenants");
+    else if (r.tenant !== undefined && !GUID.test(String((tenants[r.tenant] as { tenantId?: unknown }).tenantId ?? ""))) {
+      if (!guidReported.has(r.tenant)) {
+        guidReported.add(r.tenant);
+        add(["tenants", r.tenant, "tenantId"], `tenant \`${r.tenant}\` provisions realm \`${name}\`, so its tenantId must be the directory's GUID, not a domain`, "Proxmox compares the realm's issuer URL with the discovery document's issuer, which always names the tenant by GUID (Entra spec 5.1): copy the Tenant ID from the Entra admin center's overview page");
+      }
+    }
     checkClusters([...at, "clusters"], r.clusters);
     if (r.default) defaults.push(name);
     const s = r.app?.secret;

@@ -62,6 +62,7 @@ const cases: Case[] = [
   { name: "non-OpenID type on another realm", text: minimal.replace("    clientId: proxmox", "    clientId: proxmox\n    type: pve"), line: 10, col: 11, path: "realms.sso.type", message: /`pve` is not a valid realm type/, hint: /built-in realms `pam` and `pve`/ },
   { name: "entra group on an external realm", text: `${minimal}groups:\n  ops: { realm: sso, entraGroup: Ops }\n`, line: 15, col: 17, path: "groups.ops.realm", message: /not provisioned in a tenant, so it cannot map Entra groups/ },
   { name: "a tenant and a cluster with the same name", text: tutorial.replace("  pve:\n    url:", "  contoso:\n    url:"), line: 10, col: 3, path: "tenants.contoso", message: /`contoso` names both a tenant and a cluster/ },
+  { name: "a tenant that provisions realms named by domain", text: tutorial.replace("tenantId: 8f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f", "tenantId: contoso.onmicrosoft.com"), line: 11, col: 15, path: "tenants.contoso.tenantId", message: /must be the directory's GUID, not a domain/, hint: /issuer/ },
   { name: "cloud typo", text: tutorial.replace("    credentials:", "    cloud: pubic\n    credentials:"), line: 12, col: 12, message: /`pubic` is not a valid cloud; did you mean `public`\?/ },
 ];
 

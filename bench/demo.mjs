@@ -1,0 +1,221 @@
+#!/usr/bin/env node
+// Benchmark: the demo scenario (playbooks/demo.yaml: an Entra tenant, a Proxmox cluster, a realm provisioned
+// in the tenant, an Entra-mapped group) grown to 10, 100 and 1,000 users, against the in-process Entra ID
+// and Proxmox VE simulators. `homelab apply` runs from empty, then again as a no-op (which must send no
+// write to either API). Prints wall time, the ratio to `node -e 0` measured in the same run, and the
+// requests split per API: Entra token endpoint, Graph reads/writes, Proxmox reads/writes.
+// Both simulators run in this process, so the CLI is spawned asynchronously (spawnSync would block the
+// event loop and the simulators could never answer).
+// Usage: npm run build && node bench/demo.mjs [--sizes 10,100,1000] [--quick] [--runs N] [--base-runs N]
+//        [--concurrency N]
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({
+  options: {
+    sizes: { type: "string" },
+    quick: { type: "boolean", default: false },
+    runs: { type: "string", default: "3" },
+    "base-runs": { type: "string", default: "7" },
+    concurrency: { type: "string" },
+  },
+});
+const SIZES = (values.sizes ?? (values.quick ? "10,100" : "10,100,1000")).split(",").map((s) => Number(s.trim()));
+if (SIZES.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--sizes must be a comma-separated list of positive integers, not ${values.sizes}`);
+const RUNS = Number(values.runs);
+const BASE_RUNS = Number(values["base-runs"]);
+if (!Number.isInteger(RUNS) || RUNS < 1 || !Number.isInteger(BASE_RUNS) || BASE_RUNS < 1) throw new Error("--runs and --base-runs must be positive integers");
+const root = new URL("..", import.meta.url).pathname;
+const bin = join(root, "dist/cli/main.js");
+const { startEntraSim } = await import(join(root, "dist/sim/entra/index.js"));
+const { startProxmoxSim } = await import(join(root, "dist/sim/proxmox/index.js"));
+const passthrough = values.concurrency === undefined ? [] : ["--concurrency", values.concurrency];
+
+const ROLES = ["Administrator", "PVEAuditor", "PVEVMUser", "PVEVMAdmin", "PVEDatastoreUser", "VMOperator", "Backup"];
+const path = (i) => ["/", `/vms/${100 + (i % 997)}`, `/pool/pool${i % 20}`, `/storage/store${i % 5}`, `/vms/${1000 + (i % 991)}`][i % 5];
+const upn = (i) => `user${i}@contoso.com`;
+/** Every 10th directory user is in "Proxmox Admins" (at least one). */
+const ADMIN_EVERY = 10;
+
+/** The Entra directory: N users and the group "Proxmox Admins" with some of them as members. */
+export function directory(n) {
+  const users = [];
+  for (let i = 0; i < n; i++) users.push({ displayName: `User ${i}`, userPrincipalName: upn(i) });
+  const members = [];
+  for (let i = 0; i < n; i += ADMIN_EVERY) members.push(upn(i));
+  return { users, groups: [{ displayName: "Proxmox Admins", members }] };
+}
+
+/** The demo scenario with N access mappings `user<i>@contoso.com@azure`, roles and paths mixed as in bench/converge.mjs. */
+export function generate(n, header) {
+  const lines = [
+    "version: 1",
+    header.trimEnd(),
+    "realms:",
+    "  azure:",
+    "    tenant: contoso",
+    "    app:",
+    "      displayName: Proxmox VE",
+    "      secret: { lifetimeDays: 180, renewBeforeDays: 30 }",
+    "    usernameClaim: upn",
+    "    autocreate: true",
+    "    default: true",
+    "    comment: Microsoft Entra ID",
+    "roles:",
+    "  VMOperator: { privs: [VM.Audit, VM.Console, VM.PowerMgmt] }",
+    "  Backup: { privs: [VM.Backup, Datastore.AllocateSpace, Datastore.Audit] }",
+    "groups:",
+    "  admins:",
+    "    realm: azure",
+    "    entraGroup: Proxmox Admins",
+    "access:",
+    "  - { group: admins, role: PVEAdmin, path: / }",
+  ];
+  for (let i = 0; i < n; i++) {
+    lines.push(`  - { user: ${upn(i)}@azure, role: ${ROLES[i % ROLES.length]}, path: ${path(i)}${i % 11 === 0 ? ", propagate: false" : ""} }`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** Runs a command asynchronously; resolves with the wall time in ms, the exit code and the output. */
+function run(cmd, args, env) {
+  return new Promise((resolve, reject) => {
+    const t = process.hrtime.bigint();
+    const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ ms: Number(process.hrtime.bigint() - t) / 1e6, code, stdout, stderr }));
+  });
+}
+
+async function apply(file, env) {
+  const r = await run(process.execPath, [bin, "apply", "-f", file, "--no-color", ...passthrough], env);
+  if (r.code !== 0) throw new Error(`homelab apply -f ${file} exited ${r.code}\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
+  return r;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const isWrite = (r) => r.method !== "GET" && r.method !== "HEAD";
+/** Request counts per API since the logs were last cleared. */
+function counts(entra, pve) {
+  const token = entra.requestLog.filter((r) => r.api === "token");
+  const graph = entra.requestLog.filter((r) => r.api === "graph");
+  return {
+    token: token.length,
+    graphReads: graph.filter((r) => !isWrite(r)).length,
+    graphWrites: graph.filter(isWrite).length,
+    pveReads: pve.requestLog.filter((r) => !isWrite(r)).length,
+    pveWrites: pve.requestLog.filter(isWrite).length,
+  };
+}
+const clear = (entra, pve) => {
+  entra.clearLog();
+  pve.clearLog();
+};
+
+async function baseline(k) {
+  const out = [];
+  for (let i = 0; i < k; i++) {
+    const r = await run(process.execPath, ["-e", "0"], process.env);
+    if (r.code !== 0) throw new Error(`node -e 0 exited ${r.code}`);
+    out.push(r.ms);
+  }
+  return out;
+}
+
+const dir = mkdtempSync(join(tmpdir(), "hl-demo-"));
+const base = await baseline(BASE_RUNS);
+const results = [];
+try {
+  for (const n of SIZES) {
+    // From empty: fresh simulators per run; small sizes are repeated for a median, the big one runs once.
+    const emptyRuns = n <= 100 ? RUNS : 1;
+    const empty = [];
+    const noop = [];
+    const fixture = directory(n);
+    for (let rep = 0; rep < emptyRuns; rep++) {
+      const entra = await startEntraSim({ fixture });
+      const pve = await startProxmoxSim({ unauthorizedDelayMs: 0 });
+      try {
+        const header = [
+          "tenants:",
+          "  contoso:",
+          `    tenantId: ${entra.tenantId}`,
+          `    cloud: { loginUrl: "${entra.loginUrl}", graphUrl: "${entra.graphUrl}" }`,
+          `    credentials: { clientId: ${entra.automation.clientId}, clientSecret: "\${env:CONTOSO_SECRET}" }`,
+          "clusters:",
+          "  pve:",
+          `    url: ${pve.url}`,
+          `    token: { id: "${pve.adminToken.id}", secret: "\${env:PVE_TOKEN}" }`,
+          `    tls: { fingerprint: "${pve.fingerprint}" }`,
+        ].join("\n");
+        const file = join(dir, `homelab-${n}.yaml`);
+        writeFileSync(file, generate(n, header));
+        const env = { ...process.env, CONTOSO_SECRET: entra.automation.clientSecret, PVE_TOKEN: pve.adminToken.secret, NO_COLOR: "1" };
+        clear(entra, pve);
+        const e = await apply(file, env);
+        const m = /^Apply: (\d+) created, (\d+) updated, (\d+) replaced, (\d+) deleted\.$/m.exec(e.stdout);
+        if (!m) throw new Error(`no Apply summary in the from-empty output for ${n} users:\n${e.stdout.slice(-2000)}\n${e.stderr.slice(-2000)}`);
+        empty.push({ ms: e.ms, ...counts(entra, pve), created: Number(m[1]) });
+        // The no-op: on the last pair of simulators only, repeated for a median (it is cheap).
+        if (rep === emptyRuns - 1) {
+          for (let k = 0; k < RUNS; k++) {
+            clear(entra, pve);
+            const r = await apply(file, env);
+            const c = counts(entra, pve);
+            if (c.graphWrites !== 0 || c.pveWrites !== 0) {
+              const w = [
+                ...entra.requestLog.filter((x) => x.api === "graph" && isWrite(x)).map((x) => `graph ${x.method} ${x.path} ${x.status}`),
+                ...pve.requestLog.filter(isWrite).map((x) => `pve ${x.method} ${x.path} ${x.status}`),
+              ].slice(0, 10);
+              throw new Error(`the no-op apply for ${n} users sent ${c.graphWrites} Graph and ${c.pveWrites} Proxmox write requests (must be 0):\n  ${w.join("\n  ")}\n${r.stdout.slice(-1000)}`);
+            }
+            if (!/^No changes\./m.test(r.stdout)) throw new Error(`the no-op apply for ${n} users reported changes:\n${r.stdout.slice(-2000)}`);
+            noop.push({ ms: r.ms, ...c });
+          }
+        }
+      } finally {
+        await Promise.all([entra.close(), pve.close()]);
+      }
+    }
+    // One more baseline sample between sizes, so that machine noise later in the run is represented too.
+    base.push(...(await baseline(1)));
+    const pick = (xs) => ({ ...xs.find((x) => x.ms === median(xs.map((y) => y.ms))), ms: median(xs.map((y) => y.ms)), runs: xs.length });
+    const row = { users: n, empty: pick(empty), noop: pick(noop) };
+    results.push(row);
+    console.error(`… ${n} users: from empty ${(row.empty.ms / 1000).toFixed(2)} s, no-op ${(row.noop.ms / 1000).toFixed(2)} s`);
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const b = median(base);
+const s = (ms) => (ms / 1000).toFixed(2).padStart(7);
+const x = (ms) => `${(ms / b).toFixed(1).padStart(6)} x`;
+const c = (v, w) => String(v).padStart(w);
+console.log(`node -e 0: ${b.toFixed(0)} ms (median of ${base.length})${values.concurrency ? `; --concurrency ${values.concurrency}` : ""}`);
+console.log("  users | run        |  wall s    ratio | token  graph GET  graph write | pve GET  pve write | created");
+for (const { users, empty: e, noop: o } of results) {
+  for (const [label, r] of [["from empty", e], ["no-op", o]]) {
+    console.log(
+      `${c(label === "from empty" ? users : "", 7)} | ${label.padEnd(10)} | ${s(r.ms)} ${x(r.ms)} | ${c(r.token, 5)} ${c(r.graphReads, 10)} ${c(r.graphWrites, 12)} | ${c(r.pveReads, 7)} ${c(r.pveWrites, 10)} | ${c(r.created ?? "-", 7)}`,
+    );
+  }
+}
+const round = (v) => Math.round(v);
+const fig = (r) => ({
+  ms: round(r.ms), runs: r.runs, ratio: Number((r.ms / b).toFixed(2)),
+  entra: { token: r.token, graph_reads: r.graphReads, graph_writes: r.graphWrites },
+  proxmox: { reads: r.pveReads, writes: r.pveWrites },
+  ...(r.created === undefined ? {} : { created: r.created }),
+});
+console.log(JSON.stringify({
+  bench: "demo", node: process.version, node_e_0_ms: round(b), base_runs: base.length, concurrency: values.concurrency === undefined ? 4 : Number(values.concurrency),
+  sizes: results.map(({ users, empty: e, noop: o }) => ({ users, empty: fig(e), noop: fig(o) })),
+}));

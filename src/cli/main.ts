@@ -12,6 +12,7 @@ Commands:
   validate            check the config (schema and references); no network, no secrets read
   plan                show what apply would change (= apply --check --diff)
   apply               converge the clusters to the config; a second run changes nothing
+  import              read a cluster (and --tenant) and write a homelab.yaml whose plan is empty (-o FILE)
   bootstrap           sign in once as a tenant admin (device code) and create the automation app homelab runs as
   demo                converge playbooks/demo.yaml against the built-in simulators, twice (no network needed)
   sim                 run the Proxmox VE and Entra ID simulators on 127.0.0.1; prints how to reach them
@@ -37,6 +38,10 @@ Options:
       --yes           bootstrap: print the new client secret on stdout without asking
       --lifetime-days N
                       bootstrap: lifetime of the new client secret in days (default 180, at most 730)
+      --cluster NAME  import: the cluster to read (a key of clusters; optional when there is one)
+  -o, --output FILE   import: write the new config to FILE (default stdout; never overwritten without --force)
+      --force         import: overwrite the --output file
+      --adopt         import: tag matched app registrations of --tenant so homelab manages them
   -h, --help          show help
   -v, --version       print the version
 
@@ -77,6 +82,10 @@ export async function main(argv: string[]): Promise<number> {
           "lifetime-days": { type: "string" },
           port: { type: "string" },
           once: { type: "boolean" },
+          cluster: { type: "string" },
+          output: { type: "string", short: "o" },
+          force: { type: "boolean" },
+          adopt: { type: "boolean" },
         },
       });
     } catch (err) {
@@ -129,6 +138,17 @@ export async function main(argv: string[]): Promise<number> {
           targets: values.target ?? [],
           concurrency,
           lockWaitMs: Number(process.env.HOMELAB_LOCK_WAIT_MS ?? 10_000),
+        });
+      }
+      case "import": {
+        const { importCommand } = await import("./commands/import.js");
+        return await importCommand(io, {
+          file,
+          ...(values.cluster !== undefined ? { cluster: values.cluster } : {}),
+          ...(values.tenant !== undefined ? { tenant: values.tenant } : {}),
+          ...(values.output !== undefined ? { output: values.output } : {}),
+          force: values.force ?? false,
+          adopt: values.adopt ?? false,
         });
       }
       case "bootstrap": {

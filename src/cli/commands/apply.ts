@@ -122,7 +122,10 @@ async function tenantTargets(io: Io, desired: DesiredState, clients: Closable[],
       if (io.debug) io.err(`debug retry ${t.name} ${e.method} ${e.path} attempt ${e.attempt} (${e.reason}${e.status ? ` ${e.status}` : ""}), waiting ${e.waitMs} ms`);
     };
     const tokens = createTokenSource({ tenantId: t.tenantId, loginUrl: t.loginUrl, graphUrl: t.graphUrl, credentials: t.credentials, onRetry: debugRetry });
-    const graph = createGraphClient({ graphUrl: t.graphUrl, tokens, tenant: t.name, onRetry: debugRetry });
+    // A new secret is proven by a token request before a realm gets it (proveSecret below), the stronger
+    // test; so two sightings in a row suffice here instead of terraform's five (spec 6 step 2), which
+    // keeps the Proxmox side (realm → users → ACL) from idling four seconds behind every new secret.
+    const graph = createGraphClient({ graphUrl: t.graphUrl, tokens, tenant: t.name, onRetry: debugRetry, visibility: { times: 2, attempts: 30, delayMs: 1000 } });
     clients.push({ name: t.name, requestLog: graph.requestLog, close: () => {} });
     const target: TenantTarget = {
       desired: t,

@@ -1,0 +1,34 @@
+# syntax=docker/dockerfile:1
+# A small image that runs homelab. Build and try it:
+#   docker build -t homelab .
+#   docker run --rm homelab --version
+#   docker run --rm -v "$PWD":/config:ro -e PVE_TOKEN_SECRET -e CONTOSO_AUTOMATION_SECRET homelab plan -f /config/homelab.yaml
+# docs/cron-and-ci.md and docs/examples/k8s-cronjob.yaml show it unattended.
+
+# Build: install every dependency, compile, then drop the development dependencies.
+FROM node:20-slim AS build
+WORKDIR /app
+# npm ci runs the `prepare` script, scripts/link-bin.mjs: copy scripts/ before it.
+COPY package.json package-lock.json ./
+COPY scripts/ ./scripts/
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY schemas/ ./schemas/
+COPY src/ ./src/
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+
+# Runtime: Node.js, the compiled CLI, the schema, the example playbooks and the production dependencies.
+FROM node:20-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules/ ./node_modules/
+COPY --from=build /app/dist/ ./dist/
+COPY --from=build /app/schemas/ ./schemas/
+COPY playbooks/ ./playbooks/
+# The `node` user of the base image, by number so that Kubernetes' runAsNonRoot can check it.
+USER 1000:1000
+# `-f` defaults to ./homelab.yaml: mount a config directory here, or pass -f.
+WORKDIR /config
+ENTRYPOINT ["node", "/app/dist/cli/main.js"]
+CMD ["--help"]

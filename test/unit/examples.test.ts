@@ -23,7 +23,7 @@ const has = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status
 type Unit = Map<string, [string, string][]>;
 
 /** systemd's unit file syntax: [Section] headers, Key=Value lines, # and ; comments, \ continuations. */
-export function parseUnit(text: string): Unit {
+function parseUnit(text: string): Unit {
   const sections: Unit = new Map();
   let current: [string, string][] | undefined;
   const lines = text.replace(/\\\n/g, " ").split("\n");
@@ -197,7 +197,7 @@ interface Instruction {
 }
 
 /** Dockerfile instructions: comments dropped, \ continuations joined. */
-export function parseDockerfile(text: string): Instruction[] {
+function parseDockerfile(text: string): Instruction[] {
   const out: Instruction[] = [];
   const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {

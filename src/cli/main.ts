@@ -12,6 +12,7 @@ Commands:
   validate            check the config (schema and references); no network, no secrets read
   plan                show what apply would change (= apply --check --diff)
   apply               converge the clusters to the config; a second run changes nothing
+  verify              check what each realm's login needs (issuer, redirect URIs, client id, secret, users); changes nothing
   import              read a cluster (and --tenant) and write a homelab.yaml whose plan is empty (-o FILE)
   bootstrap           sign in once as a tenant admin (device code) and create the automation app homelab runs as
   demo                converge playbooks/demo.yaml against the built-in simulators, twice (no network needed)
@@ -150,6 +151,10 @@ export async function main(argv: string[]): Promise<number> {
           force: values.force ?? false,
           adopt: values.adopt ?? false,
         });
+      }
+      case "verify": {
+        const { verifyCommand } = await import("./commands/verify.js");
+        return await verifyCommand(io, { file, json: values.json ?? false });
       }
       case "bootstrap": {
         if (values.tenant === undefined)

@@ -1,0 +1,440 @@
+import { Secret } from "../config/secret.js";
+import type { DesiredApplication, DesiredCluster, DesiredRealm, DesiredState, DesiredTenant } from "../core/desired.js";
+import { AuthError, HomelabError } from "../core/errors.js";
+import { realmOf } from "../core/pve.js";
+import { redact } from "../log/redact.js";
+import type { EntraApplication, EntraUser, PasswordCredential } from "../providers/entra/types.js";
+import type { PveRealm, PveUser } from "../providers/proxmox/types.js";
+import { claimShape, daysUntil, fail, namePart, pass, sameIssuer, sortChecks, warnCheck, type Check } from "./checks.js";
+import { fetchDiscovery, type DiscoveryResult } from "./discovery.js";
+
+export interface VerifyOptions {
+  /** The clock secret expiry is measured against (HOMELAB_NOW honoured by the caller). */
+  now: () => Date;
+  /** Per discovery-document fetch, ms (default 5000). */
+  discoveryTimeoutMs?: number;
+  /** Per token request with a realm's credentials, ms (default 10 000). */
+  tokenTimeoutMs?: number;
+  onWarning?: (message: string) => void;
+  /** `--debug` lines (request logs, retries); never a secret. */
+  onDebug?: (line: string) => void;
+}
+
+/** One OpenID realm on the clusters it is declared on. */
+interface RealmPlan {
+  realm: string;
+  byCluster: Map<string, DesiredRealm>;
+  /** cluster → user ids named in `access` that end in `@realm`. */
+  named: Map<string, string[]>;
+  tenant?: DesiredTenant;
+  app?: DesiredApplication;
+}
+
+type ClusterFacts = { ok: true; realms: Map<string, PveRealm | undefined>; users: Map<string, PveUser> } | { ok: false; error: unknown };
+
+type TenantFacts =
+  | {
+      ok: true;
+      apps: Map<string, EntraApplication[]>;
+      /** realm → UPN → user (only realms whose username claim is the UPN); or the error of the lookup. */
+      directory: Map<string, Map<string, EntraUser | undefined> | { error: unknown }>;
+    }
+  | { ok: false; error: unknown };
+
+/** A token request with a realm's own client id and key: undefined when Entra ID issued a token. */
+type Prove = (tenant: DesiredTenant, clientId: string, key: string, label: string) => Promise<undefined | { detail: string; hint: string; aadsts?: string }>;
+
+/**
+ * Every check of every OpenID realm (see CHECK_IDS), read-only: one bulk read per cluster (realms, users),
+ * one app lookup per tenant realm, one discovery fetch per distinct issuer URL and one token request per
+ * (tenant realm, cluster). Failures of homelab's OWN credentials (a cluster token or the automation app
+ * refused: AuthError) are thrown, so the CLI exits 4; anything else the realm depends on becomes a failed check.
+ */
+export async function verifyAll(desired: DesiredState, opts: VerifyOptions): Promise<Check[]> {
+  const realms = realmPlans(desired);
+  if (realms.length === 0) return [];
+  const clusterNames = new Set(realms.flatMap((r) => [...r.byCluster.keys()]));
+  const clusters = desired.clusters.filter((c) => clusterNames.has(c.name));
+  const tenants = desired.tenants.filter((t) => realms.some((r) => r.tenant?.name === t.name));
+
+  const closers: Array<() => void> = [];
+  try {
+    const [clusterFacts, tenantSide] = await Promise.all([readClusters(clusters, opts, closers), readTenants(tenants, realms, opts)]);
+    const discovery = new Map<string, Promise<DiscoveryResult>>();
+    const discover = (url: string) => {
+      const key = url.replace(/\/+$/, "");
+      let p = discovery.get(key);
+      if (!p) discovery.set(key, (p = fetchDiscovery(key, { ...(opts.discoveryTimeoutMs !== undefined ? { timeoutMs: opts.discoveryTimeoutMs } : {}) })));
+      return p;
+    };
+    const checks: Check[] = [];
+    await Promise.all(
+      realms.map(async (r) => {
+        const facts = r.tenant ? tenantSide.facts.get(r.tenant.name) : undefined;
+        checks.push(...realmWideChecks(r, facts));
+        await Promise.all(
+          [...r.byCluster.entries()].map(async ([cluster, want]) => {
+            const cf = clusterFacts.get(cluster)!;
+            checks.push(...(await clusterChecks(r, want, desired.clusters.find((c) => c.name === cluster)!, cf, facts, { discover, prove: tenantSide.prove, now: opts.now() })));
+          }),
+        );
+      }),
+    );
+    return sortChecks(checks);
+  } finally {
+    for (const close of closers) close();
+  }
+}
+
+/** OpenID realms of the config, by realm id, with the clusters they are on and their tenant app (if any). */
+function realmPlans(desired: DesiredState): RealmPlan[] {
+  const out = new Map<string, RealmPlan>();
+  for (const c of desired.clusters) {
+    for (const r of c.realms) {
+      if (r.type !== "openid") continue;
+      let p = out.get(r.realm);
+      if (!p) {
+        p = { realm: r.realm, byCluster: new Map(), named: new Map() };
+        if (r.provisioned) {
+          const tenant = desired.tenants.find((t) => t.name === r.provisioned!.tenant);
+          const app = tenant?.applications.find((a) => a.address === r.provisioned!.application);
+          if (tenant) p.tenant = tenant;
+          if (app) p.app = app;
+        }
+        out.set(r.realm, p);
+      }
+      p.byCluster.set(c.name, r);
+      p.named.set(c.name, namedUsers(c, r.realm));
+    }
+  }
+  return [...out.values()].sort((a, b) => (a.realm < b.realm ? -1 : 1));
+}
+
+/** User ids named in `access` on a cluster that end in `@realm`, sorted. */
+function namedUsers(cluster: DesiredCluster, realm: string): string[] {
+  const ids = new Set<string>();
+  for (const a of cluster.acl) if (a.type === "user" && typeof a.ugid === "string" && realmOf(a.ugid) === realm) ids.add(a.ugid);
+  return [...ids].sort();
+}
+
+/** Claims whose value is the user's UPN in Entra ID, so the directory can be asked whether the person exists. */
+const UPN_CLAIMS = new Set(["upn", "username", "preferred_username"]);
+
+async function readClusters(clusters: DesiredCluster[], opts: VerifyOptions, closers: Array<() => void>): Promise<Map<string, ClusterFacts>> {
+  const out = new Map<string, ClusterFacts>();
+  if (clusters.length === 0) return out;
+  // got is loaded only by commands that talk to an API (start-up cost).
+  const { createProxmoxClient } = await import("../providers/proxmox/client.js");
+  await Promise.all(
+    clusters.map(async (c) => {
+      const api = createProxmoxClient({
+        name: c.name,
+        url: c.url,
+        token: c.token,
+        tls: c.tls,
+        ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
+        onRetry: (e) => opts.onDebug?.(`retry ${c.name} ${e.method} ${e.path} attempt ${e.attempt}: ${e.reason}`),
+      });
+      closers.push(() => {
+        for (const r of api.requestLog) opts.onDebug?.(`${c.name} ${r.method} ${r.path} ${r.status || "-"} ${r.ms}ms`);
+        api.close();
+      });
+      try {
+        const [listed, users] = await Promise.all([api.listRealms(), api.listUsers()]);
+        const present = new Set(listed.map((r) => r.realm));
+        const realms = new Map<string, PveRealm | undefined>();
+        await Promise.all(
+          c.realms
+            .filter((r) => r.type === "openid")
+            .map(async (r) => {
+              // getRealm registers the returned client-key with the redactor.
+              realms.set(r.realm, present.has(r.realm) ? await api.getRealm(r.realm) : undefined);
+            }),
+        );
+        out.set(c.name, { ok: true, realms, users: new Map(users.map((u) => [u.userid, u])) });
+      } catch (err) {
+        if (err instanceof AuthError) throw err; // homelab's own token or pin refused: exit 4
+        out.set(c.name, { ok: false, error: err });
+      }
+    }),
+  );
+  return out;
+}
+
+async function readTenants(tenants: DesiredTenant[], realms: RealmPlan[], opts: VerifyOptions): Promise<{ facts: Map<string, TenantFacts>; prove: Prove }> {
+  const facts = new Map<string, TenantFacts>();
+  if (tenants.length === 0) return { facts, prove: async () => undefined };
+  // msal is loaded only when a tenant realm is verified.
+  const { createTokenSource, TokenAuthError } = await import("../providers/entra/token.js");
+  const { createGraphClient, realmTag, graphCodeOf } = await import("../providers/entra/graph.js");
+  const onRetry = (name: string) => (e: { method: string; path: string; attempt: number; status?: number; waitMs: number; reason: string }) =>
+    opts.onDebug?.(`retry ${name} ${e.method} ${e.path} attempt ${e.attempt} (${e.reason}${e.status ? ` ${e.status}` : ""}), waiting ${e.waitMs} ms`);
+
+  await Promise.all(
+    tenants.map(async (t) => {
+      const tokens = createTokenSource({ tenantId: t.tenantId, loginUrl: t.loginUrl, graphUrl: t.graphUrl, credentials: t.credentials, onRetry: onRetry(t.name) });
+      const graph = createGraphClient({ graphUrl: t.graphUrl, tokens, tenant: t.name, onRetry: onRetry(t.name), retries: 2 });
+      try {
+        const apps = new Map<string, EntraApplication[]>();
+        const directory = new Map<string, Map<string, EntraUser | undefined> | { error: unknown }>();
+        const mine = realms.filter((r) => r.tenant?.name === t.name);
+        await Promise.all(
+          mine.map(async (r) => {
+            apps.set(r.realm, await graph.listApplicationsByTag(realmTag(r.realm)));
+            const claim = r.app?.usernameClaim;
+            if (claim === undefined || !UPN_CLAIMS.has(claim)) return;
+            const upns = [...new Set([...r.named.values()].flat().map(namePart))].sort();
+            if (upns.length === 0) return;
+            try {
+              directory.set(r.realm, await graph.findUsers(upns));
+            } catch (err) {
+              // Reading users needs a permission the rest of homelab does not: a refusal here only makes this check inconclusive.
+              if (err instanceof AuthError && graphCodeOf(err) !== undefined && err.status === 403) directory.set(r.realm, { error: err });
+              else throw err;
+            }
+          }),
+        );
+        facts.set(t.name, { ok: true, apps, directory });
+      } catch (err) {
+        if (err instanceof AuthError) throw err; // the automation app's credentials or permissions refused: exit 4
+        facts.set(t.name, { ok: false, error: err });
+      } finally {
+        for (const r of graph.requestLog) opts.onDebug?.(`${t.name} ${r.method} ${r.path} ${r.status || "-"} ${r.ms}ms`);
+      }
+    }),
+  );
+
+  const prove: Prove = async (tenant, clientId, key, label) => {
+    try {
+      const source = createTokenSource({
+        tenantId: tenant.tenantId,
+        loginUrl: tenant.loginUrl,
+        graphUrl: tenant.graphUrl,
+        credentials: { clientId, clientSecret: Secret.fromValue(key, label) },
+        retries: 1,
+        timeoutMs: opts.tokenTimeoutMs ?? 10_000,
+      });
+      await source.getToken();
+      return undefined;
+    } catch (err) {
+      if (err instanceof TokenAuthError) return { detail: redact(err.message), hint: realmSecretHint(err.aadsts, clientId), ...(err.aadsts ? { aadsts: err.aadsts } : {}) };
+      if (err instanceof HomelabError) return { detail: redact(err.message), hint: err.hint ?? "check the network path to the tenant's login URL" };
+      return { detail: redact(err instanceof Error ? err.message : String(err)), hint: "check the network path to the tenant's login URL" };
+    }
+  };
+  return { facts, prove };
+}
+
+/** What a refused token request with the realm's credentials means for the login, by AADSTS number. */
+function realmSecretHint(aadsts: string | undefined, clientId: string): string {
+  switch (aadsts) {
+    case "7000222":
+      return "the realm's client secret has expired, so every login fails: run homelab apply, which issues a new secret to the realm (and renews within renewBeforeDays from then on)";
+    case "7000215":
+      return `the realm's client key is not a valid secret of app ${clientId}: run homelab apply, which issues a new secret to the realm`;
+    case "700016":
+      return `no app with client id ${clientId} in the tenant: the realm's client-id is wrong; run homelab apply to set it`;
+    case "7000229":
+      return `app ${clientId} has no service principal in the tenant: run homelab apply, which creates it`;
+    case "7000112":
+      return `app ${clientId} is disabled in the tenant: enable its enterprise application`;
+    default:
+      return "run homelab apply to give the realm a working client id and secret";
+  }
+}
+
+function realmWideChecks(r: RealmPlan, facts: TenantFacts | undefined): Check[] {
+  if (!r.tenant) return [];
+  if (!facts || !facts.ok) {
+    const err = facts && !facts.ok ? facts.error : undefined;
+    return [fail("tenant", r.realm, undefined, `cannot read tenant ${r.tenant.name}: ${errorText(err)}`, errorHint(err, "check the network path to Microsoft Graph and run again"))];
+  }
+  const out: Check[] = [];
+  const found = facts.apps.get(r.realm) ?? [];
+  const tag = `homelab:realm=${r.realm}`;
+  if (found.length === 0) out.push(fail("app", r.realm, undefined, `no app registration in tenant ${r.tenant.name} carries the tag ${tag}`, "run homelab apply to create it (homelab finds a realm's app by this tag, never by its name)"));
+  else if (found.length > 1) out.push(fail("app", r.realm, undefined, `${found.length} app registrations carry the tag ${tag} (${found.map((a) => a.appId).join(", ")})`, "delete the extra app registrations in Entra ID: homelab never creates two"));
+  else out.push(pass("app", r.realm, undefined, `${found[0]!.displayName} (client id ${found[0]!.appId}) in tenant ${r.tenant.name}`));
+
+  const dir = facts.directory.get(r.realm);
+  if (dir && "error" in dir) {
+    out.push(warnCheck("directory", r.realm, undefined, `cannot read users in tenant ${r.tenant.name}: ${errorText(dir.error)}`, "grant the automation app User.ReadBasic.All (or User.Read.All) to check that named users exist in the directory"));
+  } else if (dir instanceof Map) {
+    const missing = [...dir.entries()].filter(([, u]) => u === undefined).map(([upn]) => upn);
+    if (missing.length > 0)
+      out.push(fail("directory", r.realm, undefined, `not in tenant ${r.tenant.name}: ${missing.join(", ")}`, `check the spelling in access (the login produces <UPN>@${r.realm}), or create the user in Entra ID`));
+    else out.push(pass("directory", r.realm, undefined, `${dir.size} named user${dir.size === 1 ? "" : "s"} exist in tenant ${r.tenant.name}`));
+  }
+  return out;
+}
+
+interface ClusterCtx {
+  discover(url: string): Promise<DiscoveryResult>;
+  prove: Prove;
+  now: Date;
+}
+
+async function clusterChecks(r: RealmPlan, want: DesiredRealm, cluster: DesiredCluster, cf: ClusterFacts, facts: TenantFacts | undefined, ctx: ClusterCtx): Promise<Check[]> {
+  const realm = r.realm;
+  const c = cluster.name;
+  if (!cf.ok) return [fail("cluster", realm, c, `cannot read cluster ${c}: ${errorText(cf.error)}`, errorHint(cf.error, `check that ${cluster.url} is reachable from here and run again`))];
+  const out: Check[] = [];
+  const apps = facts?.ok ? facts.apps.get(realm) : undefined;
+  const app = apps?.length === 1 ? apps[0] : undefined;
+  const named = r.named.get(c) ?? [];
+
+  // The app's side does not depend on the realm existing.
+  if (r.tenant && app) {
+    const uris = app.web?.redirectUris ?? [];
+    if (uris.includes(cluster.url)) out.push(pass("redirect-uri", realm, c, `the app accepts ${cluster.url}`));
+    else
+      out.push(fail("redirect-uri", realm, c, `the app's redirect URIs (${uris.join(", ") || "none"}) do not contain ${cluster.url}`,
+        "run homelab apply to restore them; Entra ID compares redirect URIs exactly (scheme, host, port, no trailing slash) and refuses the login otherwise"));
+  }
+  if (named.length > 0) out.push(usersCheck(realm, cluster, cf.users, named));
+
+  const have = cf.realms.get(realm);
+  if (!have) {
+    out.push(fail("realm", realm, c, `realm ${realm} does not exist on ${c}`, "run homelab apply to create it"));
+    return out;
+  }
+  if (have.type !== "openid") {
+    out.push(fail("realm", realm, c, `realm ${realm} on ${c} is a ${have.type} realm, not openid`, "run homelab apply, which replaces it"));
+    return out;
+  }
+  out.push(pass("realm", realm, c, "an OpenID realm"));
+
+  const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
+  const storedIssuer = str(have.options["issuer-url"]);
+  const wantIssuer = str(want.options["issuer-url"]);
+  if (storedIssuer && wantIssuer && sameIssuer(storedIssuer, wantIssuer)) out.push(pass("issuer", realm, c, `issuer-url ${storedIssuer}`));
+  else out.push(fail("issuer", realm, c, `the realm's issuer-url is ${storedIssuer ?? "(unset)"}, the config asks for ${wantIssuer ?? "(unset)"}`, "run homelab apply to set it"));
+
+  if (storedIssuer) out.push(discoveryCheck(realm, c, storedIssuer, r.tenant, await ctx.discover(storedIssuer)));
+
+  const storedClientId = str(have.options["client-id"]);
+  if (r.tenant) {
+    if (app) {
+      if (storedClientId === app.appId) out.push(pass("client-id", realm, c, `client-id ${app.appId} is the app's`));
+      else out.push(fail("client-id", realm, c, `the realm's client-id is ${storedClientId ?? "(unset)"}, the app's is ${app.appId}`, `run homelab apply to set it: it must be the client id of the app tagged homelab:realm=${realm}`));
+    }
+  } else {
+    const wantId = str(want.options["client-id"]);
+    if (storedClientId === wantId) out.push(pass("client-id", realm, c, `client-id ${storedClientId ?? "(unset)"}`));
+    else out.push(fail("client-id", realm, c, `the realm's client-id is ${storedClientId ?? "(unset)"}, the config asks for ${wantId ?? "(unset)"}`, "run homelab apply to set it"));
+  }
+
+  out.push(await secretCheck(r, want, c, have, app, storedClientId, ctx));
+  out.push(usernameClaimCheck(r, want, c, have, app, named));
+  return out;
+}
+
+function discoveryCheck(realm: string, c: string, issuer: string, tenant: DesiredTenant | undefined, d: DiscoveryResult): Check {
+  if (!d.ok) return fail("discovery", realm, c, d.detail, d.hint);
+  // A Graph-compatible stand-in (the simulator, a lab server) keeps Microsoft's issuer, like msal's Recipe A.
+  const accepted = [issuer];
+  if (tenant && issuer.startsWith(`${tenant.loginUrl}/`) && !MICROSOFT_LOGIN.has(tenant.loginUrl.toLowerCase())) accepted.push(`https://login.microsoftonline.com${issuer.slice(tenant.loginUrl.length)}`);
+  if (!accepted.some((a) => sameIssuer(a, d.issuer))) {
+    const domainForm = tenant !== undefined && !GUID_IN.test(issuer) && GUID_IN.test(d.issuer);
+    return fail("discovery", realm, c, `${d.url} names the issuer ${d.issuer}, the realm has ${issuer}`,
+      domainForm
+        ? `Entra ID's discovery document always names the tenant GUID, so Proxmox refuses an issuer in domain form: run homelab apply to set the GUID form (tenants.${tenant!.name}.tenantId must be the GUID)`
+        : tenant
+          ? "run homelab apply to set the realm's issuer-url (derived from the tenant's loginUrl and tenantId)"
+          : `set realms.${realm}.issuerUrl to exactly ${d.issuer}: OpenID Connect requires the configured issuer to equal the document's, or Proxmox refuses every login`);
+  }
+  if (d.plainHttp)
+    return warnCheck("discovery", realm, c, `reachable over plain http; it names the issuer ${d.issuer}`, "use https: over http anyone on the path between Proxmox and the issuer can change where logins are sent");
+  return pass("discovery", realm, c, `reachable; it names the issuer ${d.issuer}`);
+}
+
+const MICROSOFT_LOGIN = new Set(["https://login.microsoftonline.com", "https://login.microsoftonline.us", "https://login.chinacloudapi.cn", "https://login.partner.microsoftonline.cn"]);
+const GUID_IN = /\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(\/|$)/i;
+
+async function secretCheck(r: RealmPlan, want: DesiredRealm, c: string, have: PveRealm, app: EntraApplication | undefined, storedClientId: string | undefined, ctx: ClusterCtx): Promise<Check> {
+  const realm = r.realm;
+  const key = typeof have.options["client-key"] === "string" && have.options["client-key"] !== "" ? (have.options["client-key"] as string) : undefined;
+
+  if (!r.tenant) {
+    // External issuer: its secrets' lifetimes are its own business; compare with the config's value.
+    if (!(want.clientKey instanceof Secret)) return key === undefined ? pass("secret", realm, c, "no client key (the config sets none)") : warnCheck("secret", realm, c, "the realm holds a client key the config does not set", `add realms.${realm}.clientKey, or remove the key from the realm`);
+    if (key === undefined) return warnCheck("secret", realm, c, "Proxmox did not return the realm's client key, so it cannot be compared", "nothing to do if your Proxmox version hides it; homelab apply writes it when it differs");
+    return key === want.clientKey.reveal()
+      ? pass("secret", realm, c, `the realm's client key is ${want.clientKey.ref} (its expiry is kept by the issuer)`)
+      : fail("secret", realm, c, `the realm's client key differs from ${want.clientKey.ref}`, "run homelab apply to set it (or update the variable or file if the issuer's secret was renewed)");
+  }
+
+  const name = `homelab:${realm}:${c}`;
+  const creds = app?.passwordCredentials ?? [];
+  const own = creds.filter((x) => x.displayName === name);
+  const byHint = (k: string) => (xs: PasswordCredential[]) => xs.find((x) => x.hint !== null && x.hint !== "" && k.startsWith(x.hint));
+  const cred = key !== undefined ? (byHint(key)(own) ?? byHint(key)(creds)) : [...own].sort((a, b) => (a.endDateTime < b.endDateTime ? 1 : -1))[0];
+  const days = cred ? daysUntil(cred.endDateTime, ctx.now) : undefined;
+  const expiry = cred ? `${cred.displayName ?? cred.keyId} ${days! < 0 ? "expired" : "expires"} on ${cred.endDateTime.slice(0, 10)}${days! < 0 ? "" : ` (in ${days} day${days === 1 ? "" : "s"})`}` : undefined;
+
+  if (key === undefined) {
+    if (!cred) return fail("secret", realm, c, `Proxmox returned no client key and app has no secret ${name}`, "run homelab apply to issue one to the realm");
+    return warnCheck("secret", realm, c, `Proxmox did not return the realm's client key, so it cannot be proven; ${expiry}`, "nothing to do if your Proxmox version hides it; homelab renews the secret within renewBeforeDays");
+  }
+  const refused = storedClientId ? await ctx.prove(r.tenant, storedClientId, key, `realms.${realm} client-key on ${c}`) : { detail: "the realm has no client-id", hint: "run homelab apply to set it" };
+  if (refused) return fail("secret", realm, c, `${refused.detail}${expiry ? `; ${expiry}` : ""}`, refused.hint);
+  if (!cred) return warnCheck("secret", realm, c, "accepted by Entra ID, but it is not one of homelab's secrets of the app (expiry unknown)", "run homelab apply: it gives the realm its own homelab secret, which it renews in time");
+  if (days! < 0) return fail("secret", realm, c, `accepted by Entra ID, but ${expiry} by this machine's clock`, "check this machine's clock (or HOMELAB_NOW); run homelab apply to renew it");
+  const renewBefore = r.app?.renewBeforeDays ?? 30;
+  if (days! <= renewBefore) return warnCheck("secret", realm, c, `accepted by Entra ID; ${expiry}`, `within renewBeforeDays (${renewBefore}): the next homelab apply renews it; run it soon (a schedule such as a daily cron job keeps it renewed)`);
+  return pass("secret", realm, c, `accepted by Entra ID; ${expiry}`);
+}
+
+function usernameClaimCheck(r: RealmPlan, want: DesiredRealm, c: string, have: PveRealm, app: EntraApplication | undefined, named: string[]): Check {
+  const realm = r.realm;
+  const wantClaim = typeof want.options["username-claim"] === "string" ? (want.options["username-claim"] as string) : undefined;
+  const haveClaim = typeof have.options["username-claim"] === "string" && have.options["username-claim"] !== "" ? (have.options["username-claim"] as string) : undefined;
+  const shown = (x: string | undefined) => x ?? "subject (the default)";
+  const problems: string[] = [];
+  const hints: string[] = [];
+  if ((wantClaim ?? "subject") !== (haveClaim ?? "subject")) {
+    problems.push(`the realm uses ${shown(haveClaim)}, the config asks for ${shown(wantClaim)}`);
+    hints.push("run homelab apply: it replaces the realm (the username claim is fixed when a realm is created)");
+  }
+  if (r.app && app) {
+    const emitted = new Set((app.optionalClaims?.idToken ?? []).map((x) => x.name));
+    const missing = r.app.optionalIdTokenClaims.filter((x) => !emitted.has(x));
+    if (missing.length > 0) {
+      problems.push(`the app does not emit the optional ID-token claim${missing.length === 1 ? "" : "s"} ${missing.join(", ")}`);
+      hints.push("run homelab apply to restore the app's optional claims (without them the login has no such claim and fails)");
+    }
+  }
+  const shape = claimShape(wantClaim, r.tenant !== undefined);
+  let fits = "";
+  if (named.length > 0) {
+    if (shape === "unknowable") {
+      problems.push(`${shown(wantClaim)} is pairwise in Entra ID (random per user and app), so ${named.join(", ")} cannot be named in advance`);
+      hints.push(`set realms.${realm}.usernameClaim: upn`);
+    } else if (shape) {
+      const bad = named.filter((u) => !shape.test(namePart(u)));
+      if (bad.length > 0) {
+        problems.push(`${bad.join(", ")} ${bad.length === 1 ? "does" : "do"} not have the form <${shape.looks}>@${realm} that ${wantClaim} produces`);
+        hints.push(`name users as <claim value>@${realm}, e.g. jane@contoso.com@${realm}`);
+      } else fits = `; ${named.length} named user${named.length === 1 ? " has" : "s have"} the form <${shape.looks}>@${realm}`;
+    } else fits = `; homelab cannot tell the values of ${wantClaim}: check that ${named[0]} is what a login produces`;
+  }
+  if (problems.length > 0) return fail("username-claim", realm, c, problems.join("; "), hints.join("; "));
+  return pass("username-claim", realm, c, `${shown(wantClaim)}${fits}`);
+}
+
+function usersCheck(realm: string, cluster: DesiredCluster, users: Map<string, PveUser>, named: string[]): Check {
+  const c = cluster.name;
+  const missing = named.filter((u) => !users.has(u));
+  const disabled = named.filter((u) => users.get(u)?.enable === false && cluster.users.find((d) => d.userid === u)?.enable !== false);
+  if (missing.length === 0 && disabled.length === 0) return pass("users", realm, c, `${named.length} user${named.length === 1 ? "" : "s"} named in access exist${named.length === 1 ? "s" : ""}`);
+  const parts = [...(missing.length ? [`missing on ${c}: ${missing.join(", ")}`] : []), ...(disabled.length ? [`disabled on ${c}: ${disabled.join(", ")}`] : [])];
+  return fail("users", realm, c, parts.join("; "), "run homelab apply to create or enable them (a missing user has no ACL entries, and a disabled one cannot log in)");
+}
+
+function errorText(err: unknown): string {
+  return redact(err instanceof Error ? err.message : String(err));
+}
+
+function errorHint(err: unknown, fallback: string): string {
+  return err instanceof HomelabError && err.hint ? redact(err.hint) : fallback;
+}

@@ -1,0 +1,275 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Secret } from "../../src/config/secret.js";
+import { createGraphClient } from "../../src/providers/entra/graph.js";
+import { createTokenSource } from "../../src/providers/entra/token.js";
+import { createProxmoxClient, type ProxmoxClient } from "../../src/providers/proxmox/client.js";
+import { homelab } from "../helpers/cli.js";
+import { homelabApps, lab, realmOn, type Lab } from "../helpers/lab.js";
+
+interface Row {
+  id: string;
+  realm: string;
+  cluster?: string;
+  ok: boolean;
+  warning?: boolean;
+  detail: string;
+  hint?: string;
+}
+
+const LAB_KEY = "lab-client-key-4f1e9a";
+
+/** A stand-in external issuer (Authentik, Keycloak, ...): serves a discovery document whose `issuer` a test can change. */
+async function startIssuer(): Promise<{ server: Server; base: string; setIssuer(i: string | undefined): void }> {
+  let issuer: string | undefined;
+  const server = createServer((req, res) => {
+    if (req.url === "/realms/lab/.well-known/openid-configuration") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ issuer: issuer ?? `${base}/realms/lab`, authorization_endpoint: `${base}/realms/lab/auth`, token_endpoint: `${base}/realms/lab/token`, jwks_uri: `${base}/realms/lab/certs` }));
+      return;
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { server, base, setIssuer: (i) => (issuer = i) };
+}
+
+describe("homelab verify against both simulators", () => {
+  let l: Lab;
+  let issuer: Awaited<ReturnType<typeof startIssuer>>;
+  const admins = new Map<string, ProxmoxClient>();
+  const run = (args: string[], env: Record<string, string> = {}) => homelab(["-f", l.file, ...args], { env: { LAB_KEY, ...l.env, ...env } });
+  const verify = async (env: Record<string, string> = {}) => {
+    const r = await run(["verify", "--json"], env);
+    expect(r.stderr).not.toMatch(/internal error/);
+    const parsed = JSON.parse(r.stdout) as { checks: Row[]; ok: boolean };
+    return { ...r, ...parsed };
+  };
+  const find = (checks: Row[], id: string, realm: string, cluster?: string) => checks.find((c) => c.id === id && c.realm === realm && c.cluster === cluster);
+  const failing = (checks: Row[]) => checks.filter((c) => !c.ok).map((c) => `${c.id} ${c.realm}${c.cluster ? `@${c.cluster}` : ""}`).sort();
+  const repair = async () => {
+    const r = await run(["apply"]);
+    expect(r.code, r.stderr).toBe(0);
+    const again = await verify();
+    expect(failing(again.checks)).toEqual([]);
+  };
+
+  beforeAll(async () => {
+    l = await lab(["pve1", "pve2"]);
+    issuer = await startIssuer();
+    l.write(`realms:
+  azure:
+    tenant: contoso
+    app: { displayName: Proxmox VE, secret: { lifetimeDays: 180, renewBeforeDays: 30 } }
+    usernameClaim: upn
+    autocreate: true
+  lab:
+    issuerUrl: ${issuer.base}/realms/lab
+    clientId: proxmox
+    clientKey: "\${env:LAB_KEY}"
+    usernameClaim: username
+    clusters: [pve1]
+access:
+  - { user: jane@contoso.com@azure, role: Administrator, path: / }
+  - { user: bob@contoso.com@azure, role: PVEAuditor, path: /, clusters: [pve2] }
+  - { user: alice@lab, role: PVEAuditor, path: / }
+`);
+    for (const [name, sim] of l.pve)
+      admins.set(name, createProxmoxClient({ name, url: sim.url, token: { id: sim.adminToken.id, secret: Secret.fromValue(sim.adminToken.secret, "test") }, tls: { fingerprint: sim.fingerprint } }));
+    const r = await run(["apply"]);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+  });
+  afterAll(async () => {
+    for (const a of admins.values()) a.close();
+    await new Promise((r) => issuer.server.close(r));
+    await l.close();
+  });
+
+  it("after apply every check passes (exit 0), in a table with a summary, and no secret is printed", async () => {
+    const r = await run(["verify"]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^CHECK\s+REALM@CLUSTER\s+RESULT\s+DETAIL$/m);
+    expect(r.stdout).not.toMatch(/\bFAIL\b/);
+    expect(r.stdout).toMatch(/^secret\s+azure@pve1\s+pass\s+accepted by Entra ID; homelab:azure:pve1 expires on \d{4}-\d\d-\d\d \(in 17\d days\)$/m);
+    expect(r.stdout).toMatch(/^redirect-uri\s+azure@pve2\s+pass\s+the app accepts https:\/\/127\.0\.0\.1:\d+$/m);
+    // The http discovery documents (simulator, local issuer) pass with a warning and a hint.
+    expect(r.stdout).toMatch(/^discovery\s+lab@pve1\s+WARN\s+reachable over plain http/m);
+    expect(r.stdout).toMatch(/^\s+hint: use https/m);
+    expect(r.stdout).toMatch(/^Verify: \d+ checks, \d+ passed \(\d+ with a warning\), 0 failed\.$/m);
+    for (const sim of l.pve.values()) {
+      const key = String(realmOn(sim, "azure")!["client-key"]);
+      expect(r.stdout + r.stderr).not.toContain(key);
+    }
+    expect(r.stdout + r.stderr).not.toContain(LAB_KEY);
+    expect(r.stdout + r.stderr).not.toContain(l.env.CONTOSO_SECRET!);
+  });
+
+  it("--json: one object with every check of both realms, ok: true", async () => {
+    const r = await verify();
+    expect(r.code).toBe(0);
+    expect(r.ok).toBe(true);
+    const ids = (realm: string, cluster?: string) => r.checks.filter((c) => c.realm === realm && c.cluster === cluster).map((c) => c.id);
+    expect(ids("azure")).toEqual(["app", "directory"]);
+    expect(ids("azure", "pve1")).toEqual(["realm", "issuer", "discovery", "client-id", "redirect-uri", "secret", "username-claim", "users"]);
+    expect(ids("azure", "pve2")).toEqual(["realm", "issuer", "discovery", "client-id", "redirect-uri", "secret", "username-claim", "users"]);
+    expect(ids("lab", "pve1")).toEqual(["realm", "issuer", "discovery", "client-id", "secret", "username-claim", "users"]);
+    expect(ids("lab", "pve2")).toEqual([]);
+    expect(find(r.checks, "directory", "azure")!.detail).toBe("2 named users exist in tenant contoso");
+    expect(find(r.checks, "username-claim", "azure", "pve2")!.detail).toBe("upn; 2 named users have the form <email address>@azure");
+    expect(find(r.checks, "users", "azure", "pve1")!.detail).toBe("1 user named in access exists");
+    expect(find(r.checks, "discovery", "azure", "pve1")!.detail).toContain(`names the issuer https://login.microsoftonline.com/${l.entra.tenantId}/v2.0`);
+    expect(find(r.checks, "secret", "lab", "pve1")!).toMatchObject({ ok: true, detail: "the realm's client key is ${env:LAB_KEY} (its expiry is kept by the issuer)" });
+    for (const c of r.checks) expect(Object.keys(c).every((k) => ["id", "realm", "cluster", "ok", "warning", "detail", "hint"].includes(k))).toBe(true);
+  });
+
+  it("a redirect URI removed from the app fails redirect-uri on that cluster only", async () => {
+    const app = homelabApps(l.entra)[0]!;
+    const tokens = createTokenSource({ tenantId: l.entra.tenantId, loginUrl: l.entra.loginUrl, graphUrl: l.entra.graphUrl, credentials: { clientId: l.entra.automation.clientId, clientSecret: Secret.fromValue(l.entra.automation.clientSecret, "test") } });
+    const graph = createGraphClient({ graphUrl: l.entra.graphUrl, tokens, tenant: "contoso" });
+    await graph.updateApplication(app.id, { web: { redirectUris: [l.pve.get("pve1")!.url, "https://pve2.wrong:8006"] } });
+
+    const r = await verify();
+    expect(r.code).toBe(1);
+    expect(r.ok).toBe(false);
+    expect(failing(r.checks)).toEqual(["redirect-uri azure@pve2"]);
+    const c = find(r.checks, "redirect-uri", "azure", "pve2")!;
+    expect(c.detail).toContain(`do not contain ${l.pve.get("pve2")!.url}`);
+    expect(c.hint).toMatch(/run homelab apply to restore them; Entra ID compares redirect URIs exactly/);
+
+    // The table shows the failure with its hint on the next line.
+    const table = await run(["verify"]);
+    expect(table.code).toBe(1);
+    expect(table.stdout).toMatch(/^redirect-uri\s+azure@pve2\s+FAIL\s+the app's redirect URIs .*\n\s+hint: run homelab apply to restore them/m);
+    expect(table.stdout).toMatch(/^Verify: \d+ checks, \d+ passed.*, 1 failed\. A login through a failing realm will not work until it is fixed\.$/m);
+    await repair();
+  });
+
+  it("an expired client secret fails the secret check of every cluster (Entra refuses the realm's credentials)", async () => {
+    l.entra.setClock(() => new Date(Date.now() + 200 * 86_400_000));
+    try {
+      const r = await verify();
+      expect(r.code).toBe(1);
+      expect(failing(r.checks)).toEqual(["secret azure@pve1", "secret azure@pve2"]);
+      const c = find(r.checks, "secret", "azure", "pve1")!;
+      expect(c.detail).toMatch(/Entra ID refused the credentials of app .*expired/);
+      expect(c.detail).toMatch(/homelab:azure:pve1 expires on/);
+      expect(c.hint).toMatch(/^the realm's client secret has expired, so every login fails: run homelab apply/);
+
+      // With this machine's clock moved as well, the detail says it expired, and when.
+      const both = await verify({ HOMELAB_NOW: new Date(Date.now() + 200 * 86_400_000).toISOString() });
+      expect(find(both.checks, "secret", "azure", "pve2")!.detail).toMatch(/homelab:azure:pve2 expired on \d{4}-\d\d-\d\d$/);
+    } finally {
+      l.entra.setClock(() => new Date());
+    }
+    const again = await verify();
+    expect(failing(again.checks)).toEqual([]);
+  });
+
+  it("a secret within renewBeforeDays passes with a warning", async () => {
+    const r = await verify({ HOMELAB_NOW: new Date(Date.now() + 160 * 86_400_000).toISOString() });
+    expect(r.code).toBe(0);
+    const c = find(r.checks, "secret", "azure", "pve1")!;
+    expect(c).toMatchObject({ ok: true, warning: true });
+    expect(c.detail).toMatch(/\(in (19|20) days\)$/);
+    expect(c.hint).toMatch(/within renewBeforeDays \(30\): the next homelab apply renews it/);
+  });
+
+  it("a wrong client key in one realm fails its secret check, proven by a token request, and the key is never printed", async () => {
+    const wrong = "not-the-secret-7d2c11";
+    await admins.get("pve1")!.updateRealm("azure", { "client-key": wrong });
+    const r = await verify();
+    expect(r.code).toBe(1);
+    expect(failing(r.checks)).toEqual(["secret azure@pve1"]);
+    const c = find(r.checks, "secret", "azure", "pve1")!;
+    expect(c.detail).toMatch(/Entra ID refused the credentials of app/);
+    expect(c.hint).toMatch(/the realm's client key is not a valid secret of app .*: run homelab apply/);
+    expect(r.stdout + r.stderr).not.toContain(wrong);
+    await repair();
+  });
+
+  it("an issuer-url in domain form fails issuer, and discovery explains that Entra names the tenant GUID", async () => {
+    await admins.get("pve2")!.updateRealm("azure", { "issuer-url": `${l.entra.loginUrl}/homelabsim.onmicrosoft.com/v2.0` });
+    const r = await verify();
+    expect(r.code).toBe(1);
+    expect(failing(r.checks)).toEqual(["discovery azure@pve2", "issuer azure@pve2"]);
+    expect(find(r.checks, "issuer", "azure", "pve2")!).toMatchObject({ detail: expect.stringContaining("homelabsim.onmicrosoft.com"), hint: "run homelab apply to set it" });
+    const d = find(r.checks, "discovery", "azure", "pve2")!;
+    expect(d.detail).toContain(`names the issuer https://login.microsoftonline.com/${l.entra.tenantId}/v2.0`);
+    expect(d.hint).toMatch(/always names the tenant GUID, so Proxmox refuses an issuer in domain form: run homelab apply/);
+    await repair();
+  });
+
+  it("a user named in access deleted on one cluster fails users there", async () => {
+    await admins.get("pve1")!.deleteUser("jane@contoso.com@azure");
+    const r = await verify();
+    expect(r.code).toBe(1);
+    expect(failing(r.checks)).toEqual(["users azure@pve1"]);
+    expect(find(r.checks, "users", "azure", "pve1")!).toMatchObject({ detail: "missing on pve1: jane@contoso.com@azure", hint: expect.stringMatching(/^run homelab apply to create or enable them/) });
+    await repair();
+  });
+
+  it("a client-id that is not the app's fails client-id (and the token request with it)", async () => {
+    const other = "11111111-2222-4333-8444-555555555555";
+    await admins.get("pve1")!.updateRealm("azure", { "client-id": other });
+    const r = await verify();
+    expect(r.code).toBe(1);
+    expect(failing(r.checks)).toEqual(["client-id azure@pve1", "secret azure@pve1"]);
+    const c = find(r.checks, "client-id", "azure", "pve1")!;
+    expect(c.detail).toBe(`the realm's client-id is ${other}, the app's is ${homelabApps(l.entra)[0]!.appId}`);
+    expect(c.hint).toMatch(/^run homelab apply to set it: it must be the client id of the app tagged homelab:realm=azure$/);
+    expect(find(r.checks, "secret", "azure", "pve1")!.hint).toMatch(/no app with client id 1111/);
+    await repair();
+  });
+
+  it("an external issuer whose discovery document names another issuer fails discovery, with the exact value to set", async () => {
+    issuer.setIssuer("https://auth.example.net/application/o/proxmox/");
+    try {
+      const r = await verify();
+      expect(r.code).toBe(1);
+      expect(failing(r.checks)).toEqual(["discovery lab@pve1"]);
+      expect(find(r.checks, "discovery", "lab", "pve1")!.hint).toBe(
+        "set realms.lab.issuerUrl to exactly https://auth.example.net/application/o/proxmox/: OpenID Connect requires the configured issuer to equal the document's, or Proxmox refuses every login",
+      );
+    } finally {
+      issuer.setIssuer(undefined);
+    }
+    // A trailing slash alone is tolerated.
+    issuer.setIssuer(`${issuer.base}/realms/lab/`);
+    try {
+      expect((await verify()).code).toBe(0);
+    } finally {
+      issuer.setIssuer(undefined);
+    }
+  });
+
+  it("an external realm whose stored key differs from clientKey fails secret; an unreachable issuer fails discovery", async () => {
+    const r = await verify({ LAB_KEY: "a-newer-key-from-the-issuer" });
+    expect(r.code).toBe(1);
+    expect(failing(r.checks)).toEqual(["secret lab@pve1"]);
+    expect(find(r.checks, "secret", "lab", "pve1")!).toMatchObject({ detail: "the realm's client key differs from ${env:LAB_KEY}" });
+    expect(r.stdout).not.toContain("a-newer-key-from-the-issuer");
+
+    await admins.get("pve1")!.updateRealm("lab", { "issuer-url": "http://127.0.0.1:9/realms/lab" });
+    const u = await verify();
+    expect(u.code).toBe(1);
+    expect(failing(u.checks)).toEqual(["discovery lab@pve1", "issuer lab@pve1"]);
+    expect(find(u.checks, "discovery", "lab", "pve1")!.detail).toMatch(/^cannot fetch http:\/\/127\.0\.0\.1:9\/realms\/lab\/\.well-known\/openid-configuration: ECONNREFUSED/);
+    await repair();
+  });
+
+  it("homelab's own credentials refused: exit 4, no table", async () => {
+    const r = await run(["verify"], { CONTOSO_SECRET: "wrong-automation-secret" });
+    expect(r.code).toBe(4);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/Entra ID refused the credentials/);
+    const p = await run(["verify"], { PVE_TOKEN_PVE1: "00000000-0000-4000-8000-000000000000" });
+    expect(p.code).toBe(4);
+  });
+
+  it("a missing secret variable is exit 3", async () => {
+    const r = await homelab(["-f", l.file, "verify"], { env: { ...l.env, LAB_KEY: undefined } });
+    expect(r.code).toBe(3);
+  });
+});

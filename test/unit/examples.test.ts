@@ -1,8 +1,8 @@
 import { spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
 import { validateText } from "../../src/config/resolve.js";
 import { root } from "../helpers/config.js";
@@ -14,7 +14,15 @@ import { root } from "../helpers/config.js";
 
 const examples = `${root}docs/examples/`;
 const read = (path: string) => readFileSync(path, "utf8");
-const tmp = () => mkdtempSync(join(tmpdir(), "hl-examples-"));
+const made: string[] = [];
+const tmp = () => {
+  const dir = mkdtempSync(join(tmpdir(), "hl-examples-"));
+  made.push(dir);
+  return dir;
+};
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
 const has = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 
 // ---------------------------------------------------------------------------------------------------

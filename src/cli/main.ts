@@ -50,6 +50,18 @@ Exit codes: 0 ok, 1 remote or apply failure, 2 changes pending or made (--detail
 3 invalid config or arguments, 4 authentication or permission failure, 70 internal error.
 `;
 
+const COMMANDS = ["validate", "plan", "apply", "verify", "import", "bootstrap", "demo", "sim", "help", "version"];
+
+/** A whole-number option: `fallback` when absent; otherwise it must lie in [min, max] (the message quotes what was given). */
+function intOption(name: string, raw: string | undefined, min: number, max: number, fallback: number | undefined, example: string): number | undefined {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isInteger(n) || n < min || n > max) {
+    throw new UserError(`${name} must be a whole number from ${min} to ${max}, not \`${raw}\``, { code: "E_ARGS", hint: `for example ${example}` });
+  }
+  return n;
+}
+
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
   return pkg.version;
@@ -112,22 +124,16 @@ export async function main(argv: string[]): Promise<number> {
       }
       case "demo": {
         const { demoCommand } = await import("./commands/demo.js");
-        return await demoCommand(io, { ...(values.file !== undefined ? { file: values.file } : {}), json: values.json ?? false, concurrency: 4 });
+        return await demoCommand(io, { ...(values.file !== undefined ? { file: values.file } : {}), json: values.json ?? false, concurrency: intOption("--concurrency", values.concurrency, 1, 64, 4, "--concurrency 8")! });
       }
       case "sim": {
-        const port = values.port === undefined ? undefined : Number(values.port);
-        if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
-          throw new UserError(`--port must be a port number, not \`${values.port}\``, { code: "E_ARGS", hint: "for example --port 8006, or leave it out for a free port" });
-        }
+        const port = intOption("--port", values.port, 0, 65535, undefined, "--port 8006, or leave it out for a free port");
         const { simCommand } = await import("./commands/sim.js");
         return await simCommand(io, { ...(port !== undefined ? { port } : {}), once: values.once ?? false });
       }
       case "plan":
       case "apply": {
-        const concurrency = values.concurrency === undefined ? 4 : Number(values.concurrency);
-        if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
-          throw new UserError(`--concurrency must be a whole number from 1 to 64, not \`${values.concurrency}\``, { code: "E_ARGS", hint: "for example --concurrency 8" });
-        }
+        const concurrency = intOption("--concurrency", values.concurrency, 1, 64, 4, "--concurrency 8")!;
         const { applyCommand } = await import("./commands/apply.js");
         return await applyCommand(io, {
           file,
@@ -138,7 +144,7 @@ export async function main(argv: string[]): Promise<number> {
           json: values.json ?? false,
           targets: values.target ?? [],
           concurrency,
-          lockWaitMs: Number(process.env.HOMELAB_LOCK_WAIT_MS ?? 10_000),
+          lockWaitMs: intOption("HOMELAB_LOCK_WAIT_MS", process.env.HOMELAB_LOCK_WAIT_MS, 0, 3_600_000, 10_000, "HOMELAB_LOCK_WAIT_MS=30000")!,
         });
       }
       case "import": {
@@ -159,7 +165,7 @@ export async function main(argv: string[]): Promise<number> {
       case "bootstrap": {
         if (values.tenant === undefined)
           throw new UserError("bootstrap needs --tenant NAME", { code: "E_ARGS", hint: "name a tenant of the config, e.g. homelab bootstrap --tenant contoso --secret-out automation.secret" });
-        const lifetimeDays = values["lifetime-days"] === undefined ? undefined : Number(values["lifetime-days"]);
+        const lifetimeDays = intOption("--lifetime-days", values["lifetime-days"], 1, 730, undefined, "--lifetime-days 180");
         const { bootstrapCommand } = await import("./commands/bootstrap.js");
         return await bootstrapCommand(io, {
           file,
@@ -171,7 +177,7 @@ export async function main(argv: string[]): Promise<number> {
         });
       }
       default:
-        throw new UserError(`unknown command \`${command}\``, { code: "E_ARGS", hint: "commands: validate, plan, apply, bootstrap, help, version; run `homelab --help`" });
+        throw new UserError(`unknown command \`${command}\``, { code: "E_ARGS", hint: `commands: ${COMMANDS.join(", ")}; run \`homelab --help\`` });
     }
   } catch (err) {
     return reportError(io, err);

@@ -31,6 +31,7 @@ Options:
       --rotate-secrets
                       renew every client secret homelab manages now (otherwise: within renewBeforeDays)
       --json          machine-readable output on stdout
+  -q, --quiet         plan/apply: no progress lines, and no output at all when nothing changed (for cron)
       --no-color      no colours (also NO_COLOR=1)
       --debug         stack traces and request logs (secrets stay redacted)
       --tenant NAME   bootstrap: the tenant (a key of tenants in the config)
@@ -87,6 +88,7 @@ export async function main(argv: string[]): Promise<number> {
           "rotate-secrets": { type: "boolean" },
           diff: { type: "boolean" },
           "detailed-exitcode": { type: "boolean" },
+          quiet: { type: "boolean", short: "q" },
           target: { type: "string", multiple: true },
           concurrency: { type: "string" },
           tenant: { type: "string" },
@@ -142,6 +144,7 @@ export async function main(argv: string[]): Promise<number> {
           detailedExitcode: values["detailed-exitcode"] ?? false,
           rotateSecrets: values["rotate-secrets"] ?? false,
           json: values.json ?? false,
+          quiet: values.quiet ?? false,
           targets: values.target ?? [],
           concurrency,
           lockWaitMs: intOption("HOMELAB_LOCK_WAIT_MS", process.env.HOMELAB_LOCK_WAIT_MS, 0, 3_600_000, 10_000, "HOMELAB_LOCK_WAIT_MS=30000")!,

@@ -137,4 +137,14 @@ access:
     expect(second.stdout).toBe("No changes. 5 objects in sync.\n");
     expect(writes(lab.sim)).toEqual([]);
   });
+
+  it("--quiet prints nothing when nothing changed, and only the changes when something did (cron mails)", async () => {
+    const quiet = await run("apply", "--quiet");
+    expect(quiet).toEqual({ code: 0, stdout: "", stderr: "" });
+    await lab.admin.deleteUser("dave@pve");
+    const changed = await run("apply", "-q");
+    expect(changed.code).toBe(0);
+    expect(changed.stderr).toBe("created proxmox.user/pve:dave@pve\ncreated proxmox.acl/pve:/vms/101:dave@pve:PVEVMUser\n");
+    expect(changed.stdout).toMatch(/^Apply: 2 created, 0 updated, 0 replaced, 0 deleted\.$/m);
+  });
 });

@@ -23,6 +23,8 @@ export interface ApplyOptions {
   diff: boolean;
   detailedExitcode: boolean;
   json: boolean;
+  /** No progress, and no output at all when nothing changed (cron mails only what matters). */
+  quiet?: boolean;
   targets: string[];
   concurrency: number;
   lockWaitMs: number;
@@ -69,7 +71,7 @@ export async function converge(io: Io, desired: DesiredState, opts: ApplyOptions
           }
         },
       })),
-      { json: opts.json, concurrent: true },
+      { json: opts.json || (opts.quiet ?? false), concurrent: true },
     );
     if (readError) throw readError;
 
@@ -78,7 +80,9 @@ export async function converge(io: Io, desired: DesiredState, opts: ApplyOptions
     for (const w of plan.warnings) warn(io, opts.json, w);
 
     if (opts.json) emit({ event: "plan", changes: plan.changes, unchanged: plan.unchanged, summary: countActions(plan.changes) });
-    else if (opts.diff || !opts.check || plan.changes.length === 0) for (const l of renderPlan(plan, { color: io.color }, desired.clusters)) io.out(l);
+    else if (opts.quiet && plan.changes.length === 0) {
+      // Nothing to say.
+    } else if (opts.diff || !opts.check || plan.changes.length === 0) for (const l of renderPlan(plan, { color: io.color }, desired.clusters)) io.out(l);
     else io.out(summaryLine(plan));
 
     const expiring = tenants
@@ -217,7 +221,7 @@ async function applyWithProgress(io: Io, targets: TargetSpec[], plan: Plan, opts
         },
       },
     ],
-    { json: opts.json },
+    { json: opts.json || (opts.quiet ?? false) },
   );
   return outcomes;
 }

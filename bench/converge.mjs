@@ -6,11 +6,11 @@
 // event loop and the simulator could never answer).
 // Usage: npm run build && node bench/converge.mjs [--sizes 10,100,1000,5000] [--quick] [--runs N]
 //        [--concurrency N] [--base-runs N]
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { apply as applyCli, baseline, median, root } from "./lib.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -25,10 +25,9 @@ const SIZES = (values.sizes ?? (values.quick ? "10,100" : "10,100,1000,5000")).s
 if (SIZES.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--sizes must be a comma-separated list of positive integers, not ${values.sizes}`);
 const RUNS = Number(values.runs);
 const BASE_RUNS = Number(values["base-runs"]);
-const root = new URL("..", import.meta.url).pathname;
-const bin = join(root, "dist/cli/main.js");
 const { startProxmoxSim } = await import(join(root, "dist/sim/proxmox/index.js"));
 const passthrough = values.concurrency === undefined ? [] : ["--concurrency", values.concurrency];
+const apply = (file, env) => applyCli(file, env, passthrough);
 const SSO_SECRET = "bench-sso-Secret-4711";
 
 const ROLES = ["Administrator", "PVEAuditor", "PVEVMUser", "PVEVMAdmin", "PVEDatastoreUser", "VMOperator", "Backup"];
@@ -78,38 +77,7 @@ export function generate(n, cluster) {
   return `${lines.join("\n")}\n`;
 }
 
-/** Runs a command asynchronously; resolves with the wall time in ms, the exit code and the output. */
-function run(cmd, args, env) {
-  return new Promise((resolve, reject) => {
-    const t = process.hrtime.bigint();
-    const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ ms: Number(process.hrtime.bigint() - t) / 1e6, code, stdout, stderr }));
-  });
-}
-
-async function apply(file, env) {
-  const r = await run(process.execPath, [bin, "apply", "-f", file, "--no-color", ...passthrough], env);
-  if (r.code !== 0) throw new Error(`homelab apply -f ${file} exited ${r.code}\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
-  return r;
-}
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const counts = (sim) => ({ requests: sim.requestLog.length, writes: sim.requestLog.filter((r) => r.method !== "GET").length });
-
-async function baseline(k) {
-  const out = [];
-  for (let i = 0; i < k; i++) {
-    const r = await run(process.execPath, ["-e", "0"], process.env);
-    if (r.code !== 0) throw new Error(`node -e 0 exited ${r.code}`);
-    out.push(r.ms);
-  }
-  return out;
-}
 
 const dir = mkdtempSync(join(tmpdir(), "hl-converge-"));
 const base = await baseline(BASE_RUNS);

@@ -8,11 +8,11 @@
 // event loop and the simulators could never answer).
 // Usage: npm run build && node bench/demo.mjs [--sizes 10,100,1000] [--quick] [--runs N] [--base-runs N]
 //        [--concurrency N]
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { apply as applyCli, baseline, median, root } from "./lib.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -28,11 +28,10 @@ if (SIZES.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--sizes m
 const RUNS = Number(values.runs);
 const BASE_RUNS = Number(values["base-runs"]);
 if (!Number.isInteger(RUNS) || RUNS < 1 || !Number.isInteger(BASE_RUNS) || BASE_RUNS < 1) throw new Error("--runs and --base-runs must be positive integers");
-const root = new URL("..", import.meta.url).pathname;
-const bin = join(root, "dist/cli/main.js");
 const { startEntraSim } = await import(join(root, "dist/sim/entra/index.js"));
 const { startProxmoxSim } = await import(join(root, "dist/sim/proxmox/index.js"));
 const passthrough = values.concurrency === undefined ? [] : ["--concurrency", values.concurrency];
+const apply = (file, env) => applyCli(file, env, passthrough);
 
 const ROLES = ["Administrator", "PVEAuditor", "PVEVMUser", "PVEVMAdmin", "PVEDatastoreUser", "VMOperator", "Backup"];
 const path = (i) => ["/", `/vms/${100 + (i % 997)}`, `/pool/pool${i % 20}`, `/storage/store${i % 5}`, `/vms/${1000 + (i % 991)}`][i % 5];
@@ -80,27 +79,6 @@ export function generate(n, header) {
   return `${lines.join("\n")}\n`;
 }
 
-/** Runs a command asynchronously; resolves with the wall time in ms, the exit code and the output. */
-function run(cmd, args, env) {
-  return new Promise((resolve, reject) => {
-    const t = process.hrtime.bigint();
-    const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ ms: Number(process.hrtime.bigint() - t) / 1e6, code, stdout, stderr }));
-  });
-}
-
-async function apply(file, env) {
-  const r = await run(process.execPath, [bin, "apply", "-f", file, "--no-color", ...passthrough], env);
-  if (r.code !== 0) throw new Error(`homelab apply -f ${file} exited ${r.code}\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
-  return r;
-}
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const isWrite = (r) => r.method !== "GET" && r.method !== "HEAD";
 /** Request counts per API since the logs were last cleared. */
 function counts(entra, pve) {
@@ -118,16 +96,6 @@ const clear = (entra, pve) => {
   entra.clearLog();
   pve.clearLog();
 };
-
-async function baseline(k) {
-  const out = [];
-  for (let i = 0; i < k; i++) {
-    const r = await run(process.execPath, ["-e", "0"], process.env);
-    if (r.code !== 0) throw new Error(`node -e 0 exited ${r.code}`);
-    out.push(r.ms);
-  }
-  return out;
-}
 
 const dir = mkdtempSync(join(tmpdir(), "hl-demo-"));
 const base = await baseline(BASE_RUNS);

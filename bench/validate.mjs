@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { median } from "./lib.mjs";
 
 const { values } = parseArgs({ options: { mappings: { type: "string", default: "5000" }, runs: { type: "string", default: "7" } } });
 const N = Number(values.mappings);
@@ -60,7 +61,6 @@ function time(cmd, args) {
   return ms;
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const dir = mkdtempSync(join(tmpdir(), "hl-bench-"));
 const file = join(dir, "homelab.yaml");

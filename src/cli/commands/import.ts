@@ -102,16 +102,13 @@ export async function importCommand(io: Io, opts: ImportOptions): Promise<number
     // --- read the tenant: apps whose appId is a realm's client id, and the groups named in group ids --
     let liveTenant: LiveTenant | undefined;
     let graph: Awaited<ReturnType<typeof tenantClients>>["graph"] | undefined;
-    let tokens: Awaited<ReturnType<typeof tenantClients>>["tokens"] | undefined;
     const dt = opts.tenant ? source.tenants.find((t) => t.name === opts.tenant) : undefined;
     if (dt) {
-      ({ graph, tokens } = await tenantClients(dt));
-      const { createGraphReader } = await import("../../import/entra-read.js");
+      ({ graph } = await tenantClients(dt));
       const { realmTag } = await import("../../providers/entra/graph.js");
-      const reader = createGraphReader({ graphUrl: dt.graphUrl, tenant: dt.name, getToken: () => tokens!.getToken() });
       const clientIds = new Map<string, string>();
       for (const r of realms) if (r.type === "openid" && typeof r.options["client-id"] === "string") clientIds.set(r.realm, r.options["client-id"]);
-      const found = clientIds.size ? await reader.applicationsByAppId([...clientIds.values()]) : [];
+      const found = clientIds.size ? await graph.findApplicationsByAppId([...clientIds.values()]) : [];
       const apps = new Map<string, CandidateApp>();
       for (const [realm, clientId] of clientIds) {
         const app = found.find((a) => a.appId.toLowerCase() === clientId.toLowerCase());
@@ -123,7 +120,7 @@ export async function importCommand(io: Io, opts: ImportOptions): Promise<number
         .map((g) => /^(.+)-([^-]+)$/.exec(g.groupid))
         .filter((m): m is RegExpExecArray => m !== null && apps.has(m[2]!) && GUID.test(m[1]!))
         .map((m) => m[1]!.toLowerCase());
-      const entraGroups = oids.length ? await reader.groupsById(oids) : [];
+      const entraGroups = oids.length ? await graph.findGroupsById(oids) : [];
       const byName = entraGroups.length ? await graph.findGroupsByDisplayName(entraGroups.map((g) => g.displayName)) : new Map();
       const groupInfo = new Map<string, { displayName: string; unique: boolean }>();
       for (const g of entraGroups) {

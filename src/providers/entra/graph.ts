@@ -346,6 +346,14 @@ export function createGraphClient(opts: GraphClientOptions) {
     return out;
   }
 
+  /** A list read over ids, `IN_CHUNK` per request (Graph's limit for `in (...)`), every page of each. */
+  async function chunked<T>(ids: string[], call: (chunk: string[]) => Omit<Call, "method" | "safe">): Promise<T[]> {
+    const wanted = [...new Set(ids)].sort();
+    const out: T[] = [];
+    for (let i = 0; i < wanted.length; i += IN_CHUNK) out.push(...(await list<T>(call(wanted.slice(i, i + IN_CHUNK)))));
+    return out;
+  }
+
   const q = (path: string, params: Record<string, string | number | undefined>): string => {
     const parts = Object.entries(params)
       .filter(([, v]) => v !== undefined)
@@ -685,6 +693,24 @@ export function createGraphClient(opts: GraphClientOptions) {
      * that carries it: none (missing), one, or several (display names are not unique; the caller must refuse
      * the ambiguity). Graph compares case-insensitively; exact-case matches win when there are any.
      */
+    /** Applications by client id (`appId in (...)`, 15 per request), e.g. to adopt a hand-made app (import). */
+    async findApplicationsByAppId(appIds: string[]): Promise<EntraApplication[]> {
+      return chunked<EntraApplication>(appIds, (c) => ({
+        path: q("applications", { $filter: `appId in (${c.map(odataString).join(",")})`, $select: APP_SELECT, $top: pageSize }),
+        permission: PERM.readApps,
+        what: "find applications by client id",
+      }));
+    },
+
+    /** Groups by object id (`id in (...)`, 15 per request): the Entra groups behind `<objectid>-<realm>` ids (import). */
+    async findGroupsById(ids: string[]): Promise<EntraGroup[]> {
+      return chunked<EntraGroup>(ids, (c) => ({
+        path: q("groups", { $filter: `id in (${c.map(odataString).join(",")})`, $select: GROUP_SELECT, $top: pageSize }),
+        permission: PERM.groups,
+        what: "find groups by object id",
+      }));
+    },
+
     async findGroupsByDisplayName(names: string[]): Promise<Map<string, EntraGroup[]>> {
       const wanted = [...new Set(names)];
       const found: EntraGroup[] = [];

@@ -1,16 +1,14 @@
-import { randomUUID } from "node:crypto";
 import { existsSync, statSync, writeFileSync } from "node:fs";
 import { dirname, resolve as resolvePath } from "node:path";
 import { createInterface } from "node:readline/promises";
 import { AuthError as MsalAuthError, LogLevel, PublicClientApplication, ServerError, type AccountInfo } from "@azure/msal-node";
-import got from "got";
 import { tenantEndpoints } from "../../config/desired.js";
 import { loadValidConfig } from "../../config/resolve.js";
 import type { Secret } from "../../config/secret.js";
 import { AuthError, ExitCode, HomelabError, RemoteError, UserError } from "../../core/errors.js";
 import { redact, registerSecret } from "../../log/redact.js";
-import { createGraphClient, GraphAuthError, GraphRequestError } from "../../providers/entra/graph.js";
-import { backoff, GotNetworkModule, sleep } from "../../providers/entra/network.js";
+import { createGraphClient } from "../../providers/entra/graph.js";
+import { GotNetworkModule } from "../../providers/entra/network.js";
 import { createTokenSource, graphScope, msalAuthority, waitUntilUsable } from "../../providers/entra/token.js";
 import type { AppRoleAssignment, EntraApplication, RetryEvent, ServicePrincipal } from "../../providers/entra/types.js";
 import type { Io } from "../output.js";
@@ -134,7 +132,6 @@ export async function bootstrapCommand(io: Io, opts: BootstrapOptions): Promise<
   const admin = await signIn(io, { tenantId, loginUrl, graphUrl });
   say(`Signed in as ${admin.username} to tenant ${opts.tenant} (${tenantId}).`);
   const graph = createGraphClient({ graphUrl, tokens: { clientId: BOOTSTRAP_PUBLIC_CLIENT_ID, getToken: admin.getToken }, tenant: opts.tenant, onRetry });
-  const raw = rawGraph({ graphUrl, tenant: opts.tenant, getToken: admin.getToken, onRetry });
 
   // 2. Find or create the automation app.
   const found = await graph.listApplicationsByTag(AUTOMATION_TAG);
@@ -190,13 +187,13 @@ export async function bootstrapCommand(io: Io, opts: BootstrapOptions): Promise<
   }
 
   // 4. Admin consent, done as Graph documents it: one app-role assignment per permission (spec 1.2).
-  const have: AppRoleAssignment[] = spCreated ? [] : await raw.listAppRoleAssignments(sp.id);
+  const have: AppRoleAssignment[] = spCreated ? [] : await graph.listAppRoleAssignments(sp.id);
   const granted: string[] = [];
   const added: string[] = [];
   for (const [name, roleId] of Object.entries(AUTOMATION_PERMISSIONS)) {
     const exists = have.some((a) => a.resourceId.toLowerCase() === graphSp.id.toLowerCase() && a.appRoleId.toLowerCase() === roleId);
     if (!exists) {
-      await raw.grantAppRole(sp.id, graphSp.id, roleId, { fresh: spCreated, name });
+      await graph.grantAppRole(sp.id, graphSp.id, roleId);
       added.push(name);
     }
     granted.push(name);
@@ -403,108 +400,4 @@ function mapSignInError(err: unknown, url: string, transport: { code: string; me
   if (err instanceof MsalAuthError)
     return new AuthError({ ...base, message: `msal could not sign in: ${redact(`${err.errorCode}: ${err.errorMessage}`)}`, hint: "check tenants.* (tenantId, cloud)" });
   return new RemoteError({ ...base, message: `the device-code sign-in failed: ${redact(err instanceof Error ? err.message : String(err))}` });
-}
-
-/**
- * The two Graph calls graph.ts has no method for (spec 1.2): list and create app-role assignments OF a service
- * principal (`/servicePrincipals/{id}/appRoleAssignments`, what it is granted). Same conventions as graph.ts: 429
- * retried after Retry-After; the creating POST is not repeated after a 5xx or a lost response; right after the
- * service principal was created, 404 and 400 "Not a valid reference update" are replication lag (spec 3.9, 4.4).
- */
-function rawGraph(o: { graphUrl: string; tenant: string; getToken: () => Promise<string>; onRetry: (e: RetryEvent) => void }) {
-  const base = `${o.graphUrl}/v1.0/`;
-  const http = got.extend({ prefixUrl: base, throwHttpErrors: false, retry: { limit: 0 }, followRedirect: false, responseType: "text", timeout: { request: 30_000 } });
-  const perm = "AppRoleAssignment.ReadWrite.All and Application.ReadWrite.All (delegated, the admin's sign-in)";
-
-  async function call<T>(method: "GET" | "POST", path: string, what: string, body?: unknown, lag?: (status: number, message: string) => boolean): Promise<T> {
-    let throttled = 0;
-    let lagged = 0;
-    for (let attempt = 1; ; attempt++) {
-      const clientRequestId = randomUUID();
-      let res;
-      try {
-        res = await http(path, {
-          method,
-          headers: { authorization: `Bearer ${await o.getToken()}`, "client-request-id": clientRequestId, accept: "application/json" },
-          ...(body !== undefined ? { json: body } : {}),
-        });
-      } catch (err) {
-        const e = err as { code?: string; message?: string };
-        throw new GraphRequestError({
-          service: "graph",
-          method,
-          url: base + path,
-          message: redact(`Graph (tenant ${o.tenant}): ${what}: no response (${e.code ?? "ERR_NETWORK"}: ${e.message ?? String(err)})`),
-          hint: "run bootstrap again: it re-reads the tenant and grants only what is missing",
-          clientRequestId,
-        });
-      }
-      let parsed: { error?: { code?: string; message?: string } } & Record<string, unknown> = {};
-      try {
-        parsed = JSON.parse(res.body || "{}") as typeof parsed;
-      } catch {
-        // not JSON: keep {}
-      }
-      if (res.statusCode < 300) return parsed as T;
-      const code = parsed.error?.code;
-      const message = parsed.error?.message ?? "";
-      if (res.statusCode === 429 && throttled < 4) {
-        throttled++;
-        const ra = Number(res.headers["retry-after"]);
-        const waitMs = Number.isFinite(ra) && ra >= 0 ? Math.min(60_000, ra * 1000) : backoff(1000, throttled);
-        o.onRetry({ method, path: `/${path}`, attempt, status: 429, waitMs, reason: "throttled" });
-        await sleep(waitMs);
-        continue;
-      }
-      if (lag?.(res.statusCode, message) && lagged < 8) {
-        lagged++;
-        const waitMs = Math.min(60_000, 1000 * 2 ** (lagged - 1));
-        o.onRetry({ method, path: `/${path}`, attempt, status: res.statusCode, waitMs, reason: "not-replicated" });
-        await sleep(waitMs);
-        continue;
-      }
-      const opts = {
-        service: "graph",
-        method,
-        url: base + path,
-        status: res.statusCode,
-        message: redact(`Graph (tenant ${o.tenant}): ${what}: HTTP ${res.statusCode} ${code ?? ""}${message ? `: ${message}` : ""}`),
-        ...(code ? { graphCode: code } : {}),
-        clientRequestId,
-      };
-      if (res.statusCode === 401 || res.statusCode === 403)
-        throw new GraphAuthError({ ...opts, hint: `the signed-in account may not grant application permissions: it needs ${perm}, and a Privileged Role Administrator or Global Administrator role` });
-      throw new GraphRequestError(opts);
-    }
-  }
-
-  return {
-    async listAppRoleAssignments(spId: string): Promise<AppRoleAssignment[]> {
-      const out: AppRoleAssignment[] = [];
-      let path: string | undefined = `servicePrincipals/${encodeURIComponent(spId)}/appRoleAssignments`;
-      while (path !== undefined) {
-        const page: { value?: AppRoleAssignment[]; "@odata.nextLink"?: string } = await call("GET", path, `list the permissions granted to service principal ${spId}`);
-        out.push(...(page.value ?? []));
-        const next = page["@odata.nextLink"];
-        path = next === undefined ? undefined : next.startsWith(base) ? next.slice(base.length) : undefined;
-      }
-      return out;
-    },
-
-    async grantAppRole(spId: string, resourceId: string, appRoleId: string, g: { fresh: boolean; name: string }): Promise<void> {
-      try {
-        await call(
-          "POST",
-          `servicePrincipals/${encodeURIComponent(spId)}/appRoleAssignments`,
-          `grant ${g.name} to service principal ${spId}`,
-          { principalId: spId, resourceId, appRoleId },
-          g.fresh ? (s, m) => s === 404 || (s === 400 && /not a valid reference update/i.test(m)) : undefined,
-        );
-      } catch (err) {
-        // Spec 3.9: a duplicate is 400 "already exists": it is granted, which is what we want.
-        if (err instanceof GraphRequestError && err.status === 400 && /already exists/i.test(err.message)) return;
-        throw err;
-      }
-    },
-  };
 }

@@ -155,6 +155,7 @@ const PERM = {
   readApps: "Application.Read.All (or Application.ReadWrite.OwnedBy)",
   writeApps: "Application.ReadWrite.OwnedBy and ownership of the object (homelab binds itself as owner at creation; errata 9.2)",
   assign: "AppRoleAssignment.ReadWrite.All plus Application.Read.All (errata 9.2)",
+  grant: "AppRoleAssignment.ReadWrite.All and Application.ReadWrite.All, by an account with a role that may grant application permissions (Privileged Role Administrator or Global Administrator)",
   groups: "GroupMember.Read.All or Group.Read.All",
   users: "User.ReadBasic.All or User.Read.All",
 };
@@ -693,6 +694,37 @@ export function createGraphClient(opts: GraphClientOptions) {
      * that carries it: none (missing), one, or several (display names are not unique; the caller must refuse
      * the ambiguity). Graph compares case-insensitively; exact-case matches win when there are any.
      */
+    /** What a service principal is granted (`/servicePrincipals/{id}/appRoleAssignments`, spec 1.2), all pages. */
+    async listAppRoleAssignments(spId: string): Promise<AppRoleAssignment[]> {
+      return list<AppRoleAssignment>({
+        path: q(`servicePrincipals/${seg(spId)}/appRoleAssignments`, { $top: pageSize }),
+        permission: PERM.grant,
+        what: `list the permissions granted to service principal ${spId}`,
+      });
+    },
+
+    /**
+     * Grant an app role of `resourceId` (e.g. Microsoft Graph's service principal) to `spId`: how admin consent
+     * to application permissions is done through Graph (spec 1.2). Right after `spId` was created, 404 and 400
+     * "Not a valid reference update" are replication lag (3.9, 4.4). A duplicate (400 "already exists") is success.
+     */
+    async grantAppRole(spId: string, resourceId: string, appRoleId: string): Promise<void> {
+      try {
+        await json<AppRoleAssignment>({
+          method: "POST",
+          path: `servicePrincipals/${seg(spId)}/appRoleAssignments`,
+          body: { principalId: spId, resourceId, appRoleId },
+          safe: false,
+          ...(isFresh(spId) ? { lag: (st: number, _c: string | undefined, m: string) => st === 404 || (st === 400 && /not a valid reference update/i.test(m)) } : {}),
+          permission: PERM.grant,
+          what: `grant app role ${appRoleId} of ${resourceId} to service principal ${spId}`,
+        });
+      } catch (err) {
+        if (err instanceof GraphRequestError && err.status === 400 && /already exists/i.test(err.message)) return;
+        throw err;
+      }
+    },
+
     /** Applications by client id (`appId in (...)`, 15 per request), e.g. to adopt a hand-made app (import). */
     async findApplicationsByAppId(appIds: string[]): Promise<EntraApplication[]> {
       return chunked<EntraApplication>(appIds, (c) => ({

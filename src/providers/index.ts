@@ -5,6 +5,7 @@ import { entraGroupProvider } from "./entra/group.js";
 import { secretProvider } from "./entra/secret.js";
 import { servicePrincipalProvider } from "./entra/service-principal.js";
 import type { ObservedTenant, TenantTarget } from "./entra/target.js";
+import { accessCheckProvider } from "./proxmox/access-check.js";
 import { aclProvider } from "./proxmox/acl.js";
 import { groupProvider } from "./proxmox/group.js";
 import type { ObservedCluster } from "./proxmox/observed.js";
@@ -21,4 +22,4 @@ import { userProvider } from "./proxmox/user.js";
  */
 export const tenantProviders: readonly Provider<TenantTarget, ObservedTenant>[] = [applicationProvider, servicePrincipalProvider, entraGroupProvider, secretProvider, assignmentProvider];
 
-export const clusterProviders: readonly Provider<ClusterTarget, ObservedCluster>[] = [realmProvider, roleProvider, groupProvider, userProvider, aclProvider];
+export const clusterProviders: readonly Provider<ClusterTarget, ObservedCluster>[] = [accessCheckProvider, realmProvider, roleProvider, groupProvider, userProvider, aclProvider];

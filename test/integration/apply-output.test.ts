@@ -34,8 +34,9 @@ describe("a no-op run reads with a constant number of requests per cluster", () 
   it("is the same count for 10 and 2,000 users, and no writes", () => {
     expect(counts[10]!.writes).toBe(0);
     expect(counts[2000]!.writes).toBe(0);
-    // GET /access/domains, /access/users?full=1, /access/groups, /access/roles, /access/acl.
-    expect(counts[10]!.total).toBe(5);
+    // GET /access/permissions (the token sees everything?), /access/domains, /access/users?full=1,
+    // /access/groups, /access/roles, /access/acl.
+    expect(counts[10]!.total).toBe(6);
     expect(counts[2000]!.total).toBe(counts[10]!.total);
   });
 });
@@ -86,7 +87,7 @@ Plan: 5 to create, 0 to update, 0 to replace, 0 to delete; 0 unchanged.
 `);
     expect(r.stdout).not.toMatch(/\u001b\[/);
     expect(writes(lab.sim)).toEqual([]);
-    expect(r.stderr).toMatch(/read pve: 5 requests/);
+    expect(r.stderr).toMatch(/read pve: 6 requests/);
   });
 
   it("--check without --diff prints only the summary; --detailed-exitcode turns pending changes into exit 2", async () => {
@@ -154,6 +155,26 @@ users:
     // A lock left by a dead process is taken over.
     writeFileSync(lock, "999999\n");
     expect((await run(["apply"])).code).toBe(0);
+  });
+});
+
+describe("a token that sees only part of the cluster", () => {
+  it("is refused before planning (Proxmox would answer with partial lists), exit 4 with a hint", async () => {
+    const lab = await pveLab({ users: [{ userid: "homelab@pve" }, { userid: "ann@pve" }] });
+    try {
+      const token = lab.sim.createToken("homelab@pve", "converge", { privsep: 1 });
+      lab.write("access:\n  - { user: ann@pve, role: PVEAuditor, path: / }\n");
+      const text = (await import("node:fs")).readFileSync(lab.file, "utf8");
+      (await import("node:fs")).writeFileSync(lab.file, text.replace(`id: "${lab.sim.adminToken.id}"`, `id: "${token.id}"`));
+      const r = await homelab(["-f", lab.file, "plan"], { env: { ...lab.env, PVE_TOKEN: token.secret } });
+      expect(r.code).toBe(4);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toMatch(/^error proxmox cluster 'pve': token homelab@pve!converge lacks Sys\.Audit on \/access, so Proxmox shows it only part of the users and ACL entries/m);
+      expect(r.stderr).toMatch(/hint: give the token Administrator on \//);
+      expect(writes(lab.sim)).toEqual([]);
+    } finally {
+      await lab.close();
+    }
   });
 });
 

@@ -10,7 +10,7 @@ export type PveApi = Pick<
   | "listUsers" | "createUser" | "updateUser" | "deleteUser"
   | "listGroups" | "createGroup" | "updateGroup" | "deleteGroup"
   | "listRoles" | "createRole" | "updateRole" | "deleteRole"
-  | "listAcl" | "putAcl"
+  | "listAcl" | "putAcl" | "permissions"
 >;
 
 /** What the Proxmox providers act on: one cluster, its desired state and its API. */

@@ -3,6 +3,7 @@ import type { DesiredApplication, DesiredCluster, DesiredRealm, DesiredState, De
 import { AuthError, HomelabError } from "../core/errors.js";
 import { realmOf } from "../core/pve.js";
 import { redact } from "../log/redact.js";
+import { connectCluster, connectTenant } from "../providers/connect.js";
 import type { EntraApplication, EntraUser, PasswordCredential } from "../providers/entra/types.js";
 import type { PveRealm, PveUser } from "../providers/proxmox/types.js";
 import { claimShape, daysUntil, fail, namePart, pass, sameIssuer, sortChecks, warnCheck, type Check } from "./checks.js";
@@ -123,18 +124,9 @@ const UPN_CLAIMS = new Set(["upn", "username", "preferred_username"]);
 async function readClusters(clusters: DesiredCluster[], opts: VerifyOptions, closers: Array<() => void>): Promise<Map<string, ClusterFacts>> {
   const out = new Map<string, ClusterFacts>();
   if (clusters.length === 0) return out;
-  // got is loaded only by commands that talk to an API (start-up cost).
-  const { createProxmoxClient } = await import("../providers/proxmox/client.js");
   await Promise.all(
     clusters.map(async (c) => {
-      const api = createProxmoxClient({
-        name: c.name,
-        url: c.url,
-        token: c.token,
-        tls: c.tls,
-        ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
-        onRetry: (e) => opts.onDebug?.(`retry ${c.name} ${e.method} ${e.path} attempt ${e.attempt}: ${e.reason}`),
-      });
+      const api = await connectCluster(c, { ...(opts.onWarning ? { onWarning: opts.onWarning } : {}), onRetry: (line) => opts.onDebug?.(`retry ${line}`) });
       closers.push(() => {
         for (const r of api.requestLog) opts.onDebug?.(`${c.name} ${r.method} ${r.path} ${r.status || "-"} ${r.ms}ms`);
         api.close();
@@ -166,14 +158,11 @@ async function readTenants(tenants: DesiredTenant[], realms: RealmPlan[], opts: 
   if (tenants.length === 0) return { facts, prove: async () => undefined };
   // msal is loaded only when a tenant realm is verified.
   const { createTokenSource, TokenAuthError } = await import("../providers/entra/token.js");
-  const { createGraphClient, realmTag, graphCodeOf } = await import("../providers/entra/graph.js");
-  const onRetry = (name: string) => (e: { method: string; path: string; attempt: number; status?: number; waitMs: number; reason: string }) =>
-    opts.onDebug?.(`retry ${name} ${e.method} ${e.path} attempt ${e.attempt} (${e.reason}${e.status ? ` ${e.status}` : ""}), waiting ${e.waitMs} ms`);
+  const { realmTag, graphCodeOf } = await import("../providers/entra/graph.js");
 
   await Promise.all(
     tenants.map(async (t) => {
-      const tokens = createTokenSource({ tenantId: t.tenantId, loginUrl: t.loginUrl, graphUrl: t.graphUrl, credentials: t.credentials, onRetry: onRetry(t.name) });
-      const graph = createGraphClient({ graphUrl: t.graphUrl, tokens, tenant: t.name, onRetry: onRetry(t.name), retries: 2 });
+      const { graph } = await connectTenant(t, { onRetry: (line) => opts.onDebug?.(`retry ${line}`) }, { retries: 2 });
       try {
         const apps = new Map<string, EntraApplication[]>();
         const directory = new Map<string, Map<string, EntraUser | undefined> | { error: unknown }>();

@@ -9,6 +9,7 @@ import { applyPlan, planAll, readAll, type TargetSpec } from "../../engine/run.j
 import { redact } from "../../log/redact.js";
 import { secretExpiries, type SecretExpiry } from "../../providers/entra/secret.js";
 import { emptyObservedTenant, type ObservedTenant, type TenantTarget } from "../../providers/entra/target.js";
+import { connectCluster, connectTenant } from "../../providers/connect.js";
 import { clusterProviders, tenantProviders } from "../../providers/index.js";
 import { emptyObserved } from "../../providers/proxmox/observed.js";
 import { acquireLock } from "../lock.js";
@@ -117,58 +118,53 @@ export function clock(): () => Date {
 
 async function tenantTargets(io: Io, desired: DesiredState, clients: Closable[], resolver: Resolver, opts: ApplyOptions): Promise<TargetSpec[]> {
   if (desired.tenants.length === 0) return [];
-  // msal and got are loaded only when a tenant is configured (start-up cost: DESIGN.md performance budget).
-  const { createTokenSource, waitUntilUsable } = await import("../../providers/entra/token.js");
-  const { createGraphClient } = await import("../../providers/entra/graph.js");
+  const { waitUntilUsable, createTokenSource } = await import("../../providers/entra/token.js");
+  const { Secret } = await import("../../config/secret.js");
   const now = clock();
-  return desired.tenants.map((t) => {
-    const debugRetry = (e: { method: string; path: string; attempt: number; status?: number; waitMs: number; reason: string }) => {
-      if (io.debug) io.err(`debug retry ${t.name} ${e.method} ${e.path} attempt ${e.attempt} (${e.reason}${e.status ? ` ${e.status}` : ""}), waiting ${e.waitMs} ms`);
-    };
-    const tokens = createTokenSource({ tenantId: t.tenantId, loginUrl: t.loginUrl, graphUrl: t.graphUrl, credentials: t.credentials, onRetry: debugRetry });
-    // A new secret is proven by a token request before a realm gets it (proveSecret below), the stronger
-    // test; so two sightings in a row suffice here instead of terraform's five (spec 6 step 2), which
-    // keeps the Proxmox side (realm → users → ACL) from idling four seconds behind every new secret.
-    const graph = createGraphClient({ graphUrl: t.graphUrl, tokens, tenant: t.name, onRetry: debugRetry, visibility: { times: 2, attempts: 30, delayMs: 1000 } });
-    clients.push({ name: t.name, requestLog: graph.requestLog, close: () => {} });
-    const target: TenantTarget = {
-      desired: t,
-      graph,
-      resolver,
-      now,
-      rotateSecrets: opts.rotateSecrets,
-      proveSecret: async (appId, secret) => {
-        const { Secret } = await import("../../config/secret.js");
-        const source = createTokenSource({ tenantId: t.tenantId, loginUrl: t.loginUrl, graphUrl: t.graphUrl, credentials: { clientId: appId, clientSecret: Secret.fromValue(secret, "new client secret") }, onRetry: debugRetry });
-        await waitUntilUsable(source, { attempts: 10, delayMs: 1000, onRetry: debugRetry });
-      },
-    };
-    return { name: t.name, target, providers: tenantProviders, empty: emptyObservedTenant } satisfies TargetSpec as TargetSpec;
-  });
+  const onRetry = (line: string) => {
+    if (io.debug) io.err(`debug retry ${line}`);
+  };
+  return Promise.all(
+    desired.tenants.map(async (t) => {
+      // A new secret is proven by a token request before a realm gets it (proveSecret below), the stronger
+      // test; so two sightings in a row suffice here instead of terraform's five (spec 6 step 2), which
+      // keeps the Proxmox side (realm → users → ACL) from idling four seconds behind every new secret.
+      const { graph } = await connectTenant(t, { onRetry }, { visibility: { times: 2, attempts: 30, delayMs: 1000 } });
+      clients.push({ name: t.name, requestLog: graph.requestLog, close: () => {} });
+      const target: TenantTarget = {
+        desired: t,
+        graph,
+        resolver,
+        now,
+        rotateSecrets: opts.rotateSecrets,
+        proveSecret: async (appId, secret) => {
+          const source = createTokenSource({ tenantId: t.tenantId, loginUrl: t.loginUrl, graphUrl: t.graphUrl, credentials: { clientId: appId, clientSecret: Secret.fromValue(secret, "new client secret") } });
+          await waitUntilUsable(source, { attempts: 10, delayMs: 1000, onRetry: (e) => onRetry(`${t.name} ${e.method} ${e.path} attempt ${e.attempt} (${e.reason}), waiting ${e.waitMs} ms`) });
+        },
+      };
+      return { name: t.name, target, providers: tenantProviders, empty: emptyObservedTenant } satisfies TargetSpec as TargetSpec;
+    }),
+  );
 }
 
 async function clusterTargets(io: Io, desired: DesiredState, clients: Closable[], resolver: Resolver, emit?: (e: Record<string, unknown>) => void): Promise<TargetSpec[]> {
-  // got is loaded only by commands that talk to an API (start-up cost: DESIGN.md performance budget).
-  const { createProxmoxClient } = await import("../../providers/proxmox/client.js");
-  return desired.clusters.map((c) => {
-    const client = createProxmoxClient({
-      name: c.name,
-      url: c.url,
-      token: c.token,
-      tls: c.tls,
-      onWarning: (w) => warn(io, emit !== undefined, w, emit),
-      onRetry: (e) => {
-        if (io.debug) io.err(`debug retry ${c.name} ${e.method} ${e.path} attempt ${e.attempt}: ${e.reason}`);
-      },
-    });
-    clients.push(client as unknown as Closable);
-    return {
-      name: c.name,
-      target: { desired: c, api: client, resolver, runAs: { tokenId: c.token.id, userid: c.token.id.split("!")[0]! } },
-      providers: clusterProviders,
-      empty: emptyObserved,
-    } satisfies TargetSpec as TargetSpec;
-  });
+  return Promise.all(
+    desired.clusters.map(async (c) => {
+      const client = await connectCluster(c, {
+        onWarning: (w) => warn(io, emit !== undefined, w, emit),
+        onRetry: (line) => {
+          if (io.debug) io.err(`debug retry ${line}`);
+        },
+      });
+      clients.push(client as unknown as Closable);
+      return {
+        name: c.name,
+        target: { desired: c, api: client, resolver, runAs: { tokenId: c.token.id, userid: c.token.id.split("!")[0]! } },
+        providers: clusterProviders,
+        empty: emptyObserved,
+      } satisfies TargetSpec as TargetSpec;
+    }),
+  );
 }
 
 function requestsOf(clients: Closable[], name: string): number {

@@ -35,7 +35,6 @@ import { fileURLToPath } from "node:url";
 import { buildDesired } from "../../config/desired.js";
 import { loadValidConfig, validateText } from "../../config/resolve.js";
 import { Secret } from "../../config/secret.js";
-import type { DesiredTenant } from "../../core/desired.js";
 import { ConfigError, ExitCode, RemoteError, UserError, formatProblem } from "../../core/errors.js";
 import { createResolver } from "../../engine/resolver.js";
 import { planAll, readAll, type TargetSpec } from "../../engine/run.js";
@@ -44,6 +43,7 @@ import { renderImport } from "../../import/yaml.js";
 import { emptyObservedTenant, type TenantTarget } from "../../providers/entra/target.js";
 import { clusterProviders, tenantProviders } from "../../providers/index.js";
 import { emptyObserved } from "../../providers/proxmox/observed.js";
+import { connectCluster, connectTenant } from "../../providers/connect.js";
 import type { Io } from "../output.js";
 import { clock } from "./apply.js";
 
@@ -91,8 +91,7 @@ export async function importCommand(io: Io, opts: ImportOptions): Promise<number
   // Only this cluster and tenant: the desired state of the source config gives their clients' settings.
   const source = buildDesired(config, loaded.baseDir([]));
   const dc = source.clusters.find((c) => c.name === clusterName)!;
-  const { createProxmoxClient } = await import("../../providers/proxmox/client.js");
-  const api = createProxmoxClient({ name: dc.name, url: dc.url, token: dc.token, tls: dc.tls, onWarning: (w) => io.err(`warning: ${w}`) });
+  const api = await connectCluster(dc, { onWarning: (w) => io.err(`warning: ${w}`) });
   try {
     // --- read the cluster ------------------------------------------------------------------------------
     const [summaries, users, groups, roles, acl] = await Promise.all([api.listRealms(), api.listUsers(), api.listGroups(), api.listRoles(), api.listAcl()]);
@@ -101,10 +100,10 @@ export async function importCommand(io: Io, opts: ImportOptions): Promise<number
 
     // --- read the tenant: apps whose appId is a realm's client id, and the groups named in group ids --
     let liveTenant: LiveTenant | undefined;
-    let graph: Awaited<ReturnType<typeof tenantClients>>["graph"] | undefined;
+    let graph: Awaited<ReturnType<typeof connectTenant>>["graph"] | undefined;
     const dt = opts.tenant ? source.tenants.find((t) => t.name === opts.tenant) : undefined;
     if (dt) {
-      ({ graph } = await tenantClients(dt));
+      ({ graph } = await connectTenant(dt));
       const { realmTag } = await import("../../providers/entra/graph.js");
       const clientIds = new Map<string, string>();
       for (const r of realms) if (r.type === "openid" && typeof r.options["client-id"] === "string") clientIds.set(r.realm, r.options["client-id"]);
@@ -194,14 +193,6 @@ export async function importCommand(io: Io, opts: ImportOptions): Promise<number
   } finally {
     api.close();
   }
-}
-
-async function tenantClients(t: DesiredTenant) {
-  const { createTokenSource } = await import("../../providers/entra/token.js");
-  const { createGraphClient } = await import("../../providers/entra/graph.js");
-  const tokens = createTokenSource({ tenantId: t.tenantId, loginUrl: t.loginUrl, graphUrl: t.graphUrl, credentials: t.credentials });
-  const graph = createGraphClient({ graphUrl: t.graphUrl, tokens, tenant: t.name });
-  return { tokens, graph };
 }
 
 /** Rewrite the relative paths of `${file:...}` references and `tls.ca` in a copied entry. */

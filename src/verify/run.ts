@@ -252,7 +252,7 @@ function realmWideChecks(r: RealmPlan, facts: TenantFacts | undefined): Check[] 
     const missing = [...dir.entries()].filter(([, u]) => u === undefined).map(([upn]) => upn);
     if (missing.length > 0)
       out.push(fail("directory", r.realm, undefined, `not in tenant ${r.tenant.name}: ${missing.join(", ")}`, `check the spelling in access (the login produces <UPN>@${r.realm}), or create the user in Entra ID`));
-    else out.push(pass("directory", r.realm, undefined, `${dir.size} named user${dir.size === 1 ? "" : "s"} exist in tenant ${r.tenant.name}`));
+    else out.push(pass("directory", r.realm, undefined, `${dir.size} named user${dir.size === 1 ? " exists" : "s exist"} in tenant ${r.tenant.name}`));
   }
   return out;
 }

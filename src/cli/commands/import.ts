@@ -179,7 +179,7 @@ export async function importCommand(io: Io, opts: ImportOptions): Promise<number
     else io.out(text.trimEnd());
     const d = result.data as Record<string, Record<string, unknown> | unknown[] | undefined>;
     const count = (k: string) => (Array.isArray(d[k]) ? (d[k] as unknown[]).length : Object.keys(d[k] ?? {}).length);
-    io.err(`imported cluster ${dc.name}${dt ? ` and tenant ${dt.name}` : ""}${outPath ? ` into ${opts.output}` : ""}: ${count("realms")} realms, ${count("roles")} roles, ${count("groups")} groups, ${count("users")} users with attributes, ${count("access")} access entries`);
+    io.err(`imported cluster ${dc.name}${dt ? ` and tenant ${dt.name}` : ""}${outPath ? ` into ${opts.output}` : ""}: ${n(count("realms"), "realm")}, ${n(count("roles"), "role")}, ${n(count("groups"), "group")}, ${n(count("users"), "user")} with attributes, ${n(count("access"), "access entry", "access entries")}`);
     for (const [realm, v] of result.clientKeyEnv) io.err(`  realm ${realm}: set ${v} to its client key`);
     for (const a of result.adopted) io.err(`  adopted: realm ${a.realm} as a tenant realm (app registration "${a.app.displayName}", appId ${a.app.appId})`);
     for (const l of result.leftOut) io.err(`  left out: ${l}`);
@@ -194,6 +194,8 @@ export async function importCommand(io: Io, opts: ImportOptions): Promise<number
     api.close();
   }
 }
+
+const n = (k: number, one: string, many = `${one}s`) => `${k} ${k === 1 ? one : many}`;
 
 /** Rewrite the relative paths of `${file:...}` references and `tls.ca` in a copied entry. */
 function rebaseEntry(entry: Record<string, unknown>, rebase: (p: string) => string): Record<string, unknown> {

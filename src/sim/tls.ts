@@ -18,6 +18,8 @@ export interface SelfSignedOptions {
   days?: number;
   ipAddresses?: string[];
   dnsNames?: string[];
+  /** EC P-256 (default, for TLS) or RSA 2048 (what Entra certificate credentials use: RS256/PS256 assertions). */
+  keyType?: "ec" | "rsa";
 }
 
 // --- minimal DER encoder -------------------------------------------------------------------
@@ -94,6 +96,7 @@ function ipBytes(ip: string): Buffer {
 const OID_CN = "2.5.4.3";
 const OID_EC_PUBLIC_KEY = "1.2.840.10045.2.1";
 const OID_ECDSA_SHA256 = "1.2.840.10045.4.3.2";
+const OID_RSA_SHA256 = "1.2.840.113549.1.1.11";
 const OID_SAN = "2.5.29.17";
 const OID_BASIC_CONSTRAINTS = "2.5.29.19";
 const OID_KEY_USAGE = "2.5.29.15";
@@ -122,9 +125,11 @@ export function generateSelfSignedCert(opts: SelfSignedOptions = {}): SelfSigned
   const ips = opts.ipAddresses ?? ["127.0.0.1"];
   const dns = opts.dnsNames ?? ["localhost"];
 
-  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const rsa = opts.keyType === "rsa";
+  const { privateKey, publicKey } = rsa ? generateKeyPairSync("rsa", { modulusLength: 2048 }) : generateKeyPairSync("ec", { namedCurve: "P-256" });
   const spki = publicKey.export({ type: "spki", format: "der" });
-  const sigAlg = seq(derOid(OID_ECDSA_SHA256));
+  // sha256WithRSAEncryption carries explicit NULL parameters (RFC 4055); ecdsa-with-SHA256 carries none.
+  const sigAlg = rsa ? seq(derOid(OID_RSA_SHA256), tlv(0x05, Buffer.alloc(0))) : seq(derOid(OID_ECDSA_SHA256));
   const name = seq(set(seq(derOid(OID_CN), derUtf8(cn))));
   const now = Date.now();
   const validity = seq(derTime(new Date(now - 86_400_000)), derTime(new Date(now + days * 86_400_000)));
@@ -153,7 +158,7 @@ export function generateSelfSignedCert(opts: SelfSignedOptions = {}): SelfSigned
     spki,
     explicit(3, extensions),
   );
-  const signature = sign("sha256", tbs, privateKey); // DER-encoded ECDSA-Sig-Value
+  const signature = sign("sha256", tbs, privateKey); // ECDSA: a DER ECDSA-Sig-Value; RSA: PKCS#1 v1.5
   const cert = seq(tbs, sigAlg, derBitString(signature));
 
   return {

@@ -1,5 +1,4 @@
-import { execFileSync } from "node:child_process";
-import { createHash, randomUUID, X509Certificate } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,6 +20,7 @@ import {
 } from "../../src/providers/entra/token.js";
 import type { RetryEvent } from "../../src/providers/entra/types.js";
 import { startEntraSim, type EntraSim } from "../../src/sim/entra/index.js";
+import { makeCert } from "../helpers/cert.js";
 
 /**
  * The Entra token source (msal-node over got) and the Graph client against the in-process simulator.
@@ -56,23 +56,6 @@ async function deadPort(): Promise<number> {
   return port;
 }
 
-function hasOpenssl(): boolean {
-  try {
-    execFileSync("openssl", ["version"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** A throwaway self-signed certificate: key file path, DER, SHA-1 thumbprint. */
-function makeCert(dir: string, name: string): { keyPath: string; der: Buffer; sha1: string } {
-  const keyPath = join(dir, `${name}.key`);
-  const crt = join(dir, `${name}.crt`);
-  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", `/CN=${name}`, "-keyout", keyPath, "-out", crt], { stdio: "ignore" });
-  const der = Buffer.from(new X509Certificate(readFileSync(crt, "utf8")).raw);
-  return { keyPath, der, sha1: createHash("sha1").update(der).digest("hex").toUpperCase() };
-}
 
 const tokenPosts = (sim: EntraSim) => sim.requestLog.filter((l) => l.api === "token" && l.method === "POST").length;
 
@@ -450,7 +433,7 @@ describe("entra clients against the simulator", () => {
       expect((await graph.getApplication(app.id)).notes).toBe("managed by homelab");
     });
 
-    it.skipIf(!hasOpenssl())("a certificate credential (${file:} private key) gets a token; an unregistered one is an AuthError", async () => {
+    it("a certificate credential (${file:} private key) gets a token; an unregistered one is an AuthError", async () => {
       ownerId ??= (await graph.servicePrincipalOfCaller()).id;
       const dir = mkdtempSync(join(tmpdir(), "homelab-entra-cert-"));
       try {

@@ -1,31 +1,14 @@
-import { execFileSync } from "node:child_process";
-import { X509Certificate, createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfidentialClientApplication, ServerError } from "@azure/msal-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { entraAuthorityMetadata, startEntraSim, type EntraSim } from "../../src/sim/entra/index.js";
+import { makeCert } from "../helpers/cert.js";
 
-function hasOpenssl(): boolean {
-  try {
-    execFileSync("openssl", ["version"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
-/** A throwaway self-signed certificate (node:crypto cannot create X.509). */
-function makeCert(dir: string, name: string): { certPem: string; keyPem: string; der: Buffer } {
-  const key = join(dir, `${name}.key`);
-  const crt = join(dir, `${name}.crt`);
-  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", `/CN=${name}`, "-keyout", key, "-out", crt], { stdio: "ignore" });
-  const certPem = readFileSync(crt, "utf8");
-  return { certPem, keyPem: readFileSync(key, "utf8"), der: Buffer.from(new X509Certificate(certPem).raw) };
-}
-
-describe.skipIf(!hasOpenssl())("entra sim: certificate client assertion (optional)", () => {
+describe("entra sim: certificate client assertion (optional)", () => {
   let sim: EntraSim;
   let dir: string;
   let good: ReturnType<typeof makeCert>;

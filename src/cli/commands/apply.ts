@@ -68,7 +68,8 @@ export async function converge(io: Io, desired: DesiredState, opts: ApplyOptions
             task.setTitle(`read ${t.name}: ${requestsOf(clients, t.name)} requests`);
           } catch (err) {
             readError ??= err;
-            task.setTitle(`read ${t.name}: failed`);
+            // Marks the step failed in the progress view; the error itself is reported once, after it.
+            throw new Error("the error is shown below");
           }
         },
       })),

@@ -9,24 +9,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
-import { apply as applyCli, baseline, median, root } from "./lib.mjs";
+import { apply as applyCli, baseline, benchOptions, median, root } from "./lib.mjs";
 
-const { values } = parseArgs({
-  options: {
-    sizes: { type: "string" },
-    quick: { type: "boolean", default: false },
-    runs: { type: "string", default: "3" },
-    "base-runs": { type: "string", default: "7" },
-    concurrency: { type: "string" },
-  },
-});
-const SIZES = (values.sizes ?? (values.quick ? "10,100" : "10,100,1000,5000")).split(",").map((s) => Number(s.trim()));
-if (SIZES.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--sizes must be a comma-separated list of positive integers, not ${values.sizes}`);
-const RUNS = Number(values.runs);
-const BASE_RUNS = Number(values["base-runs"]);
+const { sizes: SIZES, runs: RUNS, baseRuns: BASE_RUNS, concurrency, passthrough } = benchOptions([10, 100, 1000, 5000]);
 const { startProxmoxSim } = await import(join(root, "dist/sim/proxmox/index.js"));
-const passthrough = values.concurrency === undefined ? [] : ["--concurrency", values.concurrency];
 const apply = (file, env) => applyCli(file, env, passthrough);
 const SSO_SECRET = "bench-sso-Secret-4711";
 
@@ -132,7 +118,7 @@ try {
 const b = median(base);
 const s = (ms) => (ms / 1000).toFixed(2).padStart(7);
 const x = (ms) => `${(ms / b).toFixed(1).padStart(6)} x`;
-console.log(`node -e 0: ${b.toFixed(0)} ms (median of ${base.length})${values.concurrency ? `; --concurrency ${values.concurrency}` : ""}`);
+console.log(`node -e 0: ${b.toFixed(0)} ms (median of ${base.length})${concurrency ? `; --concurrency ${concurrency}` : ""}`);
 console.log("  users | from empty:  wall s  requests  writes  created  req/obj   ratio | no-op:  wall s  requests  writes   ratio");
 for (const { users, empty: e, noop: o } of results) {
   console.log(
@@ -141,7 +127,7 @@ for (const { users, empty: e, noop: o } of results) {
 }
 const round = (v) => Math.round(v);
 console.log(JSON.stringify({
-  bench: "converge", node: process.version, node_e_0_ms: round(b), base_runs: base.length, concurrency: values.concurrency === undefined ? 4 : Number(values.concurrency),
+  bench: "converge", node: process.version, node_e_0_ms: round(b), base_runs: base.length, concurrency: concurrency === undefined ? 4 : Number(concurrency),
   sizes: results.map(({ users, empty: e, noop: o }) => ({
     users,
     empty: { ms: round(e.ms), runs: e.runs, requests: e.requests, writes: e.writes, created: e.created, requests_per_object: Number((e.requests / e.created).toFixed(3)), ratio: Number((e.ms / b).toFixed(2)) },

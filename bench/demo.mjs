@@ -11,26 +11,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
-import { apply as applyCli, baseline, median, root } from "./lib.mjs";
+import { apply as applyCli, baseline, benchOptions, median, root } from "./lib.mjs";
 
-const { values } = parseArgs({
-  options: {
-    sizes: { type: "string" },
-    quick: { type: "boolean", default: false },
-    runs: { type: "string", default: "3" },
-    "base-runs": { type: "string", default: "7" },
-    concurrency: { type: "string" },
-  },
-});
-const SIZES = (values.sizes ?? (values.quick ? "10,100" : "10,100,1000")).split(",").map((s) => Number(s.trim()));
-if (SIZES.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--sizes must be a comma-separated list of positive integers, not ${values.sizes}`);
-const RUNS = Number(values.runs);
-const BASE_RUNS = Number(values["base-runs"]);
-if (!Number.isInteger(RUNS) || RUNS < 1 || !Number.isInteger(BASE_RUNS) || BASE_RUNS < 1) throw new Error("--runs and --base-runs must be positive integers");
+const { sizes: SIZES, runs: RUNS, baseRuns: BASE_RUNS, concurrency, passthrough } = benchOptions([10, 100, 1000]);
 const { startEntraSim } = await import(join(root, "dist/sim/entra/index.js"));
 const { startProxmoxSim } = await import(join(root, "dist/sim/proxmox/index.js"));
-const passthrough = values.concurrency === undefined ? [] : ["--concurrency", values.concurrency];
 const apply = (file, env) => applyCli(file, env, passthrough);
 
 const ROLES = ["Administrator", "PVEAuditor", "PVEVMUser", "PVEVMAdmin", "PVEDatastoreUser", "VMOperator", "Backup"];
@@ -167,7 +152,7 @@ const b = median(base);
 const s = (ms) => (ms / 1000).toFixed(2).padStart(7);
 const x = (ms) => `${(ms / b).toFixed(1).padStart(6)} x`;
 const c = (v, w) => String(v).padStart(w);
-console.log(`node -e 0: ${b.toFixed(0)} ms (median of ${base.length})${values.concurrency ? `; --concurrency ${values.concurrency}` : ""}`);
+console.log(`node -e 0: ${b.toFixed(0)} ms (median of ${base.length})${concurrency ? `; --concurrency ${concurrency}` : ""}`);
 console.log("  users | run        |  wall s    ratio | token  graph GET  graph write | pve GET  pve write | created");
 for (const { users, empty: e, noop: o } of results) {
   for (const [label, r] of [["from empty", e], ["no-op", o]]) {
@@ -184,6 +169,6 @@ const fig = (r) => ({
   ...(r.created === undefined ? {} : { created: r.created }),
 });
 console.log(JSON.stringify({
-  bench: "demo", node: process.version, node_e_0_ms: round(b), base_runs: base.length, concurrency: values.concurrency === undefined ? 4 : Number(values.concurrency),
+  bench: "demo", node: process.version, node_e_0_ms: round(b), base_runs: base.length, concurrency: concurrency === undefined ? 4 : Number(concurrency),
   sizes: results.map(({ users, empty: e, noop: o }) => ({ users, empty: fig(e), noop: fig(o) })),
 }));

@@ -2,6 +2,7 @@
 // spawnSync would block them), time `node -e 0`, take medians, run the built CLI.
 import { spawn } from "node:child_process";
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 
 export const root = new URL("..", import.meta.url).pathname;
 export const bin = join(root, "dist/cli/main.js");
@@ -38,4 +39,27 @@ export async function baseline(k) {
     out.push(r.ms);
   }
   return out;
+}
+
+/**
+ * The options every converge-style benchmark takes: `--sizes 10,100`, `--quick` (the first two default
+ * sizes), `--runs N` (repeats of each measured run), `--base-runs N` (of `node -e 0`), `--concurrency N`
+ * (passed to the CLI). Bad values stop the benchmark with a message.
+ */
+export function benchOptions(defaultSizes) {
+  const { values } = parseArgs({
+    options: {
+      sizes: { type: "string" },
+      quick: { type: "boolean", default: false },
+      runs: { type: "string", default: "3" },
+      "base-runs": { type: "string", default: "7" },
+      concurrency: { type: "string" },
+    },
+  });
+  const sizes = (values.sizes ?? (values.quick ? defaultSizes.slice(0, 2).join(",") : defaultSizes.join(","))).split(",").map((s) => Number(s.trim()));
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--sizes must be a comma-separated list of positive integers, not ${values.sizes}`);
+  const runs = Number(values.runs);
+  const baseRuns = Number(values["base-runs"]);
+  if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(baseRuns) || baseRuns < 1) throw new Error("--runs and --base-runs must be positive integers");
+  return { sizes, runs, baseRuns, concurrency: values.concurrency, passthrough: values.concurrency === undefined ? [] : ["--concurrency", values.concurrency] };
 }

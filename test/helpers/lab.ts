@@ -12,6 +12,16 @@ export const DIRECTORY = {
   groups: [{ displayName: "Proxmox Admins", members: ["jane@contoso.com"] }, { displayName: "VM Operators", members: ["bob@contoso.com"] }],
 };
 
+/** The `tenants:` section for an Entra simulator: tenant `contoso`, its secret read from ${env:CONTOSO_SECRET}. */
+export function tenantYaml(entra: EntraSim): string {
+  return `tenants:
+  contoso:
+    tenantId: ${entra.tenantId}
+    cloud: { loginUrl: "${entra.loginUrl}", graphUrl: "${entra.graphUrl}" }
+    credentials: { clientId: ${entra.automation.clientId}, clientSecret: "\${env:CONTOSO_SECRET}" }
+`;
+}
+
 /** Both simulators: one Entra tenant and `clusters` Proxmox clusters, with a config written against them. */
 export interface Lab {
   entra: EntraSim;
@@ -30,14 +40,7 @@ export async function lab(clusters: string[] = ["pve1"], entraOpts: EntraSimOpti
   const dir = mkdtempSync(join(tmpdir(), "hl-lab-"));
   const file = join(dir, "homelab.yaml");
   const env: Record<string, string> = { CONTOSO_SECRET: entra.automation.clientSecret };
-  let header = `version: 1
-tenants:
-  contoso:
-    tenantId: ${entra.tenantId}
-    cloud: { loginUrl: "${entra.loginUrl}", graphUrl: "${entra.graphUrl}" }
-    credentials: { clientId: ${entra.automation.clientId}, clientSecret: "\${env:CONTOSO_SECRET}" }
-clusters:
-`;
+  let header = `version: 1\n${tenantYaml(entra)}clusters:\n`;
   for (const [name, sim] of pve) {
     const v = `PVE_TOKEN_${name.toUpperCase()}`;
     env[v] = sim.adminToken.secret;

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { homelab } from "../helpers/cli.js";
 import { pveLab, writes, type PveLab } from "../helpers/pve.js";
+import { tenantYaml } from "../helpers/lab.js";
 import { startEntraSim, type EntraSim } from "../../src/sim/entra/index.js";
 import { startProxmoxSim, type ProxmoxFixture } from "../../src/sim/proxmox/index.js";
 
@@ -239,12 +240,7 @@ describe("homelab import with a tenant: adopting a matching app registration", (
     file = join(pve.dir, "homelab.yaml");
     env = { ...pve.env, CONTOSO_SECRET: entra.automation.clientSecret };
     writeFileSync(file, `version: 1
-tenants:
-  contoso:
-    tenantId: ${entra.tenantId}
-    cloud: { loginUrl: "${entra.loginUrl}", graphUrl: "${entra.graphUrl}" }
-    credentials: { clientId: ${entra.automation.clientId}, clientSecret: "\${env:CONTOSO_SECRET}" }
-clusters:
+${tenantYaml(entra)}clusters:
   pve:
     url: ${pve.sim.url}
     token: { id: "${pve.sim.adminToken.id}", secret: "\${env:PVE_TOKEN}" }

@@ -75,6 +75,7 @@ export function buildDesired(cfg: HomelabConfig, baseDir = "."): DesiredState {
         const comment = g.comment ?? g.entraGroup;
         return {
           address: `proxmox.group/${cname}:${key}`, cluster: cname, key, groupid: groupId(key),
+          membersExclusive: g.entraGroup === undefined && g.membersExclusive !== false,
           ...(comment !== undefined ? { comment } : {}), ...(g.realm !== undefined ? { realm: g.realm } : {}),
         };
       });

@@ -71,6 +71,8 @@ export interface GroupConfig {
   entraGroup?: string;
   comment?: string;
   members?: string[];
+  /** Default true: `members` is the whole membership. */
+  membersExclusive?: boolean;
   clusters?: string[];
 }
 

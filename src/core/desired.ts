@@ -82,6 +82,8 @@ export interface DesiredGroup {
   groupid: string | EntraGroupId;
   comment?: string;
   realm?: string;
+  /** Plain groups: members not declared in the file are drift and removed (the default). */
+  membersExclusive: boolean;
 }
 
 export interface DesiredUser {

@@ -21,6 +21,12 @@ export interface Provider<Target, Observed> {
   /** Apply one change, or a batch of changes sharing `batchKey`. */
   apply(changes: Change[], target: Target): Promise<void>;
   batchKey?(change: Change): string | undefined;
+  /**
+   * Optional, pure: look at every change planned for this target (all kinds) once planning is done, before
+   * anything is printed or applied. Throw a UserError to refuse the plan (nothing is written), or return
+   * warnings. For rules that span kinds: the lockout guard, the write-privilege and version pre-flights.
+   */
+  review?(target: Target, observed: Observed, changes: readonly Change[]): string[] | void;
 }
 
 export interface PlanPart {

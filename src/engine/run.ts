@@ -37,12 +37,16 @@ export function planAll(targets: readonly TargetSpec[], observed: ReadonlyMap<st
   const warnings: string[] = [];
   let unchanged = 0;
   for (const t of targets) {
+    const own: Change[] = [];
     for (const p of t.providers) {
       const part = p.plan(t.target, observed.get(t.name), observed);
-      changes.push(...[...part.changes].sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0)));
+      own.push(...[...part.changes].sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0)));
       unchanged += part.unchanged;
       warnings.push(...(part.warnings ?? []));
     }
+    // Reviews see the whole plan of their target; a refusal throws before anything is applied.
+    for (const p of t.providers) warnings.push(...(p.review?.(t.target, observed.get(t.name), own) ?? []));
+    changes.push(...own);
   }
   // A dependency on an object that needs no change is already satisfied: keep only those in the plan.
   const present = new Set(changes.map((c) => c.address));

@@ -2,7 +2,8 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { root } from "./config.js";
 
-export const bin = join(root, "dist/cli/main.js");
+/** The built binary; HOMELAB_BIN points elsewhere (a build into another outDir, e.g. `.dist-<name>/cli/main.js`). */
+export const bin = process.env.HOMELAB_BIN ?? join(root, "dist/cli/main.js");
 
 export interface RunResult {
   code: number | null;

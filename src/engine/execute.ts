@@ -23,8 +23,10 @@ export interface Outcome {
   action: Change["action"];
   status: Status;
   error?: unknown;
-  /** For skipped changes: the failed change they depended on. */
+  /** For skipped changes: the failed change they depended on (or, when `halted`, the one that stopped its target). */
   because?: string;
+  /** Skipped without being attempted because an earlier change on the same target failed with a halting error. */
+  halted?: boolean;
   ms?: number;
 }
 
@@ -32,6 +34,11 @@ export interface ExecuteOptions {
   concurrency?: number;
   onStart?(changes: Change[]): void;
   onDone?(outcome: Outcome): void;
+  /**
+   * Whether a failure means the target itself is gone (connection refused, timeouts): then no further
+   * change on that target is started; they settle as skipped with `halted`, and a rerun picks them up.
+   */
+  halts?(error: unknown): boolean;
 }
 
 interface Unit {
@@ -103,8 +110,15 @@ export async function execute(plan: Plan, appliers: ReadonlyMap<string, Applier>
   let started = 0;
   let next = 0; // ready[next..] are waiting to start
   const running = new Set<Promise<void>>();
+  /** Targets that stopped, with the address of the change whose failure stopped them. */
+  const halted = new Map<string, string>();
   const start = (u: Unit) => {
     started++;
+    const stop = halted.get(u.members[0]!.target);
+    if (stop !== undefined) {
+      for (const m of u.members) settle(m, "skipped", { because: stop, halted: true });
+      return;
+    }
     const runnable: Change[] = [];
     for (const m of u.members) {
       const b = blocker(m);
@@ -124,6 +138,8 @@ export async function execute(plan: Plan, appliers: ReadonlyMap<string, Applier>
         },
         (error: unknown) => {
           const ms = Math.round(performance.now() - t0);
+          const target = runnable[0]!.target;
+          if (!halted.has(target) && opts.halts?.(error) === true) halted.set(target, runnable[0]!.address);
           for (const m of runnable) settle(m, "failed", { error, ms });
         },
       )

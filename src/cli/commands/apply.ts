@@ -1,7 +1,7 @@
 import { buildDesired } from "../../config/desired.js";
 import { loadValidConfig } from "../../config/resolve.js";
 import type { DesiredState } from "../../core/desired.js";
-import { AuthError, ExitCode, HomelabError, UserError } from "../../core/errors.js";
+import { AuthError, ExitCode, HomelabError, RemoteError, UserError } from "../../core/errors.js";
 import { countActions, type Change, type Plan } from "../../core/plan.js";
 import type { Outcome } from "../../engine/execute.js";
 import { createResolver, type Resolver } from "../../engine/resolver.js";
@@ -98,8 +98,8 @@ export async function converge(io: Io, desired: DesiredState, opts: ApplyOptions
       return code;
     }
 
-    const outcomes = await applyWithProgress(io, targets, plan, opts, emit);
-    return summarise(io, opts, outcomes, emit, expiryReport(expiring, plan, outcomes));
+    const { outcomes, stopped } = await applyWithProgress(io, targets, plan, opts, emit);
+    return summarise(io, opts, outcomes, emit, expiryReport(expiring, plan, outcomes), stopped);
   } finally {
     if (io.debug) for (const c of clients) for (const r of c.requestLog) io.err(`debug ${c.name} ${r.method} ${r.path} ${r.status ?? "-"} ${r.ms}ms`);
     for (const c of clients) c.close();
@@ -194,8 +194,22 @@ export function selectTargets(plan: Plan, targets: string[]): Plan {
   return { ...plan, changes: plan.changes.filter((c) => keep.has(c.address)) };
 }
 
-async function applyWithProgress(io: Io, targets: TargetSpec[], plan: Plan, opts: ApplyOptions, emit: (e: Record<string, unknown>) => void): Promise<Outcome[]> {
+/** Failures that mean the cluster or tenant itself is unreachable: stop starting changes on it (issue 8 failure 12). */
+const HALT_CODES = new Set(["E_NETWORK", "E_TIMEOUT", "E_TLS", "E_TLS_PIN"]);
+const halts = (err: unknown) => err instanceof RemoteError && HALT_CODES.has(err.code);
+
+/** A target that stopped: the failure that stopped it, and what was not reported line by line after it. */
+interface Stopped {
+  first: Outcome;
+  /** Changes already in flight that failed the same way. */
+  failed: number;
+  /** Changes never attempted. */
+  skipped: number;
+}
+
+async function applyWithProgress(io: Io, targets: TargetSpec[], plan: Plan, opts: ApplyOptions, emit: (e: Record<string, unknown>) => void): Promise<{ outcomes: Outcome[]; stopped: Map<string, Stopped> }> {
   let outcomes: Outcome[] = [];
+  const stopped = new Map<string, Stopped>();
   const total = plan.changes.length;
   await runSteps(
     io,
@@ -206,21 +220,33 @@ async function applyWithProgress(io: Io, targets: TargetSpec[], plan: Plan, opts
           let done = 0;
           outcomes = await applyPlan(targets, plan, {
             concurrency: opts.concurrency,
+            halts,
             onDone: (o) => {
               done++;
               task.setTitle(`apply ${done}/${total}`);
+              if (opts.json) {
+                emit({ event: "change", address: o.address, action: o.action, status: o.status, ...(o.ms !== undefined ? { ms: o.ms } : {}), ...(o.error ? { error: errorInfo(o.error) } : {}), ...(o.because ? { because: o.because } : {}), ...(o.halted ? { halted: true } : {}) });
+                return;
+              }
+              // After a target stops, its failures and skips are counted, not listed: one cause, one count.
+              const stop = stopped.get(o.target);
+              if (stop) {
+                if (o.status === "failed") stop.failed++;
+                else if (o.status === "skipped") stop.skipped++;
+                if (o.status !== "ok") return;
+              } else if (o.status === "failed" && halts(o.error)) stopped.set(o.target, { first: o, failed: 0, skipped: 0 });
               const line = outcomeLine(o);
-              if (opts.json) emit({ event: "change", address: o.address, action: o.action, status: o.status, ...(o.ms !== undefined ? { ms: o.ms } : {}), ...(o.error ? { error: errorInfo(o.error) } : {}), ...(o.because ? { because: o.because } : {}) });
-              else if (process.stderr.isTTY === true) task.report(line);
+              if (process.stderr.isTTY === true) task.report(line);
               else io.err(line); // one plain line per change for cron mails and CI logs
             },
           });
+          if (opts.json) for (const o of outcomes) if (o.status === "failed" && halts(o.error) && !stopped.has(o.target)) stopped.set(o.target, { first: o, failed: 0, skipped: 0 });
         },
       },
     ],
     { json: opts.json || (opts.quiet ?? false) },
   );
-  return outcomes;
+  return { outcomes, stopped };
 }
 
 function outcomeLine(o: Outcome): string {
@@ -265,23 +291,32 @@ function printExpiring(io: Io, secrets: ExpiringSecret[]): void {
   }
 }
 
-function summarise(io: Io, opts: ApplyOptions, outcomes: Outcome[], emit: (e: Record<string, unknown>) => void, secrets: ExpiringSecret[]): number {
+function summarise(io: Io, opts: ApplyOptions, outcomes: Outcome[], emit: (e: Record<string, unknown>) => void, secrets: ExpiringSecret[], stopped: ReadonlyMap<string, Stopped>): number {
   const ok = outcomes.filter((o) => o.status === "ok");
   const failed = outcomes.filter((o) => o.status === "failed");
   const skipped = outcomes.filter((o) => o.status === "skipped");
   const n = countActions(ok as unknown as Change[]);
   const auth = failed.some((o) => o.error instanceof AuthError);
   const code = failed.length > 0 ? (auth ? ExitCode.auth : ExitCode.failure) : opts.detailedExitcode && ok.length > 0 ? ExitCode.changes : ExitCode.ok;
+  const notAttempted = (t: string) => outcomes.filter((o) => o.target === t && o.status === "skipped").length;
   if (opts.json) {
-    emit({ event: "summary", created: n.create, updated: n.update, replaced: n.replace, deleted: n.delete, failed: failed.length, skipped: skipped.length, expiringSecrets: secrets, exitCode: code });
+    const stops = [...stopped].map(([target, s]) => ({ target, address: s.first.address, error: errorInfo(s.first.error), notAttempted: notAttempted(target) }));
+    emit({ event: "summary", created: n.create, updated: n.update, replaced: n.replace, deleted: n.delete, failed: failed.length, skipped: skipped.length, ...(stops.length ? { stopped: stops } : {}), expiringSecrets: secrets, exitCode: code });
     return code;
   }
   if (failed.length > 0) {
     io.out("");
     for (const o of failed) {
+      const stop = stopped.get(o.target);
+      if (stop && stop.first !== o && halts(o.error)) continue; // reported once, below
       const e = errorInfo(o.error);
       io.out(`FAILED ${o.address}: ${e.message}`);
       if (e.hint) io.out(`  hint: ${e.hint}`);
+    }
+    for (const [target, s] of stopped) {
+      const same = failed.filter((o) => o.target === target && o !== s.first && halts(o.error)).length;
+      const left = notAttempted(target);
+      io.out(`${target}: stopped after this failure: ${left} change${left === 1 ? "" : "s"} not attempted${same ? `, ${same} more already under way failed the same way` : ""}; run homelab again once it is reachable`);
     }
   }
   io.out(`Apply: ${n.create} created, ${n.update} updated, ${n.replace} replaced, ${n.delete} deleted${failed.length ? `, ${failed.length} failed` : ""}${skipped.length ? `, ${skipped.length} skipped` : ""}.`);

@@ -47,7 +47,6 @@ export const secretProvider: Provider<TenantTarget, ObservedTenant> = {
         const creds = own.filter((c) => c.displayName === s.displayName);
         const realm = (world.get(s.cluster) as ObservedCluster | undefined)?.realms.get(d.realm);
         const key = realm?.options?.["client-key"];
-        const keyUnreadable = realm?.options?.["client-key-omitted"] === true;
         const current = typeof key === "string" ? creds.find((c) => matches(key, c)) : newest(creds);
         // A realm that will be replaced (type or username claim differ) is created again and needs the value.
         const replaced = realm !== undefined && (realm.type !== "openid" || (realm.options?.["username-claim"] ?? undefined) !== d.usernameClaim);
@@ -56,7 +55,7 @@ export const secretProvider: Provider<TenantTarget, ObservedTenant> = {
         if (reason === undefined) {
           unchanged++;
           // Leftovers of an interrupted renewal: homelab's own, not the one in use.
-          for (const c of creds) if (c !== current && !keyUnreadable) changes.push(removal(t, s.address, d, c, [], "an older homelab secret for this cluster, not in use"));
+          for (const c of creds) if (c !== current) changes.push(removal(t, s.address, d, c, [], "an older homelab secret for this cluster, not in use"));
           continue;
         }
         const ref = { ref: s.address, field: "secretText" };
@@ -113,8 +112,9 @@ export const secretProvider: Provider<TenantTarget, ObservedTenant> = {
 function renewalReason(d: DesiredApplication, current: PasswordCredential | undefined, creds: PasswordCredential[], realmExists: boolean, keyReadable: boolean, now: number, rotate: boolean): string | undefined {
   if (creds.length === 0) return "no homelab secret for this cluster yet";
   if (!realmExists) return "the realm is created and needs the secret's value, which Entra never returns after creation";
-  if (keyReadable && !current) return "the realm's client key is not homelab's current secret";
-  if (!current) return undefined; // the key cannot be read: trust the newest secret
+  // GET /access/domains/{realm} returns client-key in every version (spec 3.1.3): absent means none.
+  if (!keyReadable) return "the realm has no client key, and Entra never returns an existing secret's value";
+  if (!current) return "the realm's client key is not homelab's current secret";
   const left = (Date.parse(current.endDateTime) - now) / DAY_MS;
   if (left <= d.renewBeforeDays) return left <= 0 ? `the secret expired on ${current.endDateTime.slice(0, 10)}` : `the secret expires on ${current.endDateTime.slice(0, 10)}, within renewBeforeDays (${d.renewBeforeDays})`;
   if (rotate) return "--rotate-secrets";

@@ -1,7 +1,7 @@
 import type { DesiredAcl } from "../../core/desired.js";
 import { UserError } from "../../core/errors.js";
 import type { Provider } from "../../engine/provider.js";
-import { byAddress, byString, groupIdOf, groupIsManaged, shownGroupId, userIsManaged, type Change, type PlanPart } from "./common.js";
+import { byAddress, byString, groupIdOf, groupIsManaged, prunedGroups, prunedUsers, shownGroupId, userIsManaged, type Change, type PlanPart } from "./common.js";
 import type { ObservedAcl, ObservedCluster } from "./observed.js";
 import type { ClusterTarget } from "./target.js";
 
@@ -23,13 +23,11 @@ export const aclProvider: Provider<ClusterTarget, ObservedCluster> = {
     let unchanged = 0;
     const have = new Map<string, ObservedAcl>();
     for (const e of observed.acl) have.set(key(e.path, e.type, e.ugid, e.roleid), e);
-    const wanted = new Set<string>();
     const deps = dependencyIndex(target);
 
     for (const a of c.acl) {
       const ugid = typeof a.ugid === "string" ? a.ugid : groupIdOf(a.ugid, target.resolver);
       const k = ugid === undefined ? undefined : key(a.path, a.type, ugid, a.roleid);
-      if (k !== undefined) wanted.add(k);
       const existing = k === undefined ? undefined : have.get(k);
       if (existing && existing.propagate === a.propagate) {
         unchanged++;
@@ -43,24 +41,13 @@ export const aclProvider: Provider<ClusterTarget, ObservedCluster> = {
       }
     }
 
-    if (c.prune.acl) {
-      // Principals whose deletion is planned lose their entries with them (spec 5.3): no separate delete,
-      // which Proxmox would refuse anyway once the principal is gone.
-      const declaredGroups = new Set(c.groups.map((g) => groupIdOf(g.groupid, target.resolver)).filter((g): g is string => g !== undefined));
-      const gone = prunedPrincipals(target, observed);
-      for (const e of [...observed.acl].sort(byString((x) => key(x.path, x.type, x.ugid, x.roleid)))) {
-        if (wanted.has(key(e.path, e.type, e.ugid, e.roleid))) continue;
-        if (gone.has(`${e.type}:${e.ugid}`)) continue;
-        const managed = e.type === "user" ? userIsManaged(e.ugid, target) : e.type === "group" ? declaredGroups.has(e.ugid) || groupIsManaged(e.ugid, target) : false;
-        if (!managed) continue;
-        const principal = e.type === "group" ? `@${e.ugid}` : e.ugid;
-        changes.push({
-          address: `${ACL_KIND}/${c.name}:${e.path}:${principal}:${e.roleid}`, kind: ACL_KIND, target: c.name, action: "delete", dependsOn: [],
-          reason: "not declared in access (prune.acl)",
-          fields: [{ path: e.type, before: e.ugid }, { path: "propagate", before: e.propagate }],
-          data: { path: e.path, roleid: e.roleid, type: e.type, ugid: e.ugid, propagate: e.propagate },
-        });
-      }
+    for (const e of aclPrunes(target, observed)) {
+      changes.push({
+        address: aclAddress(c.name, e), kind: ACL_KIND, target: c.name, action: "delete", dependsOn: [],
+        reason: "not declared in access (prune.acl)",
+        fields: [{ path: e.type, before: e.ugid }, { path: "propagate", before: e.propagate }],
+        data: { path: e.path, roleid: e.roleid, type: e.type, ugid: e.ugid, propagate: e.propagate },
+      });
     }
     refuseLosingLastAdministrator(target, observed, changes);
     return { changes, unchanged };
@@ -94,22 +81,46 @@ export const aclProvider: Provider<ClusterTarget, ObservedCluster> = {
   },
 };
 
+/** The address of an observed entry's change: `proxmox.acl/<cluster>:<path>:<user id or @group>:<role>`. */
+export function aclAddress(cluster: string, e: ObservedAcl): string {
+  return `${ACL_KIND}/${cluster}:${e.path}:${e.type === "group" ? `@${e.ugid}` : e.ugid}:${e.roleid}`;
+}
+
+/**
+ * The observed entries the ACL planner deletes (prune.acl), sorted: entries of managed users and groups that
+ * `access` does not declare. Entries of principals whose deletion is planned are not in it: they go with
+ * the principal (spec 5.3), and Proxmox would refuse a separate delete once it is gone. Shared with the role
+ * planner, whose deletes must wait for these (the ACL endpoint checks the role even when deleting).
+ */
+export function aclPrunes(target: ClusterTarget, observed: ObservedCluster): ObservedAcl[] {
+  const c = target.desired;
+  if (!c.prune.acl) return [];
+  const wanted = new Set<string>();
+  for (const a of c.acl) {
+    const ugid = typeof a.ugid === "string" ? a.ugid : groupIdOf(a.ugid, target.resolver);
+    if (ugid !== undefined) wanted.add(key(a.path, a.type, ugid, a.roleid));
+  }
+  const declaredGroups = new Set(c.groups.map((g) => groupIdOf(g.groupid, target.resolver)).filter((g): g is string => g !== undefined));
+  const gone = prunedPrincipals(target, observed);
+  const out: ObservedAcl[] = [];
+  for (const e of [...observed.acl].sort(byString((x) => key(x.path, x.type, x.ugid, x.roleid)))) {
+    if (wanted.has(key(e.path, e.type, e.ugid, e.roleid))) continue;
+    if (gone.has(`${e.type}:${e.ugid}`)) continue;
+    const managed = e.type === "user" ? userIsManaged(e.ugid, target) : e.type === "group" ? declaredGroups.has(e.ugid) || groupIsManaged(e.ugid, target) : false;
+    if (managed) out.push(e);
+  }
+  return out;
+}
+
 /**
  * Users and groups the user and group planners will delete (the same rules as theirs): their ACL entries
  * go with them (spec 5.3), so the ACL planner neither deletes those entries itself nor counts them as kept.
  */
-function prunedPrincipals(target: ClusterTarget, observed: ObservedCluster): Set<string> {
-  const c = target.desired;
-  const out = new Set<string>();
-  if (c.prune.users) {
-    const declared = new Set(c.users.map((u) => u.userid));
-    for (const u of observed.users.keys()) if (!declared.has(u) && userIsManaged(u, target)) out.add(`user:${u}`);
-  }
-  if (c.prune.groups) {
-    const declared = new Set(c.groups.map((g) => groupIdOf(g.groupid, target.resolver)));
-    for (const g of observed.groups.keys()) if (!declared.has(g) && groupIsManaged(g, target)) out.add(`group:${g}`);
-  }
-  return out;
+export function prunedPrincipals(target: ClusterTarget, observed: ObservedCluster): Set<string> {
+  return new Set([
+    ...[...prunedUsers(target, observed.users.keys())].map((u) => `user:${u}`),
+    ...[...prunedGroups(target, observed.groups.keys())].map((g) => `group:${g}`),
+  ]);
 }
 
 /** What an ACL entry needs to exist first: its user or group, and its custom role (indexed once per plan). */

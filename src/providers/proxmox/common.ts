@@ -24,6 +24,26 @@ export function groupIsManaged(groupid: string, target: ClusterTarget): boolean 
   return target.desired.managedRealms.some((r) => groupid.endsWith(`-${r}`));
 }
 
+/** Users the user planner deletes (prune.users): undeclared users of managed realms. */
+export function prunedUsers(target: ClusterTarget, users: Iterable<string>): Set<string> {
+  const c = target.desired;
+  const out = new Set<string>();
+  if (!c.prune.users) return out;
+  const declared = new Set(c.users.map((u) => u.userid));
+  for (const u of users) if (!declared.has(u) && userIsManaged(u, target)) out.add(u);
+  return out;
+}
+
+/** Groups the group planner deletes (prune.groups): undeclared groups of managed realms. */
+export function prunedGroups(target: ClusterTarget, groups: Iterable<string>): Set<string> {
+  const c = target.desired;
+  const out = new Set<string>();
+  if (!c.prune.groups) return out;
+  const declared = new Set(c.groups.map((g) => groupIdOf(g.groupid, target.resolver)));
+  for (const g of groups) if (!declared.has(g) && groupIsManaged(g, target)) out.add(g);
+  return out;
+}
+
 export function byString<T>(key: (x: T) => string): (a: T, b: T) => number {
   return (a, b) => {
     const x = key(a);

@@ -1,5 +1,6 @@
 import type { DesiredRealm, Ref } from "../../core/desired.js";
-import { diffFields, type Change, type FieldDiff } from "../../core/plan.js";
+import { diffFields, sameValue, type Change, type FieldDiff } from "../../core/plan.js";
+import { HomelabError, UserError } from "../../core/errors.js";
 import { Secret } from "../../config/secret.js";
 import type { PlanPart, Provider } from "../../engine/provider.js";
 import { KNOWN_AFTER_APPLY } from "../../engine/resolver.js";
@@ -27,7 +28,17 @@ const OPENID_DEFAULTS: Record<string, string | boolean | undefined> = {
   comment: undefined,
   default: false,
 };
-const BUILTIN_DEFAULTS: Record<string, string | boolean | undefined> = { comment: undefined, default: false };
+/**
+ * The built-in realms: Proxmox puts their default comments back whenever it reads domains.cfg (spec 3.1.1,
+ * 3.1.6), so the default comment IS the unset value: a file without `comment` plans nothing for it, and
+ * going back to it is `delete=comment`.
+ */
+const BUILTIN_DEFAULTS: Record<string, Record<string, string | boolean | undefined>> = {
+  pam: { comment: "Linux PAM standard authentication", default: false },
+  pve: { comment: "Proxmox VE authentication server", default: false },
+};
+const defaultsOf = (r: { type: string; realm: string }): Record<string, string | boolean | undefined> =>
+  r.type === "openid" ? OPENID_DEFAULTS : (BUILTIN_DEFAULTS[r.realm] ?? { comment: undefined, default: false });
 const BOOLEAN_OPTIONS = new Set(["autocreate", "groups-autocreate", "groups-overwrite", "query-userinfo", "default"]);
 /** Options whose value is a list: compared as sets (the server splits them on commas, semicolons, spaces). */
 const LIST_OPTIONS: Record<string, string> = { scopes: " ", "acr-values": ",", audiences: "," };
@@ -43,6 +54,16 @@ function norm(key: string, v: unknown): string | boolean | undefined {
   const sep = LIST_OPTIONS[key];
   if (sep !== undefined) return String(v).split(/[,;\s]+/).filter(Boolean).sort().join(sep);
   return String(v);
+}
+
+/** A realm read's options as the planner compares them (booleans coerced, lists sorted, `""` dropped). */
+function normalisedRead(raw: Record<string, unknown>): Record<string, string | boolean> {
+  const options: Record<string, string | boolean> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    const n = norm(k, v);
+    if (n !== undefined) options[k] = n;
+  }
+  return options;
 }
 
 function normalised(defaults: Record<string, unknown>, values: Record<string, unknown>): Record<string, string | boolean | undefined> {
@@ -65,16 +86,17 @@ function desiredOptions(r: DesiredRealm, target: ClusterTarget): Record<string, 
 }
 
 /**
- * Whether the client key must be (re)written: "differs", "same", or "unknown" (the server does not
- * return it). A key homelab provisions in Entra differs exactly when the plan creates a new secret for
- * it: the Entra secret planner matched the realm's stored key against the current secret already.
+ * Whether the client key must be (re)written. `GET /access/domains/{realm}` returns `client-key` in every
+ * Proxmox VE version from 7.0-4 to 9.1.1 (spec 3.1.3), so a realm read without one HAS none: when the file
+ * gives a key, that is drift (issue 14), not "unknown". A key homelab provisions in Entra differs exactly
+ * when the plan creates a new secret for it: the Entra secret planner matched the realm's stored key against
+ * the current secret already (and plans a new one for a realm without a key). A realm that has a key the
+ * file does not give is left alone.
  */
-function clientKeyState(r: DesiredRealm, observed: ObservedRealm | undefined, target: ClusterTarget): "same" | "differs" | "unknown" {
-  if (r.type !== "openid") return "same";
-  if (r.clientKey !== undefined && !(r.clientKey instanceof Secret)) return target.resolver.isPending(r.clientKey) || !observed ? "differs" : "same";
+function clientKeyState(r: DesiredRealm, observed: ObservedRealm | undefined, target: ClusterTarget): "same" | "differs" {
+  if (r.type !== "openid" || r.clientKey === undefined) return "same";
   const have = observed?.options?.["client-key"];
-  if (r.clientKey === undefined) return have === undefined ? "same" : "differs";
-  if (have === undefined) return observed?.options?.["client-key-omitted"] === true ? "unknown" : "differs";
+  if (!(r.clientKey instanceof Secret)) return target.resolver.isPending(r.clientKey) || have === undefined ? "differs" : "same";
   return have === r.clientKey.reveal() ? "same" : "differs";
 }
 
@@ -95,13 +117,7 @@ export const realmProvider: Provider<ClusterTarget, ObservedCluster> = {
         .filter((r) => realms.has(r.realm))
         .map(async (r) => {
           const { digest, type, options: rest } = await target.api.getRealm(r.realm);
-          const options: Record<string, string | boolean> = {};
-          for (const [k, v] of Object.entries(rest)) {
-            const n = norm(k, v);
-            if (n !== undefined) options[k] = n;
-          }
-          // Tolerate servers that do not return client-key (spec 3.1.3): remember that it was not readable.
-          if (!("client-key" in rest) && (realms.get(r.realm)!.type === "openid")) options["client-key-omitted"] = true;
+          const options = normalisedRead(rest);
           realms.set(r.realm, { type, options, ...(digest ? { digest } : {}) });
         }),
     );
@@ -113,7 +129,7 @@ export const realmProvider: Provider<ClusterTarget, ObservedCluster> = {
     let unchanged = 0;
     for (const r of target.desired.realms) {
       const have = observed.realms.get(r.realm);
-      const defaults = r.type === "openid" ? OPENID_DEFAULTS : BUILTIN_DEFAULTS;
+      const defaults = defaultsOf(r);
       const want = normalised(defaults, desiredOptions(r, target));
       delete want["client-key"];
       const key = clientKeyState(r, have, target);
@@ -130,12 +146,12 @@ export const realmProvider: Provider<ClusterTarget, ObservedCluster> = {
       const before = normalised(defaults, have.options ?? {});
       delete before["client-key"];
       if (have.type !== r.type) {
-        changes.push({ ...base, action: "replace", reason: `the realm's type is ${have.type}, not ${r.type}: Proxmox cannot change a realm's type`, fields: [{ path: "type", before: have.type, after: r.type }, ...diffFields(before, want), ...keyField] });
+        changes.push({ ...base, action: "replace", data: { ...(have.digest ? { digest: have.digest } : {}) }, reason: `the realm's type is ${have.type}, not ${r.type}: Proxmox cannot change a realm's type`, fields: [{ path: "type", before: have.type, after: r.type }, ...diffFields(before, want), ...keyField] });
         continue;
       }
       const fixed = FIXED_OPTIONS.find((k) => (before[k] ?? "") !== (want[k] ?? ""));
       if (fixed) {
-        changes.push({ ...base, action: "replace", reason: `\`${fixed}\` cannot be changed on an existing realm (Proxmox fixes it at creation); the realm is deleted and created again (its users and ACL entries stay)`, fields: [...diffFields(before, want), ...keyField] });
+        changes.push({ ...base, action: "replace", data: { ...(have.digest ? { digest: have.digest } : {}) }, reason: `\`${fixed}\` cannot be changed on an existing realm (Proxmox fixes it at creation); the realm is deleted and created again (its users and ACL entries stay)`, fields: [...diffFields(before, want), ...keyField] });
         continue;
       }
       const fields = [...diffFields(before, want), ...keyField];
@@ -172,33 +188,39 @@ export const realmProvider: Provider<ClusterTarget, ObservedCluster> = {
       return p;
     };
     try {
-      switch (change!.action) {
-        case "create":
-          await target.api.createRealm({ realm: r.realm, type: "openid", ...all() });
-          return;
-        case "replace":
-          await target.api.deleteRealm(r.realm);
-          await target.api.createRealm({ realm: r.realm, type: "openid", ...all() });
-          return;
-        case "update": {
-          const defaults = r.type === "openid" ? OPENID_DEFAULTS : BUILTIN_DEFAULTS;
-          const set: Record<string, string | boolean> = {};
-          const unset: string[] = [];
-          for (const f of change!.fields) {
-            if (FIXED_OPTIONS.includes(f.path)) continue; // never sent on update (errata 2)
-            const v = valueOf(f.path);
-            if (v === undefined) {
-              // Back to the server default: unset it, unless the default must be written explicitly.
-              if (defaults[f.path] === undefined || typeof defaults[f.path] === "string") unset.push(f.path);
-              else set[f.path] = defaults[f.path] as string | boolean;
-            } else set[f.path] = v;
+      // domains.cfg is one file with one digest (spec 1.6): realm writes on a cluster go one at a time.
+      await withDomainsFile(target, async (file) => {
+        switch (change!.action) {
+          case "create":
+            file.written = true;
+            await target.api.createRealm({ realm: r.realm, type: "openid", ...all() });
+            return;
+          case "replace":
+            await replaceRealm(target, r, change!, all(), file);
+            return;
+          case "update": {
+            const defaults = defaultsOf(r);
+            const set: Record<string, string | boolean> = {};
+            const unset: string[] = [];
+            for (const f of change!.fields) {
+              if (FIXED_OPTIONS.includes(f.path)) continue; // never sent on update (errata 2)
+              const v = valueOf(f.path);
+              if (v === undefined) {
+                // Back to the server default: unset it, unless the default must be written explicitly.
+                if (defaults[f.path] === undefined || typeof defaults[f.path] === "string") unset.push(f.path);
+                else set[f.path] = defaults[f.path] as string | boolean;
+              } else set[f.path] = v;
+            }
+            const digest = await currentDigest(target, r, change!, file);
+            file.written = true;
+            await target.api.updateRealm(r.realm, set, { ...(unset.length ? { delete: unset } : {}), ...(digest !== undefined ? { digest } : {}) });
+            return;
           }
-          await target.api.updateRealm(r.realm, set, { ...(unset.length ? { delete: unset } : {}), ...(typeof change!.data?.digest === "string" ? { digest: change!.data.digest } : {}) });
-          return;
+          case "delete":
+            file.written = true;
+            await target.api.deleteRealm(r.realm);
         }
-        case "delete":
-          await target.api.deleteRealm(r.realm);
-      }
+      });
     } catch (err) {
       // A client secret created for this realm in this run must not outlive the failed switch (spec 6).
       if (r.clientKey !== undefined && !(r.clientKey instanceof Secret)) await target.resolver.discard(r.clientKey);
@@ -206,6 +228,95 @@ export const realmProvider: Provider<ClusterTarget, ObservedCluster> = {
     }
   },
 };
+
+/** Per cluster: the queue of realm writes, and whether this run has written domains.cfg already. */
+interface DomainsFile {
+  queue: Promise<unknown>;
+  written: boolean;
+}
+const domainsFiles = new WeakMap<ClusterTarget, DomainsFile>();
+
+function withDomainsFile<T>(target: ClusterTarget, fn: (file: DomainsFile) => Promise<T>): Promise<T> {
+  let file = domainsFiles.get(target);
+  if (!file) {
+    file = { queue: Promise.resolve(), written: false };
+    domainsFiles.set(target, file);
+  }
+  const f = file;
+  const run = f.queue.then(() => fn(f));
+  f.queue = run.catch(() => undefined);
+  return run;
+}
+
+/**
+ * The digest to send with a realm update. Never a stale one (issue 8 failure 1): the digest read before the
+ * run is the file's digest only until this run writes any realm on the cluster. After that, the realm is read
+ * again, the fields this change overwrites are compared with what the plan saw (someone else may have
+ * changed them since), and the fresh digest is sent.
+ */
+async function currentDigest(target: ClusterTarget, r: DesiredRealm, change: Change, file: DomainsFile): Promise<string | undefined> {
+  const planned = typeof change.data?.digest === "string" ? change.data.digest : undefined;
+  if (!file.written) return planned;
+  const fresh = await target.api.getRealm(r.realm);
+  const now = normalised(defaultsOf(r), normalisedRead(fresh.options));
+  for (const f of change.fields) {
+    if (f.sensitive || FIXED_OPTIONS.includes(f.path)) continue;
+    if (!sameValue(now[f.path], f.before)) {
+      throw new UserError(`${r.address}: \`${f.path}\` was changed on the cluster after the plan was made (the plan saw ${show(f.before)}, the cluster now has ${show(now[f.path])}); this realm was not written`, {
+        code: "E_CHANGED",
+        hint: "someone else is editing this realm: run homelab again to plan from the current state",
+      });
+    }
+  }
+  return fresh.digest || undefined;
+}
+
+const show = (v: unknown) => (v === undefined ? "(unset)" : JSON.stringify(v));
+
+/**
+ * Replace = delete + create (a fixed option or the type changes). Everything that can be checked is checked
+ * before the delete (the new options are all computed, references resolved); the realm is read in full
+ * right before it is deleted (client key included), and if the create then fails, it is created again
+ * exactly as it was, so nobody loses the login through it (issue 8 failure 9).
+ */
+async function replaceRealm(target: ClusterTarget, r: DesiredRealm, change: Change, params: Record<string, string | boolean>, file: DomainsFile): Promise<void> {
+  const old = await target.api.getRealm(r.realm);
+  const planned = change.data?.digest;
+  if (!file.written && typeof planned === "string" && old.digest && old.digest !== planned) {
+    throw new UserError(`${r.address}: the realm configuration changed after the plan was made; the realm was not replaced`, {
+      code: "E_CHANGED",
+      hint: "someone else is editing the realms: run homelab again to plan from the current state",
+    });
+  }
+  file.written = true;
+  await target.api.deleteRealm(r.realm);
+  try {
+    await target.api.createRealm({ realm: r.realm, type: "openid", ...params });
+  } catch (err) {
+    const restore: Record<string, string | number | boolean> = {};
+    for (const [k, v] of Object.entries(old.options)) restore[k] = v;
+    try {
+      await target.api.createRealm({ ...restore, realm: r.realm, type: old.type as "openid" });
+    } catch (again) {
+      throw new RealmReplaceError(r.address, err, again);
+    }
+    throw new RealmReplaceError(r.address, err);
+  }
+}
+
+/** A replace whose create failed: the realm was put back as it was (or, worse, could not be). */
+export class RealmReplaceError extends HomelabError {
+  constructor(address: string, cause: unknown, restoreFailed?: unknown) {
+    const why = (e: unknown) => (e instanceof Error ? e.message : String(e));
+    super(
+      restoreFailed === undefined ? "E_REPLACE_RESTORED" : "E_REPLACE_LOST",
+      restoreFailed === undefined
+        ? `${address}: the new realm could not be created (${why(cause)}); the old realm was recreated exactly as it was, so logins through it keep working`
+        : `${address}: the new realm could not be created (${why(cause)}) and recreating the old one failed too (${why(restoreFailed)}): the realm is gone`,
+      { cause, hint: restoreFailed === undefined ? "fix the realm's settings in the file and run again" : "nobody can log in through this realm until it exists again: fix the cause and run homelab again (it will create the realm)" },
+    );
+  }
+}
 
 function dependencies(r: DesiredRealm): string[] {
   if (!r.provisioned) return [];

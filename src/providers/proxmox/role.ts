@@ -1,5 +1,6 @@
 import { byAddress, diffFields, type Change, type PlanPart } from "./common.js";
 import type { Provider } from "../../engine/provider.js";
+import { aclAddress, aclPrunes, prunedPrincipals } from "./acl.js";
 import type { ObservedCluster, ObservedRole } from "./observed.js";
 import type { ClusterTarget } from "./target.js";
 
@@ -28,17 +29,33 @@ export const roleProvider: Provider<ClusterTarget, ObservedCluster> = {
         else unchanged++;
       }
     }
+    const warnings: string[] = [];
     if (c.prune.roles) {
       const declared = new Set(c.roles.map((r) => r.roleid));
+      // Deleting a role silently removes every ACL entry that uses it (spec 3.5, 5.3). So a role is deleted
+      // only when this plan removes each of its entries anyway: entries the ACL planner prunes (their
+      // deletes go first: the ACL endpoint checks the role even when deleting, issue 8 failure 7), and
+      // entries of users and groups being deleted. Any other entry keeps the role, with a warning.
+      const pruned = new Map(aclPrunes(target, observed).map((e) => [aclAddress(c.name, e), e]));
+      const gone = prunedPrincipals(target, observed);
       for (const have of [...observed.roles.values()].sort((a, b) => (a.roleid < b.roleid ? -1 : 1))) {
         if (have.special || declared.has(have.roleid)) continue;
+        const uses = observed.acl.filter((e) => e.roleid === have.roleid);
+        const kept = uses.filter((e) => !pruned.has(aclAddress(c.name, e)) && !gone.has(`${e.type}:${e.ugid}`));
+        if (kept.length > 0) {
+          const shown = kept.slice(0, 5).map((e) => `${e.path} ${e.type} ${e.ugid}`).join(", ");
+          warnings.push(`cluster ${c.name}: role ${have.roleid} is not declared but is not deleted (prune.roles): ${kept.length} ACL ${kept.length === 1 ? "entry" : "entries"} that homelab does not remove still ${kept.length === 1 ? "uses" : "use"} it (${shown}${kept.length > 5 ? ", ..." : ""}); deleting it would remove ${kept.length === 1 ? "that entry" : "them"} silently`);
+          continue;
+        }
+        const viaAcl = uses.map((e) => aclAddress(c.name, e)).filter((a) => pruned.has(a));
         changes.push({
-          address: `${ROLE_KIND}/${c.name}:${have.roleid}`, kind: ROLE_KIND, target: c.name, action: "delete", dependsOn: [],
-          reason: "not declared in roles (prune.roles); its ACL entries disappear with it", fields: [{ path: "privs", before: have.privs }],
+          address: `${ROLE_KIND}/${c.name}:${have.roleid}`, kind: ROLE_KIND, target: c.name, action: "delete", dependsOn: viaAcl,
+          reason: uses.length === 0 ? "not declared in roles (prune.roles); no ACL entry uses it" : `not declared in roles (prune.roles); after the ACL entries that use it are removed`,
+          fields: [{ path: "privs", before: have.privs }],
         });
       }
     }
-    return { changes, unchanged };
+    return { changes, unchanged, warnings };
   },
 
   async apply([change], target) {

@@ -11,6 +11,44 @@ const GUID = /^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A
 /** Username claims whose value Entra computes per app and cannot be known before a first login (spec entra 5.2). */
 const UNKNOWABLE_CLAIMS = new Set(["sub", "subject"]);
 
+/** The largest `expire` homelab sends: 9999-12-31T23:59:59Z, the last instant a `YYYY-MM-DD` date can name. */
+const MAX_EXPIRE = 253402300799;
+
+/**
+ * Why Proxmox would not keep a free-text value as written, or undefined when it would. Proxmox trims both
+ * ends of every field when it parses user.cfg (AccessControl.pm parse_user_config: `s/^\s+//; s/\s+$//` on
+ * each `:`-separated field) and domains.cfg (SectionConfig.pm parse_config: `^\s+(\S+)(\s+(.*\S))?\s*$`),
+ * so a value with spaces at either end reads back without them and never converges: it is refused, not
+ * compared trimmed (the README says so). domains.cfg refuses line feeds outright (SectionConfig.pm
+ * check_value: "property contains a line feed"); homelab keeps every text it sends on one line.
+ * `zero`: the value `0` is false in Perl, and these fields are only stored `if $value` (issue 8 failure 3).
+ */
+function textTrouble(value: unknown, zero?: string): { message: string; hint: string } | undefined {
+  if (typeof value !== "string") return undefined;
+  if (/[\n\r]/.test(value)) {
+    return {
+      message: `contains a ${value.includes("\n") ? "line feed" : "carriage return"}`,
+      hint: "Proxmox refuses line breaks in the values it stores (`property contains a line feed`): keep the value on one line; a YAML block scalar `>` ends in a line feed (write `>-`), and `|` keeps every line break",
+    };
+  }
+  const edge = /^\s/.test(value) ? "starts" : /\s$/.test(value) ? "ends" : undefined;
+  if (edge) {
+    const what = /^ | $/.test(value) ? "a space" : "whitespace";
+    return {
+      message: `${quoteText(value)} ${edge} with ${what}`,
+      hint: "Proxmox trims spaces at either end when it reads user.cfg and domains.cfg, so the value would never match what homelab reads back and every run would change it again; remove the spaces",
+    };
+  }
+  if (zero !== undefined && value === "0") {
+    return { message: "`0` is not kept by Proxmox", hint: `Proxmox reads the text \`0\` as false and ${zero}: write something else, or leave the field out` };
+  }
+  return undefined;
+}
+
+function quoteText(v: string): string {
+  return `\`${v.length > 80 ? `${v.slice(0, 77)}...` : v}\``;
+}
+
 /**
  * Cross-reference checks that JSON Schema cannot express. Runs only on data that passed the schema, so
  * shapes can be trusted. Every problem names the field that holds the bad reference.
@@ -41,6 +79,13 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
     const guess = closest(name, known);
     add(path, `unknown ${what} \`${name}\`${guess ? `; did you mean \`${guess}\`?` : ""}`, guess ? undefined : known.length ? `declared ${what}s: ${known.join(", ")}` : `declare it under \`${section}:\``);
   };
+  /** A free-text field homelab sends to Proxmox as written (the schema checks the fields with a pattern). */
+  const checkText = (path: Segment[], value: unknown, zero?: string, note = "") => {
+    const t = textTrouble(value, zero);
+    if (t) add(path, `${t.message}${note}`, t.hint);
+  };
+  const DROPPED = "does not store it (the field stays empty)";
+
   const checkClusters = (path: Segment[], list: string[] | undefined) =>
     list?.forEach((c, i) => {
       if (!(c in clusters)) unknown([...path, i], "cluster", c, Object.keys(clusters), "clusters");
@@ -71,6 +116,8 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
       }
     }
     checkClusters([...at, "clusters"], r.clusters);
+    // The built-in realms get their default comment back whenever Proxmox reads a false one (Auth/Plugin.pm).
+    checkText([...at, "comment"], r.comment, BUILTIN_REALMS.includes(name) ? "puts the realm's default comment back" : undefined);
     if (r.default) defaults.push(name);
     const s = r.app?.secret;
     if (s && (s.renewBeforeDays ?? 30) >= (s.lifetimeDays ?? 180)) {
@@ -108,12 +155,18 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
     userRealmCheck(["users", userid], userid, true);
     checkClusters(["users", userid, "clusters"], u.clusters);
     if (typeof u.expire === "string") {
+      let epoch: number | undefined;
       try {
-        toEpoch(u.expire);
+        epoch = toEpoch(u.expire);
       } catch {
         add(["users", userid, "expire"], `\`${u.expire}\` is not a valid date`, "write a real calendar date like 2027-06-30");
       }
+      // Sent as epoch seconds: Proxmox's minimum is 0 (spec 3.2), and 0 itself means "never".
+      if (epoch !== undefined && epoch < 0) add(["users", userid, "expire"], `\`${u.expire}\` is before 1970`, "Proxmox stores expiry as Unix epoch seconds and refuses a negative value: give a date from 1970-01-02 on, or `never`; to lock an account now, set `enable: false`");
+      else if (epoch === 0) add(["users", userid, "expire"], `\`${u.expire}\` is the Unix epoch itself, which Proxmox reads as "never expires"`, "to lock an account now, set `enable: false`; write `never` (or 0) if no expiry is meant");
+      else if (epoch !== undefined && epoch > MAX_EXPIRE) add(["users", userid, "expire"], `\`${u.expire}\` is after the year 9999`, "give a date up to 9999-12-31, or `never`");
     }
+    for (const f of ["firstname", "lastname", "comment"] as const) checkText(["users", userid, f], u[f], DROPPED);
   }
 
   // Groups.
@@ -122,9 +175,14 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
     const at: Segment[] = ["groups", name];
     checkClusters([...at, "clusters"], g.clusters);
     if (g.realm !== undefined && !realmKnown(g.realm)) unknown([...at, "realm"], "realm", g.realm, Object.keys(realms), "realms");
+    checkText([...at, "comment"], g.comment, DROPPED);
     if (g.entraGroup !== undefined) {
       if (g.realm === undefined) add([...at, "entraGroup"], "an Entra group needs `realm`: the tenant realm whose logins carry it", "add `realm: <name of a realm with tenant:>`", true);
       else if (g.realm in realms && realms[g.realm]!.tenant === undefined) add([...at, "realm"], `realm \`${g.realm}\` is not provisioned in a tenant, so it cannot map Entra groups`, "Entra groups need a realm with `tenant:`; for an external issuer, name the group as the issuer's groups claim does, without `entraGroup`");
+      else if (BUILTIN_REALMS.includes(g.realm) && !(g.realm in realms)) add([...at, "realm"], `Entra groups only on tenant realms: \`${g.realm}\` is a built-in realm`, "name a realm declared with `tenant:` (its logins carry the Entra groups claim), or drop `entraGroup` for a plain Proxmox group");
+      // Without a comment, the display name becomes the Proxmox group's comment (config/desired.ts).
+      if (g.comment === undefined) checkText([...at, "entraGroup"], g.entraGroup, DROPPED, " (it becomes the Proxmox group's comment)");
+      if (g.membersExclusive !== undefined) add([...at, "membersExclusive"], "`membersExclusive` only applies to plain groups", "an Entra group's members come from the groups claim at each login, not from the file: remove `membersExclusive`, or drop `entraGroup` for a plain Proxmox group", true);
       const k = `${g.realm}\0${g.entraGroup.toLowerCase()}`;
       const prev = entraGroupSeen.get(k);
       if (prev) add([...at, "entraGroup"], `Entra group \`${g.entraGroup}\` is already mapped by \`groups.${prev}\``, "map each Entra group once per realm", true);

@@ -2,7 +2,7 @@ import { ConfigError, type ConfigProblem } from "../core/errors.js";
 import { checkReferences } from "./check.js";
 import { loadConfig, loadConfigText, type LoadedConfig, type Segment } from "./load.js";
 import { checkSchema, dotted } from "./schema.js";
-import { Secret } from "./secret.js";
+import { Secret, type SecretLimits } from "./secret.js";
 import type { ClusterConfig, HomelabConfig, RealmConfig, TenantConfig } from "./types.js";
 
 export interface ValidConfig {
@@ -47,7 +47,7 @@ function validateLoaded(loaded: LoadedConfig): ValidConfig {
 /** Turn validated data into HomelabConfig: empty sections become `{}`/`[]`, secret strings become Secret objects. */
 export function toTyped(loaded: LoadedConfig): HomelabConfig {
   const d = loaded.data as Record<string, any>;
-  const secret = (path: Segment[], ref: string) => new Secret(ref, dotted(path), loaded.baseDir(path));
+  const secret = (path: Segment[], ref: string, limits?: SecretLimits) => new Secret(ref, dotted(path), loaded.baseDir(path), limits);
 
   const tenants: Record<string, TenantConfig> = {};
   for (const [name, t] of Object.entries<any>(d.tenants ?? {})) {
@@ -69,7 +69,8 @@ export function toTyped(loaded: LoadedConfig): HomelabConfig {
   }
   const realms: Record<string, RealmConfig> = {};
   for (const [name, r] of Object.entries<any>(d.realms ?? {})) {
-    realms[name] = { ...r, ...(r.clientKey !== undefined ? { clientKey: secret(["realms", name, "clientKey"], r.clientKey) } : {}) };
+    // Proxmox stores at most 256 characters of `client-key` (access API 3.1.5.1); it is checked when read.
+    realms[name] = { ...r, ...(r.clientKey !== undefined ? { clientKey: secret(["realms", name, "clientKey"], r.clientKey, { maxLength: 256, receiver: "Proxmox VE accepts for a realm's client-key" }) } : {}) };
   }
   const prune = d.prune ?? {};
   return {

@@ -8,6 +8,7 @@ import type { ObservedTenant, TenantTarget } from "./entra/target.js";
 import { accessCheckProvider } from "./proxmox/access-check.js";
 import { aclProvider } from "./proxmox/acl.js";
 import { groupProvider } from "./proxmox/group.js";
+import { guardProvider } from "./proxmox/guard.js";
 import type { ObservedCluster } from "./proxmox/observed.js";
 import { realmProvider } from "./proxmox/realm.js";
 import { roleProvider } from "./proxmox/role.js";
@@ -22,4 +23,4 @@ import { userProvider } from "./proxmox/user.js";
  */
 export const tenantProviders: readonly Provider<TenantTarget, ObservedTenant>[] = [applicationProvider, servicePrincipalProvider, entraGroupProvider, secretProvider, assignmentProvider];
 
-export const clusterProviders: readonly Provider<ClusterTarget, ObservedCluster>[] = [accessCheckProvider, realmProvider, roleProvider, groupProvider, userProvider, aclProvider];
+export const clusterProviders: readonly Provider<ClusterTarget, ObservedCluster>[] = [accessCheckProvider, realmProvider, roleProvider, groupProvider, userProvider, aclProvider, guardProvider];

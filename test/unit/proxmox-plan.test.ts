@@ -135,7 +135,8 @@ describe("planning a cluster", () => {
     {
       name: "declared user attributes are managed, undeclared ones left alone",
       text: `${minimal}users:\n  jane@sso: { firstname: Jane, enable: false }\n`,
-      ob: observed({ realms: { sso: ssoInSync }, users: [{ userid: "jane@sso", firstname: "J", email: "keep@x.org" }], acl: [janeAdmin] }),
+      // ann keeps administering the cluster while jane is disabled (the lockout guard would refuse otherwise).
+      ob: observed({ realms: { sso: ssoInSync }, users: [{ userid: "jane@sso", firstname: "J", email: "keep@x.org" }, { userid: "ann@pve" }], acl: [janeAdmin, { path: "/", ugid: "ann@pve", roleid: "Administrator" }] }),
       want: ["update proxmox.user/pve:jane@sso"],
       check: ([c]) => expect(c!.fields).toEqual([{ path: "enable", before: true, after: false }, { path: "firstname", before: "J", after: "Jane" }]),
     },
@@ -175,11 +176,11 @@ describe("planning a cluster", () => {
     check?.(p.changes);
   });
 
-  it("refuses a plan that removes the last Administrator on /", () => {
+  it("refuses a plan that removes the last Administrator on / (the lockout guard, guard.ts), naming the change", () => {
     const text = `${minimal.replace("role: Administrator", "role: PVEAuditor")}prune: { acl: true }\n`;
-    expect(() => plan(text, observed({ realms: { sso: ssoInSync }, users: [{ userid: "jane@sso" }], acl: [janeAdmin] }))).toThrow(/would remove the last Administrator on \//);
-    // Another Administrator on / (here a token homelab does not manage) keeps the plan allowed.
-    const ok = plan(text, observed({ realms: { sso: ssoInSync }, users: [{ userid: "jane@sso" }], acl: [janeAdmin, { path: "/", type: "token", ugid: "homelab@pve!converge", roleid: "Administrator" }] }));
+    expect(() => plan(text, observed({ realms: { sso: ssoInSync }, users: [{ userid: "jane@sso" }], acl: [janeAdmin] }))).toThrow(/no enabled user other than root@pam holding Permissions\.Modify and User\.Modify on \/ \(today: jane@sso\)[^]*delete proxmox\.acl\/pve:\/:jane@sso:Administrator/);
+    // Another enabled user with Administrator on / (one homelab does not manage) keeps the plan allowed.
+    const ok = plan(text, observed({ realms: { sso: ssoInSync }, users: [{ userid: "jane@sso" }, { userid: "ann@pve" }], acl: [janeAdmin, { path: "/", ugid: "ann@pve", roleid: "Administrator" }] }));
     expect(summary(ok.changes)).toEqual(["delete proxmox.acl/pve:/:jane@sso:Administrator", "create proxmox.acl/pve:/:jane@sso:PVEAuditor"]);
   });
 

@@ -54,7 +54,7 @@ export async function converge(io: Io, desired: DesiredState, opts: ApplyOptions
   try {
     const resolver = createResolver();
     const tenants = await tenantTargets(io, desired, clients, resolver, opts);
-    const targets = [...tenants, ...(await clusterTargets(io, desired, clients, resolver, opts.json ? emit : undefined))];
+    const targets = [...tenants, ...(await clusterTargets(io, desired, clients, resolver, !opts.check, opts.json ? emit : undefined))];
     const observed = new Map<string, unknown>();
     let readError: unknown;
     await runSteps(
@@ -148,7 +148,7 @@ async function tenantTargets(io: Io, desired: DesiredState, clients: Closable[],
   );
 }
 
-async function clusterTargets(io: Io, desired: DesiredState, clients: Closable[], resolver: Resolver, emit?: (e: Record<string, unknown>) => void): Promise<TargetSpec[]> {
+async function clusterTargets(io: Io, desired: DesiredState, clients: Closable[], resolver: Resolver, applying: boolean, emit?: (e: Record<string, unknown>) => void): Promise<TargetSpec[]> {
   return Promise.all(
     desired.clusters.map(async (c) => {
       const client = await connectCluster(c, {
@@ -160,7 +160,7 @@ async function clusterTargets(io: Io, desired: DesiredState, clients: Closable[]
       clients.push(client as unknown as Closable);
       return {
         name: c.name,
-        target: { desired: c, api: client, resolver, runAs: { tokenId: c.token.id, userid: c.token.id.split("!")[0]! } },
+        target: { desired: c, api: client, resolver, runAs: { tokenId: c.token.id, userid: c.token.id.split("!")[0]! }, applying },
         providers: clusterProviders,
         empty: emptyObserved,
       } satisfies TargetSpec as TargetSpec;

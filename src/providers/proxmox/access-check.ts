@@ -10,7 +10,8 @@ export const ACCESS_CHECK_KIND = "proxmox.access";
  * `GET /access/acl` by the caller's rights (access API spec 3.2, 3.6) and answers a restricted token with
  * a partial list, not an error. A plan made from a partial view is wrong (it would "create" users that
  * exist), so a token without `Sys.Audit` on `/access` is refused before any planning. One request
- * (`GET /access/permissions`, the caller's effective privileges on the default paths, spec 3.7).
+ * (`GET /access/permissions`, the caller's effective privileges on the default paths, spec 3.7); the
+ * answer is kept in the observed state (`permissions`) for the write-privilege pre-flight (guard.ts).
  */
 export const accessCheckProvider: Provider<ClusterTarget, ObservedCluster> = {
   kind: ACCESS_CHECK_KIND,
@@ -29,7 +30,8 @@ export const accessCheckProvider: Provider<ClusterTarget, ObservedCluster> = {
         hint: "give the token Administrator on / (and with privilege separation, its user too); a read-only token for `homelab plan` needs at least PVEAuditor on /access",
       });
     }
-    return {};
+    // Kept for the guard's write-privilege pre-flight (guard.ts): Proxmox's own answer, pools included.
+    return { permissions: perms };
   },
 
   plan() {

@@ -1,5 +1,4 @@
 import type { DesiredAcl } from "../../core/desired.js";
-import { UserError } from "../../core/errors.js";
 import type { Provider } from "../../engine/provider.js";
 import { byAddress, byString, groupIdOf, groupIsManaged, prunedGroups, prunedUsers, shownGroupId, userIsManaged, type Change, type PlanPart } from "./common.js";
 import type { ObservedAcl, ObservedCluster } from "./observed.js";
@@ -49,7 +48,6 @@ export const aclProvider: Provider<ClusterTarget, ObservedCluster> = {
         data: { path: e.path, roleid: e.roleid, type: e.type, ugid: e.ugid, propagate: e.propagate },
       });
     }
-    refuseLosingLastAdministrator(target, observed, changes);
     return { changes, unchanged };
   },
 
@@ -134,26 +132,4 @@ function dependencyIndex(target: ClusterTarget): (a: DesiredAcl) => string[] {
     const role = roles.get(a.roleid);
     return [...(principal ? [principal] : []), ...(role ? [role] : [])];
   };
-}
-
-/**
- * DESIGN.md: a plan that would leave no Administrator on `/` is refused. Counted over every principal
- * (users, groups, tokens); refused only when this plan removes the last one that exists now.
- */
-function refuseLosingLastAdministrator(target: ClusterTarget, observed: ObservedCluster, changes: Change[]): void {
-  const isRootAdmin = (e: { path: string; roleid: string }) => e.path === "/" && e.roleid === "Administrator";
-  const before = observed.acl.filter(isRootAdmin);
-  if (before.length === 0) return;
-  const deleted = new Set(changes.filter((ch) => ch.kind === ACL_KIND && ch.action === "delete").map((ch) => ch.address));
-  const gone = prunedPrincipals(target, observed);
-  const remaining = before.filter(
-    (e) => !gone.has(`${e.type}:${e.ugid}`) && !deleted.has(`${ACL_KIND}/${target.desired.name}:${e.path}:${e.type === "group" ? `@${e.ugid}` : e.ugid}:${e.roleid}`),
-  );
-  const added = target.desired.acl.some(isRootAdmin);
-  if (remaining.length === 0 && !added) {
-    throw new UserError(`cluster ${target.desired.name}: this plan would remove the last Administrator on / (${before.map((e) => e.ugid).join(", ")})`, {
-      code: "E_LAST_ADMIN",
-      hint: "declare at least one `access` entry with role Administrator on path /, or turn off prune.acl",
-    });
-  }
 }

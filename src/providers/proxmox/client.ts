@@ -24,6 +24,7 @@ import type { Secret } from "../../config/secret.js";
 import { redact, registerSecret } from "../../log/redact.js";
 import { httpError, transportError, type RequestDescription } from "./errors.js";
 import { PinnedAgent } from "./tls.js";
+import type { PveVersionInfo } from "./versions.js";
 import type {
   PveAclEntry,
   PveAclUpdate,
@@ -47,6 +48,7 @@ import type {
 } from "./types.js";
 
 export * from "./types.js";
+export type { PveVersionInfo } from "./versions.js";
 export { isAlreadyExists, isNotFound, proxmoxErrorInfo, type ProxmoxErrorInfo } from "./errors.js";
 export { formatFingerprint, normalizeFingerprint } from "./tls.js";
 
@@ -543,6 +545,18 @@ export class ProxmoxClient {
       for (const [priv, v] of Object.entries(privs ?? {})) out[p][priv] = bool(v, false);
     }
     return out;
+  }
+
+  // --- version ----------------------------------------------------------------------------------------
+
+  /**
+   * GET /version (any authenticated user): `{version: "9.2.1", release: "9.2", repoid}`. Missing fields
+   * come back as "" (a caller that cannot parse the version says so rather than guessing).
+   */
+  async version(): Promise<PveVersionInfo> {
+    const data = await this.request<Record<string, unknown> | null>("GET", "version");
+    const field = (k: string) => (data?.[k] === undefined || data?.[k] === null ? "" : String(data[k]));
+    return { version: field("version"), release: field("release"), repoid: field("repoid") };
   }
 }
 

@@ -1,4 +1,5 @@
-import type { PveAclEntry, PveGroup, PveRole, PveUser } from "./types.js";
+import type { PveAclEntry, PveGroup, PvePermissions, PveRole, PveUser } from "./types.js";
+import type { PveVersionInfo } from "./versions.js";
 
 /**
  * What a cluster holds, normalised (access API spec section 5.1): booleans as booleans, lists sorted,
@@ -23,6 +24,13 @@ export interface ObservedCluster {
   groups: Map<string, ObservedGroup>;
   roles: Map<string, ObservedRole>;
   acl: ObservedAcl[];
+  /**
+   * The token's own effective privileges as Proxmox computes them (`GET /access/permissions`, read by the
+   * access check): default paths and every path with an ACL entry. Absent when not read.
+   */
+  permissions?: PvePermissions;
+  /** `GET /version`, read only when the desired state uses a version-gated feature (versions.ts). */
+  version?: PveVersionInfo;
 }
 
 export function emptyObserved(): ObservedCluster {

@@ -10,7 +10,7 @@ export type PveApi = Pick<
   | "listUsers" | "createUser" | "updateUser" | "deleteUser"
   | "listGroups" | "createGroup" | "updateGroup" | "deleteGroup"
   | "listRoles" | "createRole" | "updateRole" | "deleteRole"
-  | "listAcl" | "putAcl" | "permissions"
+  | "listAcl" | "putAcl" | "permissions" | "version"
 >;
 
 /** What the Proxmox providers act on: one cluster, its desired state and its API. */
@@ -20,6 +20,11 @@ export interface ClusterTarget {
   resolver: Resolver;
   /** The token homelab runs as, and its user: never pruned, never stripped of rights. */
   runAs: { tokenId: string; userid: string };
+  /**
+   * True when this run applies its plan (apply without --check). The write-privilege pre-flight then
+   * refuses a plan the token lacks privileges for; otherwise (plan, --check, import's check) it warns.
+   */
+  applying?: boolean;
 }
 
 export type { ObservedCluster };

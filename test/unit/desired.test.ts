@@ -134,7 +134,15 @@ describe("table: one config feature in, desired objects out", () => {
       name: "a plain group with members: users get the membership",
       text: `${base}groups:\n  ops: { comment: Ops, members: [jane@sso] }\n`,
       pick: (d: DesiredState) => [d.clusters[0]!.groups, d.clusters[0]!.users.map((u) => u.groups)],
-      want: [[{ address: "proxmox.group/pve:ops", cluster: "pve", key: "ops", groupid: "ops", comment: "Ops" }], [["ops"]]],
+      want: [[{ address: "proxmox.group/pve:ops", cluster: "pve", key: "ops", groupid: "ops", comment: "Ops", membersExclusive: true }], [["ops"]]],
+    },
+    {
+      name: "membersExclusive: false (plain groups only; Entra-mapped groups are never exclusive)",
+      text: `${base}groups:
+  ops: { members: [jane@sso], membersExclusive: false }
+`,
+      pick: (d: DesiredState) => d.clusters[0]!.groups.map((g) => g.membersExclusive),
+      want: [false],
     },
     {
       name: "explicit user attributes, disabled, expiring",

@@ -280,3 +280,46 @@ ${users}
     expect(sim.state().users!.length).toBe(301);
   });
 });
+
+describe("a realm replace whose create fails (failure 9)", () => {
+  let l: PveLab;
+  let run: ReturnType<typeof runner>;
+  beforeAll(async () => {
+    l = await pveLab(undefined, { RULES_KEY: KEY });
+    run = runner(l);
+    l.write(`realms:\n${realm("sso", "    autocreate: true\n    comment: Single sign-on\n")}users:\n  bob@sso: {}\n`);
+    expect((await run("apply")).code).toBe(0);
+  });
+  afterAll(() => l.close());
+
+  it("recreates the old realm exactly as it was (client key included), says so, exits 1; a later run replaces it", async () => {
+    const before = realmOnPve(l.sim, "sso");
+    l.write(`realms:\n${realm("sso", "    autocreate: true\n    comment: Single sign-on\n").replace("usernameClaim: username", "usernameClaim: email")}users:\n  bob@sso: {}\n`);
+    // The delete goes through; the create of the new realm is refused once.
+    l.sim.failNext({ method: "POST", path: "/access/domains", times: 1, message: "add auth server failed: simulated refusal" });
+    const r = await run("apply");
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/FAILED proxmox\.realm\/pve:sso: proxmox\.realm\/pve:sso: the new realm could not be created \(.*simulated refusal.*\); the old realm was recreated exactly as it was/);
+    expect(`${r.stdout}${r.stderr}`).not.toContain(KEY);
+    const after = realmOnPve(l.sim, "sso");
+    expect(after).toEqual(before);
+    expect(after["client-key"]).toBe(KEY);
+    // The users of the realm were never touched.
+    expect(l.sim.state().users!.some((u) => u.userid === "bob@sso")).toBe(true);
+
+    const again = await run("apply");
+    expect(again.code).toBe(0);
+    expect(realmOnPve(l.sim, "sso")["username-claim"]).toBe("email");
+    expect((await run("apply", "--check", "--detailed-exitcode")).code).toBe(0);
+  });
+
+  it("checks what it can before deleting: an unresolvable key stops the replace with the realm still in place", async () => {
+    l.write(`realms:\n${realm("sso", "    autocreate: true\n    comment: Single sign-on\n").replace("usernameClaim: username", "usernameClaim: preferred_username").replace("RULES_KEY", "RULES_KEY_MISSING")}users:\n  bob@sso: {}\n`);
+    l.sim.clearLog();
+    const r = await run("apply");
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/RULES_KEY_MISSING/);
+    expect(writes(l.sim)).toEqual([]);
+    expect(realmOnPve(l.sim, "sso")["username-claim"]).toBe("email");
+  });
+});

@@ -85,6 +85,15 @@ function patch(routes: Map<string, Route>): void {
   }
   const tokenPut = routes.get("/access/users/{userid}/token/{tokenid}")?.methods.get("PUT");
   if (tokenPut) tokenPut.properties.regenerate = { type: "boolean", optional: 1 };
+  // GET /version lives outside /access (pve-manager API2.pm): any authenticated caller, tokens too.
+  routes.set("/version", {
+    template: "/version",
+    regex: /^\/version$/,
+    paramNames: [],
+    methods: new Map([
+      ["GET", { name: "version", method: "GET", allowtoken: true, permissions: { user: "all" }, properties: {} }],
+    ]),
+  });
 }
 
 let cached: Map<string, Route> | undefined;

@@ -14,6 +14,12 @@ export interface HandlerContext {
   info: MethodInfo;
   signer: TicketSigner;
   omitClientKey: boolean;
+  /**
+   * The cfs_write_file of a handler that holds a lock: resolves after the simulated pmxcfs write
+   * latency (ProxmoxSimOptions.cfsWriteDelayMs; by default at once). Handlers await it between their
+   * read/checks and their mutation, so concurrent writers are kept apart only by the lock.
+   */
+  cfsWrite(): Promise<void>;
   /** shuffle a list whose order PVE does not define (errata 16); identity when shuffling is off */
   shuffle<T>(items: T[]): T[];
 }

@@ -1,3 +1,6 @@
+import { LockTimeout, type CfsFile } from "./lock.js";
+import type { SimState } from "./state.js";
+
 /**
  * How the simulator raises API errors. Texts follow the Perl `die "...\n"` convention: most carry a
  * trailing newline, which real servers (http-server >= 5.2.0) put into the JSON `message` (spec 1.5).
@@ -32,13 +35,27 @@ export function permError(detail?: string): ApiError {
 }
 
 /**
- * Wrap a handler error the way lock_user_config / lock_domain_config do: "<op> failed: <inner>".
- * A parameter error raised inside the lock is flattened into text and becomes a 500 (spec 1.5).
+ * lock_user_config / lock_domain_config: run `fn` holding the file's cfs lock (lock.ts), and wrap
+ * any failure the way those do: "<op> failed: <inner>". A parameter error raised inside the lock is
+ * flattened into text and becomes a 500 (spec 1.5); a lock timeout reads
+ * "<op> failed: cfs-lock 'file-user_cfg' error: got lock request timeout" (pve-cluster cfs_lock).
+ * A write of user.cfg marks it for the re-read every later request sees (SimState.reread), done
+ * before the lock is released. Handlers running here return null, so nobody sees the raw values.
  */
-export function inLock<T>(operation: string, fn: () => T): T {
+export async function inLock<T>(state: SimState, file: CfsFile, operation: string, fn: () => T | Promise<T>): Promise<T> {
+  const lock = state.locks[file];
   try {
-    return fn();
+    return await lock.run(async () => {
+      try {
+        return await fn();
+      } finally {
+        if (file === "user.cfg") state.userCfgChanged();
+        // The next holder of the lock reads the file back as Proxmox parses it.
+        state.reread();
+      }
+    });
   } catch (err) {
+    if (err instanceof LockTimeout) throw handlerError(`${operation}: cfs-lock '${lock.lockId}' error: ${err.message}`);
     if (err instanceof ApiError) {
       let inner = err.message;
       if (err.status === 400 && err.errors) {

@@ -3,6 +3,7 @@ import { BUILTIN_ROLES, PRIVILEGE_SET, REALM_PLUGINS, REALM_TYPES, normalizeAclP
 import { compareAclPaths } from "./handlers-acl.js";
 import { parseTokenId, verifyUsername } from "./params.js";
 import { ROOT, type AclKind, type Flag, type SimState, type UserRec } from "./state.js";
+import { formatVersion, hiddenParams } from "./versions.js";
 import type { FixtureAcl, FixtureRealm, FixtureToken, FixtureUser, ProxmoxFixture } from "./types.js";
 
 const KIND_OF: Record<FixtureAcl["type"], AclKind> = { user: "users", group: "groups", token: "tokens" };
@@ -30,10 +31,14 @@ export function applyFixture(state: SimState, fx: ProxmoxFixture): void {
     if (existing && existing.type !== type) throw fixtureError(`realm '${realm}' exists with type '${existing.type}'`);
     if (!existing && (type === "pam" || type === "pve")) throw fixtureError(`cannot create builtin type '${type}'`);
     const opts = existing ? existing.opts : new Map<string, string | number>();
+    const notYet = hiddenParams(state.version, "POST", "/access/domains");
     for (const [k, v] of Object.entries(options)) {
       if (v === undefined) continue;
       if (!plugin.options.has(k)) throw fixtureError(`realm '${realm}': unexpected property '${k}'`);
-      opts.set(k, optionValue(v));
+      if (notYet.has(k)) throw fixtureError(`realm '${realm}': '${k}' does not exist in Proxmox VE ${formatVersion(state.version)}`);
+      const value = optionValue(v);
+      if (typeof value === "string" && /[\n\r]/.test(value)) throw fixtureError(`realm '${realm}': property '${k}' contains a line feed`);
+      opts.set(k, value);
     }
     for (const [k, req] of plugin.options) {
       if (req && !opts.has(k)) throw fixtureError(`realm '${realm}': missing value for required option '${k}'`);
@@ -65,6 +70,8 @@ export function applyFixture(state: SimState, fx: ProxmoxFixture): void {
   }
 
   for (const t of fx.tokens ?? []) applyToken(state, t);
+  // Fixture values are what user.cfg holds; reads see them as parse_user_config returns them.
+  state.userCfgChanged();
 
   for (const a of fx.acl ?? []) {
     const path = normalizeAclPath(a.path);

@@ -5,6 +5,7 @@ import { handlerError, inLock, paramError, permError } from "./errors.js";
 import { FormatError, parseTokenId, splitList, verifyUsername } from "./params.js";
 import { isRootTicket, privsFor } from "./permissions.js";
 import { ROOT, type AclKind, type Flag } from "./state.js";
+import { aclPathInRelease } from "./versions.js";
 
 const TYPE_OF: Record<AclKind, "user" | "group" | "token"> = { users: "user", groups: "group", tokens: "token" };
 
@@ -73,8 +74,11 @@ export const aclHandlers: HandlerTable = {
     const path = normalizeAclPath(rawPath);
     const del = param(ctx, "delete") === "1";
     // The allowed-path list is only checked when adding, so stale entries can still be removed.
-    if (!path || (!del && !isValidAclPath(path))) throw paramError({ path: `invalid ACL path '${rawPath}'` });
-    return inLock("ACL update failed", () => {
+    // Paths newer than the release played are not in its check_path yet (versions.ts).
+    if (!path || (!del && !(isValidAclPath(path) && aclPathInRelease(state.version, path)))) {
+      throw paramError({ path: `invalid ACL path '${rawPath}'` });
+    }
+    return inLock(ctx.state, "user.cfg", "ACL update failed", () => {
       const propagateParam = param(ctx, "propagate");
       const propagate: Flag = propagateParam === undefined ? 1 : propagateParam === "1" ? 1 : 0;
       const hasModify = perms.check(path, ["Permissions.Modify"], false, true);

@@ -19,7 +19,7 @@ export const groupHandlers: HandlerTable = {
   },
 
   "POST /access/groups": (ctx) =>
-    inLock("create group failed", () => {
+    inLock(ctx.state, "user.cfg", "create group failed", () => {
       const groupid = ctx.params.groupid!;
       if (ctx.state.groups.has(groupid)) throw handlerError(`group '${groupid}' already exists`);
       // errata 11: a group named "0" is accepted and then silently dropped by the config writer.
@@ -39,7 +39,7 @@ export const groupHandlers: HandlerTable = {
   },
 
   "PUT /access/groups/{groupid}": (ctx) =>
-    inLock("update group failed", () => {
+    inLock(ctx.state, "user.cfg", "update group failed", () => {
       const groupid = ctx.params.groupid!;
       const g = ctx.state.groups.get(groupid);
       if (!g) throw handlerError(`group '${groupid}' does not exist`);
@@ -49,7 +49,7 @@ export const groupHandlers: HandlerTable = {
     }),
 
   "DELETE /access/groups/{groupid}": (ctx) =>
-    inLock("delete group failed", () => {
+    inLock(ctx.state, "user.cfg", "delete group failed", () => {
       const groupid = ctx.params.groupid!;
       if (!ctx.state.groups.has(groupid)) throw handlerError(`group '${groupid}' does not exist`);
       ctx.state.deleteGroup(groupid); // also its ACL entries and memberships (spec 5.3)
@@ -73,7 +73,7 @@ export const roleHandlers: HandlerTable = {
     if (/^pve/i.test(roleid)) {
       throw paramError({ roleid: "cannot use role ID starting with the (case-insensitive) 'PVE' namespace" });
     }
-    return inLock("create role failed", () => {
+    return inLock(ctx.state, "user.cfg", "create role failed", () => {
       if (ctx.state.roles.has(roleid)) throw handlerError(`role '${roleid}' already exists`);
       if (roleid === "0") return null; // errata 11: accepted, then silently dropped
       ctx.state.roles.set(roleid, { roleid, privs: new Set(splitList(param(ctx, "privs"))), special: false });
@@ -93,7 +93,7 @@ export const roleHandlers: HandlerTable = {
   "PUT /access/roles/{roleid}": (ctx) => {
     const roleid = ctx.params.roleid!;
     if (ctx.state.roles.get(roleid)?.special) throw handlerError(`auto-generated role '${roleid}' cannot be modified`);
-    return inLock("update role failed", () => {
+    return inLock(ctx.state, "user.cfg", "update role failed", () => {
       const r = ctx.state.roles.get(roleid);
       if (!r) throw handlerError(`role '${roleid}' does not exist`);
       const privs = splitList(param(ctx, "privs"));
@@ -107,7 +107,7 @@ export const roleHandlers: HandlerTable = {
   "DELETE /access/roles/{roleid}": (ctx) => {
     const roleid = ctx.params.roleid!;
     if (ctx.state.roles.get(roleid)?.special) throw handlerError(`auto-generated role '${roleid}' cannot be deleted`);
-    return inLock("delete role failed", () => {
+    return inLock(ctx.state, "user.cfg", "delete role failed", () => {
       if (!ctx.state.roles.has(roleid)) throw handlerError(`role '${roleid}' does not exist`);
       ctx.state.roles.delete(roleid);
       ctx.state.removeRoleAcl(roleid); // entries vanish on the next read of user.cfg (spec 3.5)

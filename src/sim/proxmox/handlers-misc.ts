@@ -8,6 +8,7 @@ import { ApiError, handlerError } from "./errors.js";
 import { verifyUsername } from "./params.js";
 import { privsFor } from "./permissions.js";
 import { ROOT } from "./state.js";
+import { versionInfo } from "./versions.js";
 
 /** A failed login: 401 with the JSON envelope, unlike pre-handler 401s (spec 2.4). */
 const authFailure = (): ApiError => new ApiError(401, "authentication failure\n");
@@ -45,6 +46,9 @@ function checkPassword(ctx: HandlerContext, userid: string, password: string): b
 }
 
 export const miscHandlers: HandlerTable = {
+  /** `{version, release, repoid}` of the release played (ProxmoxSimOptions.version). */
+  "GET /version": (ctx) => versionInfo(ctx.state.version),
+
   "GET /access": () =>
     ["users", "groups", "roles", "acl", "domains", "openid", "tfa", "ticket", "password", "permissions"].map(
       (subdir) => ({ subdir }),

@@ -25,6 +25,9 @@ function checkConfig(
     if (!create && plugin.fixed.has(k)) throw handlerError(`can't change value of fixed parameter '${k}'`);
     if (v === null) throw handlerError(`got undefined value for option '${k}'`); // errata 6
     if (!plugin.options.has(k)) throw handlerError(`unexpected property '${k}'`);
+    // SectionConfig check_value (pve-common): runs even with skipSchemaCheck, so every realm option
+    // is refused with a CR or LF anywhere in it (a YAML folded scalar ends in "\n": issue 8, item 4).
+    if (/[\n\r]/.test(v)) throw handlerError("property contains a line feed");
     const t = ctx.info.properties[k]?.type;
     out.set(k, t === "boolean" || t === "integer" || t === "number" ? Number(v) : v);
   }
@@ -57,7 +60,7 @@ export const realmHandlers: HandlerTable = {
       [...ctx.state.realms.values()].map((r) => {
         const e: Record<string, unknown> = { realm: r.realm, type: r.type };
         const comment = r.opts.get("comment");
-        if (comment !== undefined && comment !== "") e.comment = comment;
+        if (comment !== undefined && comment !== "" && comment !== "0") e.comment = comment; // `if $d->{comment}`
         if (r.opts.get("default")) e.default = 1;
         const tfa = tfaType(r.opts.get("tfa"));
         if (tfa) e.tfa = tfa;
@@ -66,7 +69,7 @@ export const realmHandlers: HandlerTable = {
     ),
 
   "POST /access/domains": (ctx) =>
-    inLock("add auth server failed", () => {
+    inLock(ctx.state, "domains.cfg", "add auth server failed", async () => {
       const realm = ctx.params.realm!;
       const type = ctx.params.type as RealmType;
       const checkConnection = param(ctx, "check-connection");
@@ -82,6 +85,7 @@ export const realmHandlers: HandlerTable = {
       const password = param(ctx, "password");
       // The bind password only exists for ldap/ad (on_add_hook); other types ignore it.
       if (password !== undefined && (type === "ldap" || type === "ad")) rec.bindPassword = password;
+      await ctx.cfsWrite();
       ctx.state.realms.set(realm, rec);
       ctx.state.realmsChanged();
       return null;
@@ -103,10 +107,11 @@ export const realmHandlers: HandlerTable = {
   },
 
   "PUT /access/domains/{realm}": (ctx) =>
-    inLock("update auth server failed", () => {
+    inLock(ctx.state, "domains.cfg", "update auth server failed", async () => {
       const { state } = ctx;
       const digest = param(ctx, "digest");
-      if (digest !== undefined && digest !== state.digest()) {
+      // pve-common Tools assert_if_modified: only a Perl-true digest is compared (so "" and "0" skip it).
+      if (truthy(digest) && digest !== state.digest()) {
         throw handlerError("detected modified configuration - file changed by other user? Try again.");
       }
       const realm = ctx.params.realm!;
@@ -136,6 +141,9 @@ export const realmHandlers: HandlerTable = {
       for (const [k, required] of REALM_PLUGINS[rec.type].options) {
         if (required && !opts.has(k)) throw handlerError(`missing value for required option '${k}'`);
       }
+      // Everything above is the read and the checks; the write to pmxcfs takes time, and only the
+      // lock keeps another writer from passing the same digest check meanwhile (rule 7 of issue 8).
+      await ctx.cfsWrite();
       if (config.get("default")) clearDefaults(ctx, realm);
       rec.opts = opts;
       if (rec.type === "ldap" || rec.type === "ad") {
@@ -147,13 +155,13 @@ export const realmHandlers: HandlerTable = {
     }),
 
   "DELETE /access/domains/{realm}": (ctx) =>
-    inLock("delete auth server failed", () => {
+    inLock(ctx.state, "domains.cfg", "delete auth server failed", async () => {
       const realm = ctx.params.realm!;
       if (!ctx.state.realms.has(realm)) throw handlerError(`authentication domain '${realm}' does not exist`);
+      await ctx.cfsWrite();
       // spec 3.1.6 / 5.3: users, groups and ACL entries of the realm stay. Deleting pam or pve
-      // "succeeds" and the realm reappears at once with its default comment (reset).
+      // "succeeds" and the next read re-creates the realm with its default comment (SimState.reread).
       ctx.state.realms.delete(realm);
-      ctx.state.ensureBuiltinRealms();
       ctx.state.realmsChanged();
       return null;
     }),

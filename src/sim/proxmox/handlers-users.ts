@@ -89,7 +89,7 @@ export const userHandlers: HandlerTable = {
   },
 
   "POST /access/users": (ctx) =>
-    inLock("create user failed", () => {
+    inLock(ctx.state, "user.cfg", "create user failed", () => {
       const { state } = ctx;
       const userid = ctx.params.userid!;
       const { realm } = verifyUsername(userid);
@@ -138,7 +138,7 @@ export const userHandlers: HandlerTable = {
   },
 
   "PUT /access/users/{userid}": (ctx) =>
-    inLock("update user failed", () => {
+    inLock(ctx.state, "user.cfg", "update user failed", () => {
       const { state } = ctx;
       const u = requireUser(ctx, ctx.params.userid!);
       const groupsParam = param(ctx, "groups");
@@ -161,7 +161,7 @@ export const userHandlers: HandlerTable = {
     }),
 
   "DELETE /access/users/{userid}": (ctx) =>
-    inLock("delete user failed", () => {
+    inLock(ctx.state, "user.cfg", "delete user failed", () => {
       // The handler itself never checks existence: a root@pam ticket deleting a missing user gets
       // 200/null; everyone else fails earlier in the permission check (spec 3.2, 5.2).
       ctx.state.deleteUser(ctx.params.userid!);
@@ -204,6 +204,7 @@ export const userHandlers: HandlerTable = {
     const privsep = param(ctx, "privsep");
     const expire = param(ctx, "expire");
     const comment = param(ctx, "comment");
+    ctx.state.userCfgChanged();
     const token = ctx.state.newToken(
       u.userid,
       tokenid,
@@ -229,6 +230,7 @@ export const userHandlers: HandlerTable = {
     const privsep = param(ctx, "privsep");
     const expire = param(ctx, "expire");
     const comment = param(ctx, "comment");
+    ctx.state.userCfgChanged();
     if (privsep !== undefined) t.privsep = privsep === "1" ? 1 : 0;
     if (expire !== undefined) t.expire = Number(expire);
     if (toDelete.includes("comment") || comment === "") delete t.comment;
@@ -248,6 +250,7 @@ export const userHandlers: HandlerTable = {
   "DELETE /access/users/{userid}/token/{tokenid}": (ctx) => {
     const u = requireUser(ctx, ctx.params.userid!);
     const t = requireToken(ctx, u, ctx.params.tokenid!);
+    ctx.state.userCfgChanged();
     ctx.state.deleteToken(u.userid, t.tokenid);
     return null;
   },

@@ -17,11 +17,13 @@ import { miscHandlers } from "./handlers-misc.js";
 import { realmHandlers } from "./handlers-realms.js";
 import { userHandlers } from "./handlers-users.js";
 import { mulberry32 } from "../rng.js";
-import { createRequestHandler, type LogEntry } from "./server.js";
+import { createRequestHandler, type LogEntry, type ServerConfig } from "./server.js";
 import { ROOT, SimState } from "./state.js";
-import type { FaultOptions, ProxmoxSim, ProxmoxSimOptions } from "./types.js";
+import type { FaultOptions, ProxmoxFixture, ProxmoxSim, ProxmoxSimOptions } from "./types.js";
+import { DEFAULT_PVE_VERSION, formatVersion, parsePveVersion } from "./versions.js";
 
 export type {
+  FailRule,
   FaultKind,
   FaultOptions,
   FixtureAcl,
@@ -38,6 +40,7 @@ export { PRIVILEGES, BUILTIN_ROLES } from "./constants.js";
 export { runProxmoxSimStandalone, type StandaloneInfo } from "./standalone.js";
 export { fixtureFromConfigFiles, parseDomainsCfg, parseTokenCfg, parseUserCfg, type ConfigFiles } from "./config-files.js";
 export { RawClient, type RawRequest, type RawResponse } from "./raw-client.js";
+export { DEFAULT_PVE_VERSION, MIN_PVE_VERSION, VERSION_GATES, parsePveVersion } from "./versions.js";
 
 export const DEFAULT_ROOT_PASSWORD = "homelab-sim";
 export const ADMIN_TOKEN_ID = "root@pam!homelab";
@@ -51,20 +54,34 @@ const HANDLERS: HandlerTable = {
   ...aclHandlers,
 };
 
+/**
+ * A fresh install (pam, pve, root@pam, built-in roles) of `version`, plus the fixture, plus the admin
+ * token root@pam!homelab (privsep=0) with `adminSecret` when given.
+ */
+function freshState(rootPassword: string, version: string, fixture: ProxmoxFixture | undefined, adminSecret?: string): SimState {
+  const state = new SimState(rootPassword, version);
+  if (fixture) applyFixture(state, fixture);
+  const root = state.users.get(ROOT)!;
+  let admin = root.tokens.get("homelab");
+  if (!admin) admin = state.newToken(ROOT, "homelab", 0, undefined, undefined, adminSecret);
+  else if (adminSecret !== undefined) admin.secret = adminSecret;
+  admin.privsep = 0;
+  state.userCfgChanged();
+  state.reread();
+  return state;
+}
+
 export async function startProxmoxSim(opts: ProxmoxSimOptions = {}): Promise<ProxmoxSim> {
   const host = opts.host ?? "127.0.0.1";
   const seed = opts.seed ?? 1;
-  const state = new SimState(opts.rootPassword ?? DEFAULT_ROOT_PASSWORD);
-  if (opts.fixture) applyFixture(state, opts.fixture);
-
-  const admin = state.users.get(ROOT)!.tokens.get("homelab") ?? state.newToken(ROOT, "homelab", 0);
-  admin.privsep = 0;
-  const adminToken = { id: ADMIN_TOKEN_ID, secret: admin.secret };
+  const rootPassword = opts.rootPassword ?? DEFAULT_ROOT_PASSWORD;
+  const state = freshState(rootPassword, opts.version ?? DEFAULT_PVE_VERSION, opts.fixture);
+  const adminToken = { id: ADMIN_TOKEN_ID, secret: state.users.get(ROOT)!.tokens.get("homelab")!.secret };
 
   let faults: FaultOptions | undefined = opts.faults;
   const log: LogEntry[] = [];
   const tls = generateSelfSignedCert({ commonName: "homelab-sim" });
-  const handler = createRequestHandler({
+  const cfg: ServerConfig = {
     state,
     signer: new TicketSigner(randomBytes(32)),
     routes: loadRoutes(),
@@ -76,7 +93,10 @@ export async function startProxmoxSim(opts: ProxmoxSimOptions = {}): Promise<Pro
     unauthorizedDelayMs: opts.unauthorizedDelayMs ?? 3000,
     omitClientKey: opts.omitClientKey ?? false,
     log,
-  });
+    failRules: [],
+    cfsWriteDelayMs: opts.cfsWriteDelayMs ?? 0,
+  };
+  const handler = createRequestHandler(cfg);
   const server = createServer({ cert: tls.certPem, key: tls.keyPem }, handler);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -100,12 +120,45 @@ export async function startProxmoxSim(opts: ProxmoxSimOptions = {}): Promise<Pro
     setFaults: (f) => {
       faults = f;
     },
-    state: () => structuredClone(snapshot(state)),
+    state: () => structuredClone(snapshot(cfg.state)),
     createToken: (userid, tokenid, o) => {
-      if (!state.users.has(userid)) throw new Error(`no such user '${userid}'`);
-      if (state.users.get(userid)!.tokens.has(tokenid)) throw new Error(`token '${userid}!${tokenid}' already exists`);
-      const t = state.newToken(userid, tokenid, o?.privsep === 0 ? 0 : 1, undefined, undefined, randomUUID());
+      const st = cfg.state;
+      if (!st.users.has(userid)) throw new Error(`no such user '${userid}'`);
+      if (st.users.get(userid)!.tokens.has(tokenid)) throw new Error(`token '${userid}!${tokenid}' already exists`);
+      const t = st.newToken(userid, tokenid, o?.privsep === 0 ? 0 : 1, undefined, undefined, randomUUID());
+      st.userCfgChanged();
+      st.reread();
       return { id: `${userid}!${tokenid}`, secret: t.secret };
+    },
+    failNext: (rule) => {
+      const times = rule.times ?? 1;
+      const status = rule.status ?? 500;
+      if (!Number.isInteger(times) || times < 1) throw new Error(`failNext: times must be a whole number >= 1, not ${times}`);
+      if (!Number.isInteger(status) || status < 100 || status > 599) throw new Error(`failNext: invalid status ${status}`);
+      const path = rule.path.replace(/^\/api2\/json(?=\/)/, "");
+      cfg.failRules.push({
+        method: rule.method.toUpperCase(),
+        path: path.length > 1 ? path.replace(/\/+$/, "") : path,
+        times,
+        status,
+        message: rule.message ?? "simulated failure (failNext)",
+      });
+    },
+    reset: (fixture, o) => {
+      const version = o?.version ?? formatVersion(cfg.state.version);
+      // Built first: an invalid fixture or version throws before anything is replaced.
+      const next = freshState(rootPassword, version, fixture, adminToken.secret);
+      cfg.state = next;
+      cfg.failRules.length = 0;
+      cfg.shuffleRng = mulberry32(seed);
+      cfg.faultRng = mulberry32(seed ^ 0x5bd1e995);
+      log.length = 0;
+    },
+    setVersion: (v) => {
+      cfg.state.version = parsePveVersion(v);
+    },
+    get version() {
+      return formatVersion(cfg.state.version);
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -181,6 +181,15 @@ function compiled(pattern: string): RegExp {
   return re;
 }
 
+/**
+ * JSONSchema check_prop matches `m/^$pattern$/`, and Perl's `$` (any `$` in the pattern too) also
+ * matches before one final "\n": a value with a trailing line feed passes a pattern its body passes
+ * (realm options then meet SectionConfig's "property contains a line feed").
+ */
+function perlMatch(re: RegExp, value: string): boolean {
+  return re.test(value) || (value.endsWith("\n") && re.test(value.slice(0, -1)));
+}
+
 function perlRef(value: unknown): string {
   if (Array.isArray(value)) return "ARRAY";
   if (typeof value === "boolean") return "JSON::PP::Boolean";
@@ -244,7 +253,7 @@ function checkProp(name: string, schema: PropSchema, value: unknown, errors: Rec
           return undefined;
         }
       }
-      if (schema.pattern && !compiled(schema.pattern).test(s)) {
+      if (schema.pattern && !perlMatch(compiled(schema.pattern), s)) {
         errors[name] = "value does not match the regex pattern";
         return undefined;
       }

@@ -12,7 +12,8 @@ import { decodePathComponent, isListParam, parseForm, validateParams } from "./p
 import { isRootTicket, PermissionChecker, type Caller } from "./permissions.js";
 import { shuffled, type Rng } from "../rng.js";
 import type { SimState } from "./state.js";
-import type { FaultOptions } from "./types.js";
+import type { FailRule, FaultOptions } from "./types.js";
+import { hiddenParams } from "./versions.js";
 
 const MAX_BODY = 512 * 1024; // spec 1.1 (http-server >= 5.2.1)
 const METHODS = new Set(["GET", "POST", "PUT", "DELETE"]);
@@ -24,6 +25,7 @@ export interface LogEntry {
 }
 
 export interface ServerConfig {
+  /** replaced by ProxmoxSim.reset() */
   state: SimState;
   signer: TicketSigner;
   routes: Map<string, Route>;
@@ -35,6 +37,10 @@ export interface ServerConfig {
   unauthorizedDelayMs: number;
   omitClientKey: boolean;
   log: LogEntry[];
+  /** pending ProxmoxSim.failNext rules, in the order they were added */
+  failRules: Array<Required<Pick<FailRule, "method" | "path" | "times" | "status">> & { message: string }>;
+  /** simulated pmxcfs write latency inside a lock (HandlerContext.cfsWrite) */
+  cfsWriteDelayMs: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -153,15 +159,50 @@ async function handle(cfg: ServerConfig, req: IncomingMessage, res: ServerRespon
   }
 
   const { body, tooLarge } = await readBody(req);
+  const forced = takeFailRule(cfg, method, path);
+  if (forced) {
+    respondError(cfg, req, res, forced, path);
+    return;
+  }
   try {
     const result = await dispatch(cfg, req, method, path, query, body, tooLarge);
+    cfg.state.reread();
     record(cfg, req, path, 200);
     send(res, 200, undefined, JSON.stringify({ data: result === undefined ? null : result }));
   } catch (err) {
+    cfg.state.reread();
     if (!(err instanceof ApiError)) throw err;
     if (err.status === 401 && cfg.unauthorizedDelayMs > 0) await sleep(cfg.unauthorizedDelayMs); // errata 17
     respondError(cfg, req, res, err, path);
   }
+}
+
+/** The path as failNext rules name it: relative to /api2/json, no trailing "/". */
+function relPath(path: string): string {
+  const rel = path.startsWith("/api2/json/") ? path.slice("/api2/json".length) : path;
+  return rel.length > 1 ? rel.replace(/\/+$/, "") : rel;
+}
+
+/**
+ * ProxmoxSim.failNext: the first pending rule matching method and path (exact, or percent-decoded)
+ * is used up and turned into an error answered before anything is read or changed.
+ */
+function takeFailRule(cfg: ServerConfig, method: string, path: string): ApiError | undefined {
+  if (cfg.failRules.length === 0) return undefined;
+  const rel = relPath(path);
+  let decoded = rel;
+  try {
+    decoded = decodeURIComponent(rel);
+  } catch {
+    // keep the raw form
+  }
+  const i = cfg.failRules.findIndex((r) => r.method === method && (r.path === rel || r.path === decoded));
+  if (i < 0) return undefined;
+  const rule = cfg.failRules[i]!;
+  rule.times -= 1;
+  if (rule.times <= 0) cfg.failRules.splice(i, 1);
+  const message = rule.message.endsWith("\n") ? rule.message : `${rule.message}\n`;
+  return new ApiError(rule.status, message);
 }
 
 function notImplemented(method: string, rel: string): ApiError {
@@ -226,7 +267,7 @@ async function dispatch(
   if (tooLarge) throw new ApiError(413, "request too large\n");
 
   const match = matchRoute(cfg.routes, rel, decodePathComponent);
-  const info = match?.route.methods.get(method);
+  let info = match?.route.methods.get(method);
   const handler = match ? cfg.handlers[`${method} ${match.route.template}`] : undefined;
   if (!match || !info || !handler) throw notImplemented(method, rel);
 
@@ -267,8 +308,18 @@ async function dispatch(
     perms.evaluate(info.permissions.check, data);
   }
 
-  // errata 8: token PUT with an empty or "0" delete fails inside the handler with a Perl error.
-  if (method === "PUT" && match.route.template === "/access/users/{userid}/token/{tokenid}" && (data.delete === "" || data.delete === "0" || data.delete === 0)) {
+  // Parameters newer than the release played are not in its schema at all (versions.ts): they fail
+  // like any unknown parameter, "property is not defined in schema ...".
+  const hidden = hiddenParams(cfg.state.version, method, match.route.template);
+  if (hidden.size > 0) {
+    const properties = { ...info.properties };
+    for (const p of hidden) delete properties[p];
+    info = { ...info, properties };
+  }
+
+  // errata 8: token PUT with an empty or "0" delete fails inside the handler with a Perl error
+  // (only where the release has `delete` there: 9.1+).
+  if (method === "PUT" && match.route.template === "/access/users/{userid}/token/{tokenid}" && !hidden.has("delete") && (data.delete === "" || data.delete === "0" || data.delete === 0)) {
     throw handlerError("Can't use an undefined value as an ARRAY reference at /usr/share/perl5/PVE/API2/User.pm line 803.");
   }
 
@@ -283,6 +334,8 @@ async function dispatch(
     info,
     signer: cfg.signer,
     omitClientKey: cfg.omitClientKey,
+    cfsWrite: () =>
+      cfg.cfsWriteDelayMs > 0 ? sleep(cfg.cfsWriteDelayMs) : new Promise<void>((resolve) => setImmediate(resolve)),
     shuffle: <T>(items: T[]): T[] => (cfg.shuffle ? shuffled(items, cfg.shuffleRng) : items),
   };
   return handler(ctx);

@@ -4,7 +4,9 @@
  * ("written together, or not at all", spec 3.6).
  */
 import { createHash, randomUUID } from "node:crypto";
-import { BUILTIN_REALM_COMMENTS, BUILTIN_ROLES, type RealmType } from "./constants.js";
+import { BUILTIN_REALM_COMMENTS, BUILTIN_ROLES, REALM_PLUGINS, type RealmType } from "./constants.js";
+import { FileLock, type CfsFile } from "./lock.js";
+import { DEFAULT_PVE_VERSION, parsePveVersion, type PveVersion } from "./versions.js";
 
 export type Flag = 0 | 1;
 
@@ -64,6 +66,48 @@ export interface AclNode {
 
 export const ROOT = "root@pam";
 
+/** pve-common ParseUtils encode_text: escape control and high-bit characters, ":" and "%". */
+function encodeText(text: string): string {
+  let out = "";
+  for (const byte of Buffer.from(text, "utf8")) {
+    const safe = (byte >= 0x20 && byte <= 0x24) || (byte >= 0x26 && byte <= 0x39) || (byte >= 0x3b && byte <= 0x7e);
+    out += safe ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return out;
+}
+
+function setOrDelete<T extends object, K extends keyof T>(rec: T, key: K, value: T[K] | undefined): void {
+  if (value === undefined) delete rec[key];
+  else rec[key] = value;
+}
+
+/** Perl `\s` on the raw bytes of a config line (ASCII only: the files are read as bytes). */
+const PERL_SPACE = /^[ \t\n\r\f\v]+|[ \t\n\r\f\v]+$/g;
+/** encode_text (pve-common ParseUtils) escapes every control character, so only U+0020 stays raw. */
+const RAW_SPACE = /^ +| +$/g;
+
+/** Perl truthiness of a stored string: undefined, "" and "0" are false. */
+function perlTrue(v: string | undefined): v is string {
+  return v !== undefined && v !== "" && v !== "0";
+}
+
+/**
+ * A text field of user.cfg as parse_user_config reads it back: the field is trimmed (`s/^\s+//`,
+ * `s/\s+$//`) BEFORE decode_text, and a Perl-false result is dropped. Fields that go through
+ * encode_text (names, comments) only have raw spaces to lose; `email` and `keys` are written raw.
+ */
+function rereadText(v: string | undefined, encoded: boolean): string | undefined {
+  if (v === undefined) return undefined;
+  const t = v.replace(encoded ? RAW_SPACE : PERL_SPACE, "");
+  return perlTrue(t) ? t : undefined;
+}
+
+/** Serialise a domains.cfg value as SectionConfig format_config_line does (booleans as 0/1, "" skipped). */
+function configLine(key: string, value: string | number): string {
+  const s = String(value);
+  return s === "" ? "" : `\t${key} ${s}\n`;
+}
+
 export class SimState {
   realms = new Map<string, RealmRec>();
   users = new Map<string, UserRec>();
@@ -71,27 +115,43 @@ export class SimState {
   roles = new Map<string, RoleRec>();
   acl = new Map<string, AclNode>();
   rootPassword: string;
+  /** the PVE release played (GET /version and the gates of versions.ts) */
+  version: PveVersion;
+  /** cfs_lock_file per config file (pve-cluster Cluster.pm): one writer at a time */
+  readonly locks: Record<CfsFile, FileLock> = { "domains.cfg": new FileLock("domains.cfg"), "user.cfg": new FileLock("user.cfg") };
+  /** the text of domains.cfg as last written; its SHA-1 is the digest (SectionConfig parse_config) */
+  private domainsText = "";
   private digestCache: string | undefined;
+  private domainsDirty = false;
+  private userCfgDirty = false;
 
-  constructor(rootPassword: string) {
+  constructor(rootPassword: string, version: string = DEFAULT_PVE_VERSION) {
     this.rootPassword = rootPassword;
+    this.version = parsePveVersion(version);
     for (const [roleid, privs] of BUILTIN_ROLES) {
       this.roles.set(roleid, { roleid, privs: new Set(privs), special: true });
     }
     this.ensureBuiltinRealms();
     this.ensureRoot();
+    this.realmsChanged(); // the installer writes domains.cfg with both built-in realms
+    this.reread();
   }
 
-  /** Every read of domains.cfg re-creates pam and pve (spec 3.1.6). */
+  /**
+   * Every read of domains.cfg re-creates pam and pve, and gives them their default comment whenever
+   * theirs is Perl-false: missing, "" or "0" (Auth/Plugin.pm parse_config, spec 3.1.6).
+   */
   ensureBuiltinRealms(): void {
     for (const realm of ["pam", "pve"] as const) {
-      if (!this.realms.has(realm)) {
-        this.realms.set(realm, {
-          realm,
-          type: realm,
-          opts: new Map([["comment", BUILTIN_REALM_COMMENTS[realm]]]),
-        });
-        this.realmsChanged();
+      let rec = this.realms.get(realm);
+      if (!rec) {
+        rec = { realm, type: realm, opts: new Map() };
+        this.realms.set(realm, rec);
+      }
+      const comment = rec.opts.get("comment");
+      if (comment === undefined || comment === "" || comment === "0") {
+        // Put first, where SectionConfig writes the comment; the file itself is not rewritten by a read.
+        rec.opts = new Map([["comment", BUILTIN_REALM_COMMENTS[realm]], ...[...rec.opts].filter(([k]) => k !== "comment")]);
       }
     }
   }
@@ -103,22 +163,89 @@ export class SimState {
     }
   }
 
+  /**
+   * domains.cfg was written (cfs_write_file): serialise it as SectionConfig write_config does and
+   * schedule the re-read that every later request sees. The values stay as written until reread().
+   */
   realmsChanged(): void {
+    let text = "";
+    for (const r of this.realms.values()) {
+      const plugin = REALM_PLUGINS[r.type];
+      text += `${r.type}: ${r.realm}\n`;
+      const comment = r.opts.get("comment");
+      if (comment !== undefined && comment !== "" && comment !== 0) text += configLine("comment", encodeText(String(comment)));
+      const keys = [...r.opts.keys()].filter((k) => k !== "comment").sort();
+      for (const k of keys) if (plugin.options.get(k)) text += configLine(k, r.opts.get(k)!);
+      for (const k of keys) if (!plugin.options.get(k)) text += configLine(k, r.opts.get(k)!);
+      text += "\n";
+    }
+    this.domainsText = text;
     this.digestCache = undefined;
+    this.domainsDirty = true;
   }
 
-  /** SHA-1 hex of a serialised domains.cfg; changes whenever any realm changes (spec 1.6). */
+  /** user.cfg (or priv/token.cfg with it) was written: the next request reads it back (reread()). */
+  userCfgChanged(): void {
+    this.userCfgDirty = true;
+  }
+
+  /** SHA-1 hex of domains.cfg as written; changes whenever the file changes (spec 1.6). */
   digest(): string {
-    if (this.digestCache === undefined) {
-      let text = "";
-      for (const r of this.realms.values()) {
-        text += `${r.type}: ${r.realm}\n`;
-        for (const [k, v] of r.opts) text += `\t${k} ${v}\n`;
-        text += "\n";
-      }
-      this.digestCache = createHash("sha1").update(text).digest("hex");
-    }
+    this.digestCache ??= createHash("sha1").update(this.domainsText).digest("hex");
     return this.digestCache;
+  }
+
+  /**
+   * What the next cfs_read_file of a written file returns: values trimmed, Perl-false text fields
+   * dropped, the built-in realms' default comments restored. Called after every request, so a
+   * request sees its own writes as sent and every later request sees them as Proxmox re-reads them.
+   */
+  reread(): void {
+    if (this.domainsDirty) {
+      this.domainsDirty = false;
+      this.rereadRealms();
+    }
+    if (this.userCfgDirty) {
+      this.userCfgDirty = false;
+      this.rereadUserCfg();
+    }
+  }
+
+  /**
+   * SectionConfig parse_config: `^\s+(\S+)(\s+(.*\S))?\s*$` trims every value; a value that was only
+   * whitespace is undefined and dropped ("got undefined value"); a section that then lacks a
+   * required option fails check_config and is skipped (the realm is gone for every read by id).
+   */
+  private rereadRealms(): void {
+    for (const [id, r] of this.realms) {
+      const opts = new Map<string, string | number>();
+      for (const [k, v] of r.opts) {
+        if (typeof v === "number") opts.set(k, v);
+        else {
+          const t = v.replace(k === "comment" ? RAW_SPACE : PERL_SPACE, "");
+          if (t !== "") opts.set(k, t);
+        }
+      }
+      r.opts = opts;
+      const missingRequired = [...REALM_PLUGINS[r.type].options].some(([k, req]) => req && !opts.has(k));
+      if (missingRequired) this.realms.delete(id);
+    }
+    this.ensureBuiltinRealms();
+  }
+
+  /** parse_user_config: every ":"-separated field trimmed; Perl-false text fields dropped. */
+  private rereadUserCfg(): void {
+    for (const u of this.users.values()) {
+      setOrDelete(u, "firstname", rereadText(u.firstname, true));
+      setOrDelete(u, "lastname", rereadText(u.lastname, true));
+      setOrDelete(u, "comment", rereadText(u.comment, true));
+      // email is stored even when empty (parse_user_config assigns it unconditionally); the read
+      // handlers treat "" as unset (errata 10).
+      if (u.email !== undefined) u.email = u.email.replace(PERL_SPACE, "");
+      setOrDelete(u, "keys", rereadText(u.keys, false));
+      for (const t of u.tokens.values()) setOrDelete(t, "comment", rereadText(t.comment, true));
+    }
+    for (const g of this.groups.values()) setOrDelete(g, "comment", rereadText(g.comment, true));
   }
 
   aclNode(path: string, create: true): AclNode;

@@ -86,6 +86,33 @@ export interface ProxmoxSimOptions {
   faults?: FaultOptions;
   /** password of root@pam for POST /access/ticket; default "homelab-sim" (simulator extension) */
   rootPassword?: string;
+  /**
+   * Proxmox VE release to play, "X.Y" or "X.Y.Z" (pve-manager version, as GET /version reports it);
+   * default "9.2.1". Older releases refuse what they do not have yet (versions.ts VERSION_GATES:
+   * OpenID `audiences`, token `regenerate`/`delete`, newer SDN ACL paths, OpenID group options).
+   * Releases before 8.0 are refused: startProxmoxSim rejects.
+   */
+  version?: string;
+  /**
+   * Simulated latency of a pmxcfs write, awaited by realm writes while they hold the domains.cfg
+   * lock (between their digest check and their write); default 0. Tests raise it to make concurrent
+   * writers overlap; only the lock keeps them apart.
+   */
+  cfsWriteDelayMs?: number;
+}
+
+/** One ProxmoxSim.failNext rule. */
+export interface FailRule {
+  /** HTTP method, case-insensitive */
+  method: string;
+  /** path relative to /api2/json, e.g. "/access/domains" or "/access/domains/oidc" (raw or percent-decoded) */
+  path: string;
+  /** how many matching requests fail; default 1 */
+  times?: number;
+  /** HTTP status; default 500 */
+  status?: number;
+  /** the error `message` (a trailing "\n" is added as Perl's die does); default "simulated failure (failNext)" */
+  message?: string;
 }
 
 export interface ProxmoxSim {
@@ -103,5 +130,22 @@ export interface ProxmoxSim {
   /** deep-copied snapshot in fixture form (sorted); built-in realms and root@pam included, built-in roles not */
   state(): ProxmoxFixture;
   createToken(userid: string, tokenid: string, opts?: { privsep?: 0 | 1 }): { id: string; secret: string };
+  /**
+   * The next `times` (default 1) requests with this method and path fail with `status` (default 500)
+   * and `message`, in the JSON envelope, before authentication, validation or any change. Rules
+   * stack: each matching request uses up the oldest matching rule. Cleared by reset().
+   */
+  failNext(rule: FailRule): void;
+  /**
+   * Back to a fresh install plus `fixture` on the same URL, certificate and admin token (its secret
+   * unchanged): state, request log, pending failNext rules and the shuffle/fault PRNGs (re-seeded) are
+   * reset; faults set with setFaults stay. `opts.version` also switches the release (else the current
+   * one stays). Throws on an invalid fixture or version, leaving the previous state in place.
+   */
+  reset(fixture?: ProxmoxFixture, opts?: { version?: string }): void;
+  /** Switch the Proxmox VE release played ("9.1.1"); the state is kept. Throws below 8.0. */
+  setVersion(v: string): void;
+  /** the release played, "X.Y.Z" */
+  readonly version: string;
   close(): Promise<void>;
 }

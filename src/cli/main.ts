@@ -44,6 +44,7 @@ Options:
   -o, --output FILE   import: write the new config to FILE (default stdout; never overwritten without --force)
       --force         import: overwrite the --output file
       --adopt         import: tag matched app registrations of --tenant so homelab manages them
+      --pve-version V sim: the Proxmox VE release the simulator plays (default 9.2.1; 8.0 or later)
   -h, --help          show help
   -v, --version       print the version
 
@@ -97,6 +98,7 @@ export async function main(argv: string[]): Promise<number> {
           "lifetime-days": { type: "string" },
           port: { type: "string" },
           once: { type: "boolean" },
+          "pve-version": { type: "string" },
           cluster: { type: "string" },
           output: { type: "string", short: "o" },
           force: { type: "boolean" },
@@ -131,7 +133,11 @@ export async function main(argv: string[]): Promise<number> {
       case "sim": {
         const port = intOption("--port", values.port, 0, 65535, undefined, "--port 8006, or leave it out for a free port");
         const { simCommand } = await import("./commands/sim.js");
-        return await simCommand(io, { ...(port !== undefined ? { port } : {}), once: values.once ?? false });
+        return await simCommand(io, {
+          ...(port !== undefined ? { port } : {}),
+          ...(values["pve-version"] !== undefined ? { pveVersion: values["pve-version"] } : {}),
+          once: values.once ?? false,
+        });
       }
       case "plan":
       case "apply": {

@@ -4,10 +4,14 @@
  * simulator) and that homelab once got wrong. Every test talks raw HTTP, like the other proxmox-*
  * contract tests.
  */
+import { spawn } from "node:child_process";
+import { request as httpsRequest } from "node:https";
+import type { TLSSocket } from "node:tls";
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { startProxmoxSim, type ProxmoxFixture, type ProxmoxSim } from "../../src/sim/proxmox/index.js";
 import { RawClient } from "../../src/sim/proxmox/raw-client.js";
 import { FileLock, LockTimeout } from "../../src/sim/proxmox/lock.js";
+import { bin, homelab } from "../helpers/cli.js";
 
 const STALE = "update auth server failed: detected modified configuration - file changed by other user? Try again.\n";
 const NOT_IN_SCHEMA = "property is not defined in schema and the schema does not allow additional properties";
@@ -459,5 +463,53 @@ describe("test knobs: failNext, reset, setVersion", () => {
     s.sim.reset({ tokens: [{ userid: "root@pam", tokenid: "homelab", privsep: 1, secret: "11111111-1111-4111-8111-111111111111" }] });
     expect((await s.c.get("/access/acl")).status).toBe(200);
     expect(s.sim.state().tokens[0]).toMatchObject({ tokenid: "homelab", privsep: 0, secret: s.sim.adminToken.secret });
+  });
+});
+
+describe("rule 9: `homelab sim --pve-version` (needs the built CLI, like test/integration/sim-command)", () => {
+  /** GET a path of the served simulator, pinning its certificate by the printed fingerprint. */
+  function getPinned(url: string, fingerprint: string, path: string, token: { id: string; secret: string }): Promise<{ status: number; body: any }> {
+    return new Promise((resolve, reject) => {
+      const req = httpsRequest(`${url}/api2/json${path}`, { rejectUnauthorized: false, headers: { Authorization: `PVEAPIToken=${token.id}=${token.secret}` } }, (res) => {
+        const pinned = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
+        let text = "";
+        res.on("data", (d: Buffer) => (text += d.toString()));
+        res.on("end", () => (pinned === fingerprint ? resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }) : reject(new Error(`certificate ${pinned} is not the printed one`))));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+  }
+
+  it("serves the chosen release and refuses one before 8.0 as an argument error", async () => {
+    const child = spawn(process.execPath, [bin, "sim", "--pve-version", "9.1.1"], { stdio: ["ignore", "pipe", "pipe"] });
+    try {
+      let out = "";
+      const info = await new Promise<any>((resolve, reject) => {
+        child.stdout.on("data", (d: Buffer) => {
+          out += d.toString();
+          try {
+            resolve(JSON.parse(out));
+          } catch {
+            // not complete yet
+          }
+        });
+        child.on("error", reject);
+        setTimeout(() => reject(new Error(`no JSON within 10 s: ${out}`)), 10_000);
+      });
+      expect(info.proxmox.version).toBe("9.1.1");
+      const token = { id: info.proxmox.tokenId, secret: info.proxmox.tokenSecret };
+      const v = await getPinned(info.proxmox.url, info.proxmox.fingerprint, "/version", token);
+      expect(v.body.data).toMatchObject({ version: "9.1.1", release: "9.1" });
+    } finally {
+      await new Promise((resolve) => {
+        child.on("close", resolve);
+        child.kill("SIGTERM");
+      });
+    }
+    const old = await homelab(["sim", "--pve-version", "7.4", "--once"]);
+    expect(old.code).toBe(3);
+    expect(old.stdout).toBe("");
+    expect(old.stderr).toMatch(/--pve-version: Proxmox VE 7\.4 is not supported/);
   });
 });

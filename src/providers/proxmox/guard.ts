@@ -8,8 +8,8 @@
  * 2. Lockout guard: with Proxmox's own evaluation (privileges.ts) over the state the plan leads to,
  *    a plan is refused when it takes from homelab's token a privilege the run needs (what this plan's
  *    changes need, and `Sys.Audit` on `/access` for the reads of every later run), or when it leaves no
- *    enabled user other than root@pam holding `Permissions.Modify` and `User.Modify` on `/` while one
- *    exists now. The refusal names the changes responsible.
+ *    enabled user other than root@pam (and homelab's own user) holding `Permissions.Modify` and
+ *    `User.Modify` on `/` while one exists now. The refusal names the changes responsible.
  * 3. Write pre-flight: the token's current privileges must cover what each change needs (spec 3.0 and
  *    3.6); missing ones are listed with their paths: refused by a real apply, a warning otherwise.
  *
@@ -228,11 +228,14 @@ function planRequirements(changes: readonly Change[], target: ClusterTarget, rol
 
 // --- 2. lockout ----------------------------------------------------------------------------------------------
 
-/** Users other than root@pam who can log in and hold Permissions.Modify and User.Modify on `/`. */
-function administrators(model: AccessModel, now: number): string[] {
+/**
+ * The people who can administer the cluster: users other than root@pam and homelab's own user (a service
+ * account, protected by the token rule) who can log in and hold Permissions.Modify and User.Modify on `/`.
+ */
+function administrators(model: AccessModel, target: ClusterTarget, now: number): string[] {
   const out: string[] = [];
   for (const id of model.users.keys()) {
-    if (id === ROOT_USER || !canAuthenticate(model, id, now)) continue;
+    if (id === ROOT_USER || id === target.runAs.userid || !canAuthenticate(model, id, now)) continue;
     const privs = privilegesOn(model, id, "/");
     if (privs.has("Permissions.Modify") && privs.has("User.Modify")) out.push(id);
   }
@@ -283,12 +286,12 @@ function refuseLockout(target: ClusterTarget, observed: ObservedCluster, before:
   }
 
   // b. Someone other than root@pam can still administer the cluster, if someone can now.
-  const adminsBefore = administrators(before, now);
-  if (adminsBefore.length === 0 || administrators(after, now).length > 0) return;
+  const adminsBefore = administrators(before, target, now);
+  if (adminsBefore.length === 0 || administrators(after, target, now).length > 0) return;
   const candidates = changes.filter((ch) => touchesPrivileges(ch) && (ch.kind !== ACL || ch.data?.path === "/"));
-  const blame = responsibleChanges(changes, candidates, (plan) => administrators(afterOf(plan), now).length > 0);
+  const blame = responsibleChanges(changes, candidates, (plan) => administrators(afterOf(plan), target, now).length > 0);
   throw new UserError(
-    `cluster ${c.name}: this plan would leave no enabled user other than root@pam holding Permissions.Modify and User.Modify on / (today: ${adminsBefore.join(", ")}). Nothing was changed. Responsible:\n${blame.map((ch) => `  ${ch.action} ${ch.address}`).join("\n")}`,
+    `cluster ${c.name}: this plan would leave no enabled user other than root@pam (and homelab's own ${target.runAs.userid}) holding Permissions.Modify and User.Modify on / (today: ${adminsBefore.join(", ")}). Nothing was changed. Responsible:\n${blame.map((ch) => `  ${ch.action} ${ch.address}`).join("\n")}`,
     { code: "E_LAST_ADMIN", hint: "declare at least one enabled user (or a group with an enabled member) with Administrator on / in `access`, or turn off the prune flag that removes it" },
   );
 }

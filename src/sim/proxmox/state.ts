@@ -173,7 +173,8 @@ export class SimState {
       const plugin = REALM_PLUGINS[r.type];
       text += `${r.type}: ${r.realm}\n`;
       const comment = r.opts.get("comment");
-      if (comment !== undefined && comment !== "" && comment !== 0) text += configLine("comment", encodeText(String(comment)));
+      // write_config: `if ($scfg->{comment} ...)`: a Perl-false comment ("" or "0") is not written.
+      if (comment !== undefined && comment !== "" && String(comment) !== "0") text += configLine("comment", encodeText(String(comment)));
       const keys = [...r.opts.keys()].filter((k) => k !== "comment").sort();
       for (const k of keys) if (plugin.options.get(k)) text += configLine(k, r.opts.get(k)!);
       for (const k of keys) if (!plugin.options.get(k)) text += configLine(k, r.opts.get(k)!);
@@ -220,6 +221,7 @@ export class SimState {
     for (const [id, r] of this.realms) {
       const opts = new Map<string, string | number>();
       for (const [k, v] of r.opts) {
+        if (k === "comment" && String(v) === "0") continue; // never written (see realmsChanged)
         if (typeof v === "number") opts.set(k, v);
         else {
           const t = v.replace(k === "comment" ? RAW_SPACE : PERL_SPACE, "");

@@ -81,6 +81,8 @@ export type TokenMode = "root" | "user";
 
 export interface GenCase {
   seed: number;
+  /** the Proxmox VE release the simulator plays (features of later releases are refused) */
+  version: string;
   tokenMode: TokenMode;
   fixture: ProxmoxFixture;
   config: GenConfig;
@@ -287,14 +289,25 @@ export function generateCase(seed: number): GenCase {
 
   const config: GenConfig = { realms, roles, groups, users, access, prune };
   let expectRefusal: string | undefined;
-  if (tokenMode === "user" && g.chance(0.05)) {
+  if (tokenMode === "user" && g.chance(0.15)) {
     // Issue 8 item 10: disabling the user homelab's own token belongs to locks homelab out.
     config.users[TOKEN_USER] = { enable: false };
     expectRefusal = `disables ${TOKEN_USER}, the user of homelab's own token`;
   }
 
   const fixture = generateFixture(g, config, tokenMode);
-  return { seed, tokenMode, fixture, config, env, taints, ...(expectRefusal ? { expectRefusal } : {}) };
+  // Drawn from its own stream, so adding it changed no other value of any seed.
+  const version = new Gen(seed ^ 0x5eed).pick(["9.0.5", "9.1.2", "9.2.1", "9.2.1", "9.2.1"]);
+  if (!expectRefusal && versionBelow(version, "9.2") && taints.some((t) => t.why === "version")) {
+    expectRefusal = `uses a Proxmox VE 9.2 feature (${taints.filter((t) => t.why === "version").map((t) => t.path).join(", ")}) on ${version}`;
+  }
+  return { seed, version, tokenMode, fixture, config, env, taints, ...(expectRefusal ? { expectRefusal } : {}) };
+}
+
+function versionBelow(v: string, than: string): boolean {
+  const [a, b] = v.split(".").map(Number);
+  const [x, y] = than.split(".").map(Number);
+  return a! < x! || (a === x && b! < y!);
 }
 
 /** Every user id named in the file (users, access, members): the users homelab declares. */

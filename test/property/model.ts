@@ -24,12 +24,12 @@ const BOOLEAN_OPTIONS = new Set(["autocreate", "groups-autocreate", "groups-over
 const LIST_OPTIONS = new Set(["scopes", "acr-values", "audiences"]);
 
 /**
- * Proxmox trims values when it parses its config files (issue 8 item 3) and an empty value is no value.
- * In user.cfg (users, groups) "0" is no value either: Perl reads it as false when it writes the file.
+ * Proxmox trims values when it parses its config files (issue 8 item 3); an empty value is no value, and
+ * so is "0" (Perl reads it as false and skips it when it writes user.cfg or domains.cfg).
  */
-const stored = (v: string | undefined, userCfg = false): string | undefined => {
+const stored = (v: string | undefined): string | undefined => {
   const t = v?.trim();
-  return t === undefined || t === "" || (userCfg && t === "0") ? undefined : t;
+  return t === undefined || t === "" || t === "0" ? undefined : t;
 };
 
 /** What the run should do, and the scope homelab manages (for labelling differences). */
@@ -112,7 +112,7 @@ export function expect(c: GenConfig, prior: ProxmoxFixture, ctx: ModelContext): 
     let have = s.groups.find((x) => x.groupid === groupid);
     if (!have) s.groups.push((have = { groupid }));
     if (gr.comment !== undefined) {
-      const v = stored(gr.comment, true);
+      const v = stored(gr.comment);
       if (v === undefined) delete have.comment;
       else have.comment = v;
     }
@@ -127,7 +127,7 @@ export function expect(c: GenConfig, prior: ProxmoxFixture, ctx: ModelContext): 
     u.expire = epochOf(want.expire);
     for (const f of ["firstname", "lastname", "email", "comment"] as const) {
       if (want[f] === undefined) continue;
-      const v = stored(want[f], true);
+      const v = stored(want[f]);
       if (v === undefined) delete u[f];
       else u[f] = v;
     }

@@ -152,7 +152,7 @@ export async function runCase(seed: number): Promise<CaseResult> {
   const t0 = Date.now();
   const kase = generateCase(seed);
   const failures: string[] = [];
-  const sim = await startProxmoxSim({ fixture: kase.fixture, unauthorizedDelayMs: 0, seed });
+  const sim = await startProxmoxSim({ fixture: kase.fixture, unauthorizedDelayMs: 0, seed, version: kase.version });
   const token = kase.tokenMode === "root" ? sim.adminToken : { id: `${TOKEN_USER}!${TOKEN_NAME}`, secret: TOKEN_SECRET };
   const tokenUser = token.id.slice(0, token.id.indexOf("!"));
   const text = configText(kase.config, { url: sim.url, tokenId: token.id, fingerprint: sim.fingerprint });

@@ -152,6 +152,15 @@ describe("pruned groups and memberships (failure 8)", () => {
   });
 });
 
+describe("pruned groups and hand-added members together (property test seeds 8186, 8191)", () => {
+  it("an undeclared user leaving an exclusive group also drops the group being pruned", () => {
+    const body = `realms:\n${sso}groups:\n  operators: { members: [bob@sso] }\nusers:\n  bob@sso: {}\nprune: { groups: true }\n`;
+    const p = plan(body, observed({ realms: { sso: ssoRead }, users: [{ userid: "bob@sso", groups: ["operators"] }, { userid: "zed@pve", groups: ["old-sso", "operators", "other"] }], groups: { operators: ["bob@sso", "zed@pve"], "old-sso": ["zed@pve"], other: ["zed@pve"] } }));
+    expect(summary(p.changes)).toEqual(["delete proxmox.group/pve:old-sso", "update proxmox.user/pve:zed@pve"]);
+    expect(find(p, "proxmox.user/pve:zed@pve").fields).toEqual([{ path: "groups", before: ["old-sso", "operators", "other"], after: ["other"] }]);
+  });
+});
+
 describe("pruned roles (failure 7)", () => {
   const body = (prune: string) => `realms:\n${sso}users:\n  bob@sso: {}\nprune: { ${prune} }\n`;
   const legacyUsedBy = (acl: Partial<ObservedAcl>[], users: Partial<ObservedUser>[] = []) =>

@@ -75,6 +75,13 @@ describe("realm writes and the domains.cfg digest", () => {
     expect(calls.filter((c) => c.op === "put").map((c) => c.realm)).toEqual(["pam"]);
   });
 
+  it("a field an earlier write of the run already set (default=1 clears it elsewhere) is not sent again", async () => {
+    const { target, calls } = fakeCluster({ pam: "old pam", pve: "PVE" });
+    await realmProvider.apply([update("pam", "old pam", "PAM")], target);
+    await realmProvider.apply([update("pve", "old pve", "PVE")], target);
+    expect(calls).toEqual([{ op: "put", realm: "pam", digest: "d1" }, { op: "get", realm: "pve" }]);
+  });
+
   it("a failed write does not block the queue", async () => {
     const { target } = fakeCluster({ pam: "old pam", pve: "old pve" });
     const stale = { ...update("pam", "old pam", "PAM"), data: { digest: "d0" } };

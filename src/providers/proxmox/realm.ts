@@ -211,7 +211,13 @@ export const realmProvider: Provider<ClusterTarget, ObservedCluster> = {
                 else set[f.path] = defaults[f.path] as string | boolean;
               } else set[f.path] = v;
             }
-            const digest = await currentDigest(target, r, change!, file);
+            const { digest, settled } = await currentDigest(target, r, change!, file);
+            for (const k of settled) {
+              delete set[k];
+              const i = unset.indexOf(k);
+              if (i >= 0) unset.splice(i, 1);
+            }
+            if (Object.keys(set).length === 0 && unset.length === 0) return; // an earlier write of this run did it
             file.written = true;
             await target.api.updateRealm(r.realm, set, { ...(unset.length ? { delete: unset } : {}), ...(digest !== undefined ? { digest } : {}) });
             return;
@@ -254,13 +260,20 @@ function withDomainsFile<T>(target: ClusterTarget, fn: (file: DomainsFile) => Pr
  * again, the fields this change overwrites are compared with what the plan saw (someone else may have
  * changed them since), and the fresh digest is sent.
  */
-async function currentDigest(target: ClusterTarget, r: DesiredRealm, change: Change, file: DomainsFile): Promise<string | undefined> {
+async function currentDigest(target: ClusterTarget, r: DesiredRealm, change: Change, file: DomainsFile): Promise<{ digest: string | undefined; settled: Set<string> }> {
   const planned = typeof change.data?.digest === "string" ? change.data.digest : undefined;
-  if (!file.written) return planned;
+  const settled = new Set<string>();
+  if (!file.written) return { digest: planned, settled };
   const fresh = await target.api.getRealm(r.realm);
   const now = normalised(defaultsOf(r), normalisedRead(fresh.options));
   for (const f of change.fields) {
     if (f.sensitive || FIXED_OPTIONS.includes(f.path)) continue;
+    // Already as wanted: an earlier write of this run did it (`default=1` on one realm clears it on the
+    // others, spec 3.1.2), so there is nothing to overwrite and nothing to send.
+    if (sameValue(now[f.path], f.after)) {
+      settled.add(f.path);
+      continue;
+    }
     if (!sameValue(now[f.path], f.before)) {
       throw new UserError(`${r.address}: \`${f.path}\` was changed on the cluster after the plan was made (the plan saw ${show(f.before)}, the cluster now has ${show(now[f.path])}); this realm was not written`, {
         code: "E_CHANGED",
@@ -268,7 +281,7 @@ async function currentDigest(target: ClusterTarget, r: DesiredRealm, change: Cha
       });
     }
   }
-  return fresh.digest || undefined;
+  return { digest: fresh.digest || undefined, settled };
 }
 
 const show = (v: unknown) => (v === undefined ? "(unset)" : JSON.stringify(v));

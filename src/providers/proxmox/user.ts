@@ -85,7 +85,8 @@ export const userProvider: Provider<ClusterTarget, ObservedCluster> = {
       changes.push({
         address: `${USER_KIND}/${c.name}:${have.userid}`, kind: USER_KIND, target: c.name, action: "update", dependsOn: [],
         reason: `not a member of ${extra.join(", ")} in the file (a group's \`members\` is the whole list unless \`membersExclusive: false\`)`,
-        fields: [{ path: "groups", before: have.groups, after: have.groups.filter((g) => !exclusive.has(g)) }],
+        // Memberships in groups this plan deletes go too: Proxmox refuses a group list naming a deleted group.
+        fields: [{ path: "groups", before: have.groups, after: have.groups.filter((g) => !dictated.has(g)) }],
       });
     }
     if (c.prune.users) {

@@ -1,10 +1,10 @@
 import type { ConfigProblem } from "../core/errors.js";
 import { BUILTIN_REALMS, BUILTIN_ROLES, ROOT_USER, realmOf } from "../core/pve.js";
 import type { LoadedConfig, Segment } from "./load.js";
-import { toEpoch } from "./desired.js";
+import { issuerUrl, toEpoch } from "./desired.js";
 import { dotted } from "./schema.js";
 import { closest } from "./suggest.js";
-import type { AccessConfig, GroupConfig, RealmConfig, RoleConfig, UserConfig } from "./types.js";
+import type { AccessConfig, GroupConfig, RealmConfig, RoleConfig, TenantConfig, UserConfig } from "./types.js";
 
 const GUID = /^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$/;
 
@@ -13,6 +13,9 @@ const UNKNOWABLE_CLAIMS = new Set(["sub", "subject"]);
 
 /** The largest `expire` homelab sends: 9999-12-31T23:59:59Z, the last instant a `YYYY-MM-DD` date can name. */
 const MAX_EXPIRE = 253402300799;
+
+/** Proxmox's limit for a realm's `issuer-url` (access API 3.1.5.1). */
+const MAX_ISSUER_URL = 256;
 
 /**
  * Why Proxmox would not keep a free-text value as written, or undefined when it would. Proxmox trims both
@@ -25,6 +28,10 @@ const MAX_EXPIRE = 253402300799;
  */
 function textTrouble(value: unknown, zero?: string): { message: string; hint: string } | undefined {
   if (typeof value !== "string") return undefined;
+  // A lone UTF-16 surrogate (a YAML "\uD800" escape) has no UTF-8 form: the request could not even be encoded.
+  if (/\p{Cs}/u.test(value)) {
+    return { message: "contains an unpaired surrogate (`\\uD800`-`\\uDFFF`), which is not a character", hint: "write the character itself, or its full escape (`\\U0001F600`), not half of a UTF-16 pair" };
+  }
   if (/[\n\r]/.test(value)) {
     return {
       message: `contains a ${value.includes("\n") ? "line feed" : "carriage return"}`,
@@ -113,6 +120,15 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
       if (!guidReported.has(r.tenant)) {
         guidReported.add(r.tenant);
         add(["tenants", r.tenant, "tenantId"], `tenant \`${r.tenant}\` provisions realm \`${name}\`, so its tenantId must be the directory's GUID, not a domain`, "Proxmox compares the realm's issuer URL with the discovery document's issuer, which always names the tenant by GUID (Entra spec 5.1): copy the Tenant ID from the Entra admin center's overview page");
+      }
+    } else if (r.tenant !== undefined) {
+      // The issuer URL homelab sets is the tenant's login URL, its id and `/v2.0` (config/desired.ts issuerUrl).
+      const t = tenants[r.tenant] as TenantConfig;
+      const login = typeof t.cloud === "object" && t.cloud !== null && typeof t.cloud.loginUrl === "string" ? t.cloud.loginUrl.replace(/\/+$/, "") : undefined;
+      const url = login !== undefined ? issuerUrl(t) : undefined;
+      if (login !== undefined && url !== undefined && url.length > MAX_ISSUER_URL && !guidReported.has(r.tenant)) {
+        guidReported.add(r.tenant);
+        add(["tenants", r.tenant, "cloud", "loginUrl"], `realm \`${name}\` would get an issuer URL of ${url.length} characters (\`${url.slice(0, 40)}...\`); Proxmox allows at most ${MAX_ISSUER_URL}`, `the issuer URL is the login URL, the tenant id and \`/v2.0\`: shorten the login URL to at most ${MAX_ISSUER_URL - (url.length - login.length)} characters`);
       }
     }
     checkClusters([...at, "clusters"], r.clusters);

@@ -78,6 +78,9 @@ const cases: Case[] = [
   { name: "audience with a space", text: sso("    audiences: ['api one']\n"), where: "'api one'", path: "realms.sso.audiences[0]", message: /is not a valid audience/ },
   { name: "non-ASCII username claim", text: minimal.replace("usernameClaim: username", "usernameClaim: nämn"), where: "nämn", path: "realms.sso.usernameClaim", message: /is not a valid claim name/ },
   { name: "non-ASCII issuer URL", text: minimal.replace("https://auth.lan/", "https://äuth.lan/"), where: "https://äuth", path: "realms.sso.issuerUrl", message: /is not a valid URL/ },
+  // Found by test/unit/schema-apidoc.test.ts: values homelab could not send, or Proxmox would refuse.
+  { name: "an unpaired surrogate in a user comment (no UTF-8 form)", text: withUsers('  jane@sso: { comment: "a\\uD800b" }\n'), where: '"a\\uD800b"', path: 'users["jane@sso"].comment', message: /unpaired surrogate/ },
+  { name: "a tenant login URL that makes the issuer URL longer than 256", text: tutorial.replace("    credentials:", `    cloud: { loginUrl: "https://login.lan/${"p".repeat(200)}", graphUrl: https://graph.lan }\n    credentials:`), where: '"https://login.lan/p', path: "tenants.contoso.cloud.loginUrl", message: /^realm `azure` would get an issuer URL of 260 characters .*Proxmox allows at most 256$/, hint: /at most 214 characters/ },
   // Small extras (issue 8, issue 10 item 2).
   { name: "membersExclusive on an Entra group", text: entra("  ops: { realm: azure, entraGroup: Ops, membersExclusive: false }\n"), where: "membersExclusive", path: "groups.ops.membersExclusive", message: /only applies to plain groups/, hint: /groups claim/ },
   { name: "Entra group on the built-in pve realm", text: entra("  g: { realm: pve, entraGroup: X }\n"), where: "pve, entraGroup: X", path: "groups.g.realm", message: /^Entra groups only on tenant realms: `pve` is a built-in realm$/, hint: /tenant:/ },

@@ -30,8 +30,6 @@ export const REGRESSION_SEEDS: number[] = [8143, 8186, 8191, 8020, 8396, 100595]
  */
 const KNOWN_OPEN: Array<{ name: string; signature: RegExp }> = [
   { name: "validate refuses `expire: never` (src/config/check.ts, commit 0ea9966)", signature: /`never` is the Unix epoch itself/ },
-  { name: "issue 8 item 8: a user update keeps a membership in a group prune.groups deletes", signature: /update user failed: no such group/ },
-  { name: "issue 8 item 1: a realm's `default` cleared by homelab's own earlier realm write is taken for drift", signature: /`default` was changed on the cluster after the plan was made/ },
   { name: "issue 8 item 3: a realm comment \"0\" passes validate but Proxmox drops it (never converges)", signature: /update proxmox\.realm\/\S+ \{comment\}[\s\S]*"comment": "0"/ },
 ];
 

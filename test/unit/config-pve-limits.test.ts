@@ -70,8 +70,8 @@ const cases: Case[] = [
   { name: "expire before 1970 (a date)", text: withUsers("  jane@sso: { expire: 1969-12-31 }\n"), where: "1969", path: 'users["jane@sso"].expire', message: /^`1969-12-31` is before 1970$/, hint: /refuses a negative value/ },
   { name: "expire before 1970 (a date-time east of UTC)", text: withUsers('  jane@sso: { expire: "1970-01-01T00:30:00+01:00" }\n'), where: '"1970', path: 'users["jane@sso"].expire', message: /is before 1970/ },
   { name: "expire at the epoch itself (Proxmox: never)", text: withUsers("  jane@sso: { expire: 1970-01-01 }\n"), where: "1970", path: 'users["jane@sso"].expire', message: /reads as "never expires"/, hint: /enable: false/ },
-  { name: "expire as a negative number", text: withUsers("  jane@sso: { expire: -1 }\n"), where: "-1", path: 'users["jane@sso"].expire', message: /must be >= 0/ },
-  { name: "expire beyond what Proxmox stores as a plain integer", text: withUsers("  jane@sso: { expire: 100000000000000000000 }\n"), where: "1000", path: 'users["jane@sso"].expire', message: /must be <= 253402300799/ },
+  { name: "expire as a negative number", text: withUsers("  jane@sso: { expire: -1 }\n"), where: "-1", path: 'users["jane@sso"].expire', message: /must be >= 0/, hint: /refuses negative values/ },
+  { name: "expire beyond what Proxmox stores as a plain integer", text: withUsers("  jane@sso: { expire: 100000000000000000000 }\n"), where: "1000", path: 'users["jane@sso"].expire', message: /must be <= 253402300799/, hint: /end of 9999/ },
   // Realm options Proxmox splits into lists, or stores in domains.cfg as written.
   { name: "scope with a comma", text: sso("    scopes: [openid, 'email,profile']\n"), where: "'email,", path: "realms.sso.scopes[1]", message: /is not a valid scope/, hint: /splits the list on spaces, `,` and `;`/ },
   { name: "ACR value with a semicolon", text: sso("    acrValues: ['a;b']\n"), where: "'a;b'", path: "realms.sso.acrValues[0]", message: /is not a valid ACR value/ },

@@ -132,8 +132,9 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
       }
     }
     checkClusters([...at, "clusters"], r.clusters);
-    // The built-in realms get their default comment back whenever Proxmox reads a false one (Auth/Plugin.pm).
-    checkText([...at, "comment"], r.comment, BUILTIN_REALMS.includes(name) ? "puts the realm's default comment back" : undefined);
+    // SectionConfig.pm write_config writes a comment only `if ($scfg->{comment})`, and the built-in realms
+    // get their default comment back whenever Proxmox reads a false one (Auth/Plugin.pm parse_config).
+    checkText([...at, "comment"], r.comment, BUILTIN_REALMS.includes(name) ? "puts the realm's default comment back" : DROPPED);
     if (r.default) defaults.push(name);
     const s = r.app?.secret;
     if (s && (s.renewBeforeDays ?? 30) >= (s.lifetimeDays ?? 180)) {

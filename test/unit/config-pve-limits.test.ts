@@ -58,6 +58,7 @@ const cases: Case[] = [
   // Fields Proxmox only stores `if $value`: the text 0 is dropped.
   { name: "user firstname 0", text: withUsers('  jane@sso: { firstname: "0" }\n'), where: '"0"', path: 'users["jane@sso"].firstname', message: /^`0` is not kept by Proxmox$/, hint: /reads the text `0` as false and does not store it/ },
   { name: "group comment 0", text: withGroups('  ops: { comment: "0" }\n'), where: '"0"', path: "groups.ops.comment", message: /`0` is not kept/ },
+  { name: "OpenID realm comment 0 (SectionConfig writes a comment only if true)", text: sso('    comment: "0"\n'), where: '"0"', path: "realms.sso.comment", message: /`0` is not kept/, hint: /does not store it/ },
   { name: "built-in realm comment 0", text: minimal.replace("realms:\n", 'realms:\n  pve: { comment: "0" }\n'), where: '"0"', path: "realms.pve.comment", message: /`0` is not kept/, hint: /puts the realm's default comment back/ },
   { name: "a group named 0", text: withGroups('  "0": { comment: zero }\n'), where: '"0"', path: 'groups["0"]', message: /`0` is not a valid group name/, hint: /silently drops it/ },
   { name: "a role named 0", text: `${minimal}roles:\n  "0": { privs: [VM.Audit] }\n`, where: '"0"', path: 'roles["0"]', message: /`0` is not a valid custom role id/, hint: /drops a role named `0`/ },
@@ -108,7 +109,6 @@ describe("validate still accepts what Proxmox keeps as written", () => {
     ["a folded scalar without its final line feed", sso("    comment: >-\n      Keycloak in\n      the lab\n")],
     ["a tab inside a user comment", withUsers('  jane@sso: { comment: "a\\tb", firstname: Zoë, lastname: "0x" }\n')],
     ["an empty comment (clears it)", withGroups('  ops: { comment: "" }\n')],
-    ["the text 0 as an OpenID realm's comment (domains.cfg keeps it)", sso('    comment: "0"\n')],
     ["a user id with @ and other ASCII punctuation in the name", minimal.replace("user: jane@sso", '"user": "jane.o\'neil+pve@contoso.com@sso"')],
     ["expire on the day after the epoch", withUsers("  jane@sso: { expire: 1970-01-02 }\n")],
     ["expire at the largest date", withUsers("  jane@sso: { expire: 9999-12-31 }\n")],

@@ -178,7 +178,7 @@ describe("planning a cluster", () => {
 
   it("refuses a plan that removes the last Administrator on / (the lockout guard, guard.ts), naming the change", () => {
     const text = `${minimal.replace("role: Administrator", "role: PVEAuditor")}prune: { acl: true }\n`;
-    expect(() => plan(text, observed({ realms: { sso: ssoInSync }, users: [{ userid: "jane@sso" }], acl: [janeAdmin] }))).toThrow(/no enabled user other than root@pam holding Permissions\.Modify and User\.Modify on \/ \(today: jane@sso\)[^]*delete proxmox\.acl\/pve:\/:jane@sso:Administrator/);
+    expect(() => plan(text, observed({ realms: { sso: ssoInSync }, users: [{ userid: "jane@sso" }], acl: [janeAdmin] }))).toThrow(/no enabled user other than root@pam \(and homelab's own homelab@pve\) holding Permissions\.Modify and User\.Modify on \/ \(today: jane@sso\)[^]*delete proxmox\.acl\/pve:\/:jane@sso:Administrator/);
     // Another enabled user with Administrator on / (one homelab does not manage) keeps the plan allowed.
     const ok = plan(text, observed({ realms: { sso: ssoInSync }, users: [{ userid: "jane@sso" }, { userid: "ann@pve" }], acl: [janeAdmin, { path: "/", ugid: "ann@pve", roleid: "Administrator" }] }));
     expect(summary(ok.changes)).toEqual(["delete proxmox.acl/pve:/:jane@sso:Administrator", "create proxmox.acl/pve:/:jane@sso:PVEAuditor"]);

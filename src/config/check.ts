@@ -180,7 +180,7 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
       }
       // Sent as epoch seconds: Proxmox's minimum is 0 (spec 3.2), and 0 itself means "never".
       if (epoch !== undefined && epoch < 0) add(["users", userid, "expire"], `\`${u.expire}\` is before 1970`, "Proxmox stores expiry as Unix epoch seconds and refuses a negative value: give a date from 1970-01-02 on, or `never`; to lock an account now, set `enable: false`");
-      else if (epoch === 0) add(["users", userid, "expire"], `\`${u.expire}\` is the Unix epoch itself, which Proxmox reads as "never expires"`, "to lock an account now, set `enable: false`; write `never` (or 0) if no expiry is meant");
+      else if (epoch === 0 && u.expire !== "never") add(["users", userid, "expire"], `\`${u.expire}\` is the Unix epoch itself, which Proxmox reads as "never expires"`, "to lock an account now, set `enable: false`; write `never` (or 0) if no expiry is meant");
       else if (epoch !== undefined && epoch > MAX_EXPIRE) add(["users", userid, "expire"], `\`${u.expire}\` is after the year 9999`, "give a date up to 9999-12-31, or `never`");
     }
     for (const f of ["firstname", "lastname", "comment"] as const) checkText(["users", userid, f], u[f], DROPPED);

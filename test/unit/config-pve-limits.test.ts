@@ -111,6 +111,7 @@ describe("validate still accepts what Proxmox keeps as written", () => {
     ["an empty comment (clears it)", withGroups('  ops: { comment: "" }\n')],
     ["a user id with @ and other ASCII punctuation in the name", minimal.replace("user: jane@sso", '"user": "jane.o\'neil+pve@contoso.com@sso"')],
     ["expire on the day after the epoch", withUsers("  jane@sso: { expire: 1970-01-02 }\n")],
+    ["expire: never and expire: 0 (property test seed 8143)", withUsers("  jane@sso: { expire: never }\n  bob@sso: { expire: 0 }\n")],
     ["expire at the largest date", withUsers("  jane@sso: { expire: 9999-12-31 }\n")],
     ["expire as the largest epoch", withUsers("  jane@sso: { expire: 253402300799 }\n")],
     ["scopes, ACR values and audiences as list items", sso("    scopes: [openid, email, 'urn:x:y']\n    acrValues: ['urn:mace:incommon:iap:silver', 'phr']\n    audiences: [api://x, 'https://api.lan/']\n")],

@@ -29,8 +29,6 @@ export const REGRESSION_SEEDS: number[] = [8143, 8186, 8191, 8020, 8396, 100595]
  * fix lands (the regression seeds above then pass).
  */
 const KNOWN_OPEN: Array<{ name: string; signature: RegExp }> = [
-  { name: "validate refuses `expire: never` (src/config/check.ts, commit 0ea9966)", signature: /`never` is the Unix epoch itself/ },
-  { name: "issue 8 item 3: a realm comment \"0\" passes validate but Proxmox drops it (never converges)", signature: /update proxmox\.realm\/\S+ \{comment\}[\s\S]*"comment": "0"/ },
 ];
 
 const CASES = Number(process.env.HOMELAB_PROPERTY_CASES ?? 200);

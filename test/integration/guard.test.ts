@@ -95,7 +95,8 @@ describe("lockout guard (issue 8 failure 10)", () => {
     const r = await l.run(token, body, "apply");
     expect(r.code).toBe(3);
     expect(r.stderr).toContain("homelab's own token homelab@pve!converge");
-    expect(r.stderr).toContain("Sys.Audit on /access");
+    expect(r.stderr).toContain("\n  Sys.Audit on /access\n");
+    expect(r.stderr.match(/^ {2}Permissions\.Modify on \/$/gm)).toHaveLength(1); // each lost privilege once
     expect(r.stderr).toContain("  delete proxmox.acl/pve:/:@automation:Homelab\n");
     expect(r.stderr).toContain("  delete proxmox.role/pve:Homelab\n");
     expect(writes(l.sim)).toEqual([]);
@@ -121,7 +122,7 @@ describe("write-privilege pre-flight (issue 8 failure 13)", () => {
     const r = await l.run(token, body, "apply");
     expect(r.code).toBe(3);
     expect(r.stderr).toContain("token audit@pve!converge lacks privileges this plan needs");
-    expect(r.stderr).toContain("Realm.Allocate on /access/realm (for proxmox.realm/pve:sso)");
+    expect(r.stderr).toContain("\n  Realm.Allocate on /access/realm (for proxmox.realm/pve:sso)\n");
     expect(r.stderr).toContain("Realm.AllocateUser on /access/realm/sso (for proxmox.user/pve:jane@sso)");
     expect(r.stderr).toContain("User.Modify on /access/groups (for proxmox.user/pve:jane@sso)");
     expect(r.stderr).toContain("Permissions.Modify on / (for proxmox.acl/pve:/:jane@sso:Administrator)");
@@ -129,7 +130,7 @@ describe("write-privilege pre-flight (issue 8 failure 13)", () => {
 
     const check = await l.run(token, body, "apply", "--check", "--detailed-exitcode");
     expect(check.code).toBe(2);
-    expect(check.stderr).toMatch(/^warning: cluster pve: token audit@pve!converge lacks privileges this plan needs: .*Permissions\.Modify on \//m);
+    expect(check.stderr).toMatch(/^warning: cluster pve: token audit@pve!converge lacks privileges this plan needs \(`apply` will refuse this plan;.*\):\n(  .*\n)*  Permissions\.Modify on \/ /m);
 
     // Converged by an administrator, the same file is a no-op the auditor token can check and apply.
     expect((await l.run(l.sim.adminToken, body, "apply")).code).toBe(0);

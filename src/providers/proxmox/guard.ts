@@ -277,10 +277,10 @@ function refuseLockout(target: ClusterTarget, observed: ObservedCluster, before:
     const walk = new Set(needs.flatMap((n) => pathLevels(n.req.path)));
     const candidates = changes.filter((ch) => touchesPrivileges(ch) && (ch.kind !== ACL || walk.has(String(ch.data?.path))));
     const blame = responsibleChanges(changes, candidates, (plan) => takenIn(afterOf(plan)).length === 0);
-    const lost = taken.map((n) => describeRequirement(n.req, missingFor(n.req, effectivePrivileges(after, token, n.req.path, now))));
+    const lost = [...new Set(taken.map((n) => describeRequirement(n.req, missingFor(n.req, effectivePrivileges(after, token, n.req.path, now)))))];
     const why = canAuthenticate(after, token, now) ? "" : ` (after it, ${token} could not even log in: its user would be ${after.users.has(target.runAs.userid) ? "disabled or expired" : "gone"})`;
     throw new UserError(
-      `cluster ${c.name}: this plan would take from homelab's own token ${token} privileges it needs${why}: ${lost.join("; ")}. Nothing was changed. Responsible:\n${blame.map((ch) => `  ${ch.action} ${ch.address}`).join("\n")}`,
+      `cluster ${c.name}: this plan would take from homelab's own token ${token} privileges it needs${why}; nothing was changed:\n${lost.map((l) => `  ${l}`).join("\n")}\nResponsible:\n${blame.map((ch) => `  ${ch.action} ${ch.address}`).join("\n")}`,
       { code: "E_LOCKOUT", hint: `keep the token's user enabled and its roles and ACL entries declared (or turn off the prune flag that removes them); homelab never prunes ${target.runAs.userid} itself, but its groups, roles and entries are only safe when the file keeps them` },
     );
   }
@@ -291,7 +291,7 @@ function refuseLockout(target: ClusterTarget, observed: ObservedCluster, before:
   const candidates = changes.filter((ch) => touchesPrivileges(ch) && (ch.kind !== ACL || ch.data?.path === "/"));
   const blame = responsibleChanges(changes, candidates, (plan) => administrators(afterOf(plan), target, now).length > 0);
   throw new UserError(
-    `cluster ${c.name}: this plan would leave no enabled user other than root@pam (and homelab's own ${target.runAs.userid}) holding Permissions.Modify and User.Modify on / (today: ${adminsBefore.join(", ")}). Nothing was changed. Responsible:\n${blame.map((ch) => `  ${ch.action} ${ch.address}`).join("\n")}`,
+    `cluster ${c.name}: this plan would leave no enabled user other than root@pam (and homelab's own ${target.runAs.userid}) holding Permissions.Modify and User.Modify on / (today: ${adminsBefore.join(", ")}); nothing was changed.\nResponsible:\n${blame.map((ch) => `  ${ch.action} ${ch.address}`).join("\n")}`,
     { code: "E_LAST_ADMIN", hint: "declare at least one enabled user (or a group with an enabled member) with Administrator on / in `access`, or turn off the prune flag that removes it" },
   );
 }
@@ -324,8 +324,9 @@ function writePreflight(target: ClusterTarget, observed: ObservedCluster, before
     missing.push(`${describeRequirement(req, lack)} (for ${shown})`);
   }
   if (missing.length === 0) return [];
-  const message = `cluster ${c.name}: token ${target.runAs.tokenId} lacks privileges this plan needs: ${missing.join("; ")}`;
+  const message = `cluster ${c.name}: token ${target.runAs.tokenId} lacks privileges this plan needs`;
+  const list = missing.map((m) => `  ${m}`).join("\n");
   const hint = "give the token Administrator on / (with privilege separation, its user needs it too), or at least the privileges listed; a read-only token can still run `homelab plan`";
-  if (target.applying === true) throw new UserError(`${message}. Nothing was changed.`, { code: "E_PRIVILEGES", hint });
-  return [`${message}; \`apply\` will refuse this plan (${hint})`];
+  if (target.applying === true) throw new UserError(`${message}; nothing was changed:\n${list}`, { code: "E_PRIVILEGES", hint });
+  return [`${message} (\`apply\` will refuse this plan; ${hint}):\n${list}`];
 }

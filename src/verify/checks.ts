@@ -13,6 +13,7 @@ export const CHECK_IDS = [
   "issuer", // the realm's issuer-url is what the config asks for
   "discovery", // the issuer's discovery document is reachable from here and names that issuer
   "client-id", // the realm's client-id is the app's (or the config's)
+  "client-key", // the realm has a client key when its provider needs one
   "redirect-uri", // the app's redirect URIs contain the cluster's URL
   "secret", // the realm's client key is valid (proven by a token request for tenant realms) and when it expires
   "username-claim", // the claim is the one the config asks for, is emitted, and gives the expected user ids

@@ -3,7 +3,16 @@ import { redact } from "../log/redact.js";
 
 /** The outcome of fetching `<issuer>/.well-known/openid-configuration` from where homelab runs. */
 export type DiscoveryResult =
-  | { ok: true; url: string; issuer: string; plainHttp: boolean }
+  | {
+      ok: true;
+      url: string;
+      issuer: string;
+      plainHttp: boolean;
+      /** `token_endpoint`, when the document names one. */
+      tokenEndpoint?: string;
+      /** `token_endpoint_auth_methods_supported`; OpenID Connect Discovery 1.0: absent means `client_secret_basic`. */
+      authMethods: string[];
+    }
   | { ok: false; url: string; detail: string; hint: string };
 
 const TLS_CODES = new Set([
@@ -18,7 +27,8 @@ export function discoveryUrl(issuerUrl: string): string {
 /**
  * One GET, no retry, no redirect (Proxmox's OpenID library does not follow them either), a short timeout,
  * TLS verified against Node's CA store plus NODE_EXTRA_CA_CERTS. Never throws: every failure is a result
- * with a detail and a hint. The answer is only read for its `issuer`.
+ * with a detail and a hint. The answer is read for its `issuer`, its token endpoint and the client
+ * authentication methods that endpoint accepts.
  */
 export async function fetchDiscovery(issuerUrl: string, opts: { timeoutMs?: number } = {}): Promise<DiscoveryResult> {
   const url = discoveryUrl(issuerUrl);
@@ -71,13 +81,55 @@ export async function fetchDiscovery(issuerUrl: string, opts: { timeoutMs?: numb
     };
   }
   let issuer: unknown;
+  let doc: Record<string, unknown> = {};
   try {
-    issuer = (JSON.parse(res.body) as { issuer?: unknown } | null)?.issuer;
+    doc = (JSON.parse(res.body) as Record<string, unknown> | null) ?? {};
+    issuer = doc.issuer;
   } catch {
     issuer = undefined;
   }
   if (typeof issuer !== "string" || issuer === "") {
     return { ok: false, url, detail: `${url} is not an OpenID discovery document (no \`issuer\`)`, hint: "check the issuer URL: it must point at an OpenID Connect provider" };
   }
-  return { ok: true, url, issuer, plainHttp };
+  const methods = Array.isArray(doc.token_endpoint_auth_methods_supported) ? doc.token_endpoint_auth_methods_supported.filter((m): m is string => typeof m === "string") : ["client_secret_basic"];
+  return { ok: true, url, issuer, plainHttp, authMethods: methods, ...(typeof doc.token_endpoint === "string" ? { tokenEndpoint: doc.token_endpoint } : {}) };
+}
+
+/** The outcome of a client-credentials request with a realm's client id and key at an external issuer. */
+export type TokenProbe = { outcome: "accepted" } | { outcome: "refused"; detail: string } | { outcome: "unproven"; detail: string };
+
+/**
+ * Ask an external issuer's token endpoint for a token with the realm's own client id and key (client
+ * credentials grant, RFC 6749 4.4), authenticating as the document says the endpoint accepts
+ * (`client_secret_basic` preferred, else `client_secret_post`). `invalid_client` (RFC 6749 5.2) or a 401 means
+ * the key is wrong; any other refusal (the client may not be allowed that grant, which is common for a
+ * login-only client) proves nothing either way. Never throws; the key never appears in a result.
+ */
+export async function probeTokenEndpoint(tokenEndpoint: string, methods: readonly string[], clientId: string, key: string, opts: { timeoutMs?: number } = {}): Promise<TokenProbe> {
+  const basic = methods.includes("client_secret_basic");
+  const form = new URLSearchParams({ grant_type: "client_credentials" });
+  const headers: Record<string, string> = { accept: "application/json", "user-agent": "homelab", "content-type": "application/x-www-form-urlencoded" };
+  // RFC 6749 2.3.1: both parts form-encoded before the Basic encoding.
+  if (basic) headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(key)}`).toString("base64")}`;
+  else {
+    form.set("client_id", clientId);
+    form.set("client_secret", key);
+  }
+  let res;
+  try {
+    res = await got.post(tokenEndpoint, { body: form.toString(), headers, throwHttpErrors: false, followRedirect: false, retry: { limit: 0 }, timeout: { request: opts.timeoutMs ?? 10_000 }, responseType: "text" });
+  } catch (err) {
+    const e = err as { code?: string };
+    return { outcome: "unproven", detail: redact(`the token endpoint ${tokenEndpoint} did not answer (${e.code ?? "ERR_NETWORK"})`) };
+  }
+  let body: { access_token?: unknown; error?: unknown; error_description?: unknown } = {};
+  try {
+    body = JSON.parse(res.body) as typeof body;
+  } catch {
+    body = {};
+  }
+  if (res.statusCode === 200 && typeof body.access_token === "string") return { outcome: "accepted" };
+  const error = typeof body.error === "string" ? body.error : undefined;
+  if (error === "invalid_client" || res.statusCode === 401) return { outcome: "refused", detail: redact(`the issuer refused the realm's client id and key (${error ?? `HTTP ${res.statusCode}`})`) };
+  return { outcome: "unproven", detail: redact(`the issuer answered ${error ?? `HTTP ${res.statusCode}`} to a client-credentials request, which does not tell whether the key is right`) };
 }

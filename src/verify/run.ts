@@ -7,7 +7,7 @@ import { connectCluster, connectTenant } from "../providers/connect.js";
 import type { EntraApplication, EntraUser, PasswordCredential } from "../providers/entra/types.js";
 import type { PveRealm, PveUser } from "../providers/proxmox/types.js";
 import { claimShape, daysUntil, fail, namePart, pass, sameIssuer, sortChecks, warnCheck, type Check } from "./checks.js";
-import { fetchDiscovery, type DiscoveryResult } from "./discovery.js";
+import { fetchDiscovery, probeTokenEndpoint, type DiscoveryResult, type TokenProbe } from "./discovery.js";
 
 export interface VerifyOptions {
   /** The clock secret expiry is measured against (HOMELAB_NOW honoured by the caller). */
@@ -76,7 +76,7 @@ export async function verifyAll(desired: DesiredState, opts: VerifyOptions): Pro
         await Promise.all(
           [...r.byCluster.entries()].map(async ([cluster, want]) => {
             const cf = clusterFacts.get(cluster)!;
-            checks.push(...(await clusterChecks(r, want, desired.clusters.find((c) => c.name === cluster)!, cf, facts, { discover, prove: tenantSide.prove, now: opts.now() })));
+            checks.push(...(await clusterChecks(r, want, desired.clusters.find((c) => c.name === cluster)!, cf, facts, { discover, prove: tenantSide.prove, probe: (e, m, id, k) => probeTokenEndpoint(e, m, id, k, { ...(opts.tokenTimeoutMs !== undefined ? { timeoutMs: opts.tokenTimeoutMs } : {}) }), now: opts.now() })));
           }),
         );
       }),
@@ -260,6 +260,8 @@ function realmWideChecks(r: RealmPlan, facts: TenantFacts | undefined): Check[] 
 interface ClusterCtx {
   discover(url: string): Promise<DiscoveryResult>;
   prove: Prove;
+  /** A client-credentials request at an external issuer with a realm's client id and key. */
+  probe(tokenEndpoint: string, methods: readonly string[], clientId: string, key: string): Promise<TokenProbe>;
   now: Date;
 }
 
@@ -299,7 +301,8 @@ async function clusterChecks(r: RealmPlan, want: DesiredRealm, cluster: DesiredC
   if (storedIssuer && wantIssuer && sameIssuer(storedIssuer, wantIssuer)) out.push(pass("issuer", realm, c, `issuer-url ${storedIssuer}`));
   else out.push(fail("issuer", realm, c, `the realm's issuer-url is ${storedIssuer ?? "(unset)"}, the config asks for ${wantIssuer ?? "(unset)"}`, "run homelab apply to set it"));
 
-  if (storedIssuer) out.push(discoveryCheck(realm, c, storedIssuer, r.tenant, await ctx.discover(storedIssuer)));
+  const discovered = storedIssuer ? await ctx.discover(storedIssuer) : undefined;
+  if (storedIssuer && discovered) out.push(discoveryCheck(realm, c, storedIssuer, r.tenant, discovered));
 
   const storedClientId = str(have.options["client-id"]);
   if (r.tenant) {
@@ -313,7 +316,8 @@ async function clusterChecks(r: RealmPlan, want: DesiredRealm, cluster: DesiredC
     else out.push(fail("client-id", realm, c, `the realm's client-id is ${storedClientId ?? "(unset)"}, the config asks for ${wantId ?? "(unset)"}`, "run homelab apply to set it"));
   }
 
-  out.push(await secretCheck(r, want, c, have, app, storedClientId, ctx));
+  out.push(clientKeyCheck(r, want, c, have, discovered));
+  out.push(await secretCheck(r, want, c, have, app, storedClientId, ctx, discovered));
   out.push(usernameClaimCheck(r, want, c, have, app, named));
   return out;
 }
@@ -340,17 +344,43 @@ function discoveryCheck(realm: string, c: string, issuer: string, tenant: Desire
 const MICROSOFT_LOGIN = new Set(["https://login.microsoftonline.com", "https://login.microsoftonline.us", "https://login.chinacloudapi.cn", "https://login.partner.microsoftonline.cn"]);
 const GUID_IN = /\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(\/|$)/i;
 
-async function secretCheck(r: RealmPlan, want: DesiredRealm, c: string, have: PveRealm, app: EntraApplication | undefined, storedClientId: string | undefined, ctx: ClusterCtx): Promise<Check> {
+const storedKey = (have: PveRealm): string | undefined =>
+  typeof have.options["client-key"] === "string" && have.options["client-key"] !== "" ? (have.options["client-key"] as string) : undefined;
+
+/**
+ * "The realm has a client key", for every OpenID realm (issue 14). Proxmox returns `client-key` on every read
+ * (access API spec 3.1.3), so a read without one means the realm has none, and Proxmox then signs people in
+ * without a client secret. Entra ID always wants one from a web app; an external issuer needs one unless its
+ * token endpoint accepts clients without (`none` in `token_endpoint_auth_methods_supported`).
+ */
+function clientKeyCheck(r: RealmPlan, want: DesiredRealm, c: string, have: PveRealm, d: DiscoveryResult | undefined): Check {
   const realm = r.realm;
-  const key = typeof have.options["client-key"] === "string" && have.options["client-key"] !== "" ? (have.options["client-key"] as string) : undefined;
+  if (storedKey(have) !== undefined) return pass("client-key", realm, c, "the realm has a client key");
+  if (r.tenant) return fail("client-key", realm, c, "the realm has no client key, so Entra ID refuses every sign-in through it", "run homelab apply: it issues a new client secret to the realm (Entra ID never shows an existing one again)");
+  if (want.clientKey instanceof Secret) return fail("client-key", realm, c, `the realm has no client key; the config gives ${want.clientKey.ref}`, "run homelab apply to set it");
+  if (!d || !d.ok) return warnCheck("client-key", realm, c, "the realm has no client key, and without the issuer's discovery document homelab cannot tell whether it needs one", `if the issuer gave this client a secret, add realms.${realm}.clientKey`);
+  if (d.authMethods.includes("none")) return pass("client-key", realm, c, "no client key; the issuer accepts clients without one");
+  return fail("client-key", realm, c, `the realm has no client key, but the issuer's token endpoint accepts only ${d.authMethods.join(", ") || "client_secret_basic"}: every sign-in fails`, `add realms.${realm}.clientKey: \${env:NAME} with the client secret the issuer shows for client ${String(have.options["client-id"] ?? "")}`);
+}
+
+async function secretCheck(r: RealmPlan, want: DesiredRealm, c: string, have: PveRealm, app: EntraApplication | undefined, storedClientId: string | undefined, ctx: ClusterCtx, d: DiscoveryResult | undefined): Promise<Check> {
+  const realm = r.realm;
+  const key = storedKey(have);
 
   if (!r.tenant) {
-    // External issuer: its secrets' lifetimes are its own business; compare with the config's value.
+    // External issuer: its secrets' lifetimes are its own business; compare with the config's value, then
+    // prove it at the issuer's token endpoint where the issuer takes client secrets there.
     if (!(want.clientKey instanceof Secret)) return key === undefined ? pass("secret", realm, c, "no client key (the config sets none)") : warnCheck("secret", realm, c, "the realm holds a client key the config does not set", `add realms.${realm}.clientKey, or remove the key from the realm`);
-    if (key === undefined) return warnCheck("secret", realm, c, "Proxmox did not return the realm's client key, so it cannot be compared", "nothing to do if your Proxmox version hides it; homelab apply writes it when it differs");
-    return key === want.clientKey.reveal()
-      ? pass("secret", realm, c, `the realm's client key is ${want.clientKey.ref} (its expiry is kept by the issuer)`)
-      : fail("secret", realm, c, `the realm's client key differs from ${want.clientKey.ref}`, "run homelab apply to set it (or update the variable or file if the issuer's secret was renewed)");
+    if (key === undefined) return fail("secret", realm, c, "nothing to prove: the realm has no client key", "run homelab apply to set it");
+    if (key !== want.clientKey.reveal()) return fail("secret", realm, c, `the realm's client key differs from ${want.clientKey.ref}`, "run homelab apply to set it (or update the variable or file if the issuer's secret was renewed)");
+    const same = `the realm's client key is ${want.clientKey.ref}`;
+    const methods = d?.ok ? d.authMethods.filter((m) => m === "client_secret_basic" || m === "client_secret_post") : [];
+    if (!d?.ok || !d.tokenEndpoint || methods.length === 0 || storedClientId === undefined)
+      return warnCheck("secret", realm, c, `${same}; not proven (${!d?.ok ? "no discovery document" : !d.tokenEndpoint ? "the issuer names no token endpoint" : storedClientId === undefined ? "the realm has no client-id" : "the issuer takes no client secret at its token endpoint"})`, "sign in once through the realm to prove it");
+    const probe = await ctx.probe(d.tokenEndpoint, methods, storedClientId, key);
+    if (probe.outcome === "accepted") return pass("secret", realm, c, `${same}; the issuer's token endpoint accepts it`);
+    if (probe.outcome === "refused") return fail("secret", realm, c, probe.detail, `the issuer no longer accepts ${want.clientKey.ref}: copy the client's current secret from the issuer into it and run homelab apply`);
+    return warnCheck("secret", realm, c, `${same}; not proven: ${probe.detail}`, "sign in once through the realm to prove it (a login-only client is often not allowed the client-credentials grant)");
   }
 
   const name = `homelab:${realm}:${c}`;
@@ -361,10 +391,7 @@ async function secretCheck(r: RealmPlan, want: DesiredRealm, c: string, have: Pv
   const days = cred ? daysUntil(cred.endDateTime, ctx.now) : undefined;
   const expiry = cred ? `${cred.displayName ?? cred.keyId} ${days! < 0 ? "expired" : "expires"} on ${cred.endDateTime.slice(0, 10)}${days! < 0 ? "" : ` (in ${days} day${days === 1 ? "" : "s"})`}` : undefined;
 
-  if (key === undefined) {
-    if (!cred) return fail("secret", realm, c, `Proxmox returned no client key and app has no secret ${name}`, "run homelab apply to issue one to the realm");
-    return warnCheck("secret", realm, c, `Proxmox did not return the realm's client key, so it cannot be proven; ${expiry}`, "nothing to do if your Proxmox version hides it; homelab renews the secret within renewBeforeDays");
-  }
+  if (key === undefined) return fail("secret", realm, c, `nothing to prove: the realm has no client key${cred ? "" : ` and the app has no secret ${name}`}`, "run homelab apply to issue one to the realm");
   const refused = storedClientId ? await ctx.prove(r.tenant, storedClientId, key, `realms.${realm} client-key on ${c}`) : { detail: "the realm has no client-id", hint: "run homelab apply to set it" };
   if (refused) return fail("secret", realm, c, `${refused.detail}${expiry ? `; ${expiry}` : ""}`, refused.hint);
   if (!cred) return warnCheck("secret", realm, c, "accepted by Entra ID, but it is not one of homelab's secrets of the app (expiry unknown)", "run homelab apply: it gives the realm its own homelab secret, which it renews in time");

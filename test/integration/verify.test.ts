@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -20,20 +21,33 @@ interface Row {
 
 const LAB_KEY = "lab-client-key-4f1e9a";
 
-/** A stand-in external issuer (Authentik, Keycloak, ...): serves a discovery document whose `issuer` a test can change. */
-async function startIssuer(): Promise<{ server: Server; base: string; setIssuer(i: string | undefined): void }> {
+/**
+ * A stand-in external issuer (Authentik, Keycloak, ...): serves a discovery document whose `issuer` and
+ * client authentication methods a test can change, and a token endpoint that grants client credentials to
+ * client `proxmox` with LAB_KEY (HTTP Basic, RFC 6749 2.3.1), or answers `unauthorized_client` when told to.
+ */
+async function startIssuer(): Promise<{ server: Server; base: string; setIssuer(i: string | undefined): void; setMethods(m: string[] | undefined): void; setGrant(ok: boolean): void }> {
   let issuer: string | undefined;
+  let methods: string[] | undefined = ["client_secret_basic", "client_secret_post"];
+  let grant = true;
   const server = createServer((req, res) => {
     if (req.url === "/realms/lab/.well-known/openid-configuration") {
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ issuer: issuer ?? `${base}/realms/lab`, authorization_endpoint: `${base}/realms/lab/auth`, token_endpoint: `${base}/realms/lab/token`, jwks_uri: `${base}/realms/lab/certs` }));
+      res.end(JSON.stringify({ issuer: issuer ?? `${base}/realms/lab`, authorization_endpoint: `${base}/realms/lab/auth`, token_endpoint: `${base}/realms/lab/token`, jwks_uri: `${base}/realms/lab/certs`, ...(methods ? { token_endpoint_auth_methods_supported: methods } : {}) }));
+      return;
+    }
+    if (req.url === "/realms/lab/token" && req.method === "POST") {
+      const auth = /^Basic (.+)$/.exec(req.headers.authorization ?? "");
+      const [id, key] = auth ? Buffer.from(auth[1]!, "base64").toString().split(":").map(decodeURIComponent) : [];
+      res.writeHead(id === "proxmox" && key === LAB_KEY ? (grant ? 200 : 400) : 401, { "content-type": "application/json" });
+      res.end(JSON.stringify(id === "proxmox" && key === LAB_KEY ? (grant ? { access_token: "t", token_type: "Bearer" } : { error: "unauthorized_client" }) : { error: "invalid_client" }));
       return;
     }
     res.writeHead(404).end();
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { server, base, setIssuer: (i) => (issuer = i) };
+  return { server, base, setIssuer: (i) => (issuer = i), setMethods: (m) => (methods = m), setGrant: (ok) => (grant = ok) };
 }
 
 describe("homelab verify against both simulators", () => {
@@ -112,15 +126,16 @@ access:
     expect(r.ok).toBe(true);
     const ids = (realm: string, cluster?: string) => r.checks.filter((c) => c.realm === realm && c.cluster === cluster).map((c) => c.id);
     expect(ids("azure")).toEqual(["app", "directory"]);
-    expect(ids("azure", "pve1")).toEqual(["realm", "issuer", "discovery", "client-id", "redirect-uri", "secret", "username-claim", "users"]);
-    expect(ids("azure", "pve2")).toEqual(["realm", "issuer", "discovery", "client-id", "redirect-uri", "secret", "username-claim", "users"]);
-    expect(ids("lab", "pve1")).toEqual(["realm", "issuer", "discovery", "client-id", "secret", "username-claim", "users"]);
+    expect(ids("azure", "pve1")).toEqual(["realm", "issuer", "discovery", "client-id", "client-key", "redirect-uri", "secret", "username-claim", "users"]);
+    expect(ids("azure", "pve2")).toEqual(["realm", "issuer", "discovery", "client-id", "client-key", "redirect-uri", "secret", "username-claim", "users"]);
+    expect(ids("lab", "pve1")).toEqual(["realm", "issuer", "discovery", "client-id", "client-key", "secret", "username-claim", "users"]);
+    expect(find(r.checks, "secret", "lab", "pve1")!.detail).toBe("the realm's client key is ${env:LAB_KEY}; the issuer's token endpoint accepts it");
     expect(ids("lab", "pve2")).toEqual([]);
     expect(find(r.checks, "directory", "azure")!.detail).toBe("2 named users exist in tenant contoso");
     expect(find(r.checks, "username-claim", "azure", "pve2")!.detail).toBe("upn; 2 named users have the form <email address>@azure");
     expect(find(r.checks, "users", "azure", "pve1")!.detail).toBe("1 user named in access exists");
     expect(find(r.checks, "discovery", "azure", "pve1")!.detail).toContain(`names the issuer https://login.microsoftonline.com/${l.entra.tenantId}/v2.0`);
-    expect(find(r.checks, "secret", "lab", "pve1")!).toMatchObject({ ok: true, detail: "the realm's client key is ${env:LAB_KEY} (its expiry is kept by the issuer)" });
+    expect(find(r.checks, "secret", "lab", "pve1")!).toMatchObject({ ok: true, detail: "the realm's client key is ${env:LAB_KEY}; the issuer's token endpoint accepts it" });
     for (const c of r.checks) expect(Object.keys(c).every((k) => ["id", "realm", "cluster", "ok", "warning", "detail", "hint"].includes(k))).toBe(true);
   });
 
@@ -257,6 +272,54 @@ access:
     expect(failing(u.checks)).toEqual(["discovery lab@pve1", "issuer lab@pve1"]);
     expect(find(u.checks, "discovery", "lab", "pve1")!.detail).toMatch(/^cannot fetch http:\/\/127\.0\.0\.1:9\/realms\/lab\/\.well-known\/openid-configuration: ECONNREFUSED/);
     await repair();
+  });
+
+  it("a realm without a client key fails (issue 14): the tenant realm and the external one, until apply sets them", async () => {
+    await admins.get("pve1")!.updateRealm("lab", {}, { delete: ["client-key"] });
+    await admins.get("pve2")!.updateRealm("azure", {}, { delete: ["client-key"] });
+    const r = await verify();
+    expect(r.code).toBe(1);
+    expect(failing(r.checks)).toEqual(["client-key azure@pve2", "client-key lab@pve1", "secret azure@pve2", "secret lab@pve1"]);
+    expect(find(r.checks, "client-key", "azure", "pve2")).toMatchObject({ detail: "the realm has no client key, so Entra ID refuses every sign-in through it", hint: expect.stringMatching(/run homelab apply/) });
+    expect(find(r.checks, "client-key", "lab", "pve1")).toMatchObject({ detail: "the realm has no client key; the config gives ${env:LAB_KEY}" });
+    await repair();
+  });
+
+  it("an external realm the config gives no key: fails when the issuer takes only client secrets, passes when it accepts public clients", async () => {
+    l.write(readFileSync(l.file, "utf8").replace(/^version: 1\n[\s\S]*?realms:\n/, "realms:\n").replace('    clientKey: "${env:LAB_KEY}"\n', ""));
+    await admins.get("pve1")!.updateRealm("lab", {}, { delete: ["client-key"] });
+    try {
+      const r = await verify();
+      expect(failing(r.checks)).toEqual(["client-key lab@pve1"]);
+      expect(find(r.checks, "client-key", "lab", "pve1")!.detail).toBe("the realm has no client key, but the issuer's token endpoint accepts only client_secret_basic, client_secret_post: every sign-in fails");
+      issuer.setMethods(undefined); // OpenID Connect Discovery: absent means client_secret_basic
+      expect(failing((await verify()).checks)).toEqual(["client-key lab@pve1"]);
+      issuer.setMethods(["none"]);
+      const ok = await verify();
+      expect(failing(ok.checks)).toEqual([]);
+      expect(find(ok.checks, "client-key", "lab", "pve1")!.detail).toBe("no client key; the issuer accepts clients without one");
+    } finally {
+      issuer.setMethods(["client_secret_basic", "client_secret_post"]);
+      l.write(readFileSync(l.file, "utf8").replace(/^version: 1\n[\s\S]*?realms:\n/, "realms:\n").replace("    clientId: proxmox\n", '    clientId: proxmox\n    clientKey: "${env:LAB_KEY}"\n'));
+      await repair();
+    }
+  });
+
+  it("the external issuer's token endpoint: a key it refuses fails; a client not allowed the grant is a warning", async () => {
+    await admins.get("pve1")!.updateRealm("lab", { "client-key": "not-the-issuers-key" });
+    const wrong = await verify({ LAB_KEY: "not-the-issuers-key" });
+    expect(failing(wrong.checks)).toEqual(["secret lab@pve1"]);
+    expect(find(wrong.checks, "secret", "lab", "pve1")!.detail).toBe("the issuer refused the realm's client id and key (invalid_client)");
+    expect(wrong.stdout).not.toContain("not-the-issuers-key");
+    await repair();
+    issuer.setGrant(false);
+    try {
+      const w = await verify();
+      expect(w.code).toBe(0);
+      expect(find(w.checks, "secret", "lab", "pve1")).toMatchObject({ ok: true, warning: true, detail: expect.stringMatching(/not proven: the issuer answered unauthorized_client/) });
+    } finally {
+      issuer.setGrant(true);
+    }
   });
 
   it("homelab's own credentials refused: exit 4, no table", async () => {

@@ -57,6 +57,17 @@ describe("create and read an OpenID realm (spec 3.1.2, 3.1.3, 11)", () => {
     expect(g.json.data.realm).toBeUndefined();
   });
 
+  it("client-key is in the read exactly when the realm has one (issue 14; spec 3.1.3)", async () => {
+    const { "client-key": _key, ...keyless } = { ...oidc, realm: "nokey" };
+    expect((await c.send({ method: "POST", path: "/access/domains", json: keyless })).status).toBe(200);
+    expect("client-key" in (await c.get("/access/domains/nokey")).json.data).toBe(false);
+    expect((await c.put("/access/domains/nokey", { "client-key": "k2" })).status).toBe(200);
+    expect((await c.get("/access/domains/nokey")).json.data["client-key"]).toBe("k2");
+    expect((await c.put("/access/domains/nokey", { delete: "client-key" })).status).toBe(200);
+    expect("client-key" in (await c.get("/access/domains/nokey")).json.data).toBe(false);
+    expect((await c.send({ method: "DELETE", path: "/access/domains/nokey" })).status).toBe(200);
+  });
+
   it("existing realm, pam/pve names and builtin types are refused", async () => {
     const dup = await c.send({ method: "POST", path: "/access/domains", json: oidc });
     expect(dup.status).toBe(500);

@@ -296,6 +296,16 @@ export function generateCase(seed: number): GenCase {
   }
 
   const fixture = generateFixture(g, config, tokenMode);
+  // Client keys (issue 14): declared realms that exist start without a key, with another key, or with the
+  // right one. Drawn from their own stream, so adding them changed no other value of any seed.
+  const kg = new Gen(seed ^ 0xc1e4);
+  for (const r of fixture.realms ?? []) {
+    const want = config.realms[r.realm]?.clientKey;
+    if (r.type !== "openid" || want === undefined) continue;
+    const k = kg.int(0, 2);
+    if (k === 0) delete r["client-key"];
+    else if (k === 1) r["client-key"] = env[/\$\{env:(\w+)\}/.exec(want)![1]!]!;
+  }
   // Drawn from its own stream, so adding it changed no other value of any seed.
   const version = new Gen(seed ^ 0x5eed).pick(["9.0.5", "9.1.2", "9.2.1", "9.2.1", "9.2.1"]);
   if (!expectRefusal && versionBelow(version, "9.2") && taints.some((t) => t.why === "version")) {
@@ -519,6 +529,13 @@ export function generateDrift(seed: number, c: GenConfig, s: ProxmoxFixture, tok
       const groupid = managed.length && g.chance(0.6) ? `hand-${g.pick(managed)}` : "hand_plain";
       if (!groupIds.includes(groupid)) ops.push({ kind: "group-create", groupid });
     }
+  }
+  // A realm's client key deleted or replaced by hand (issue 14), from a stream of its own.
+  const kg = new Gen(seed ^ 0x6b3d);
+  const keyed = (s.realms ?? []).filter((r) => r.type === "openid" && c.realms[r.realm] !== undefined).map((r) => r.realm);
+  if (keyed.length && kg.chance(0.3)) {
+    const realm = kg.pick(keyed);
+    ops.push(kg.chance(0.6) ? { kind: "realm-update", realm, params: {}, delete: ["client-key"] } : { kind: "realm-update", realm, params: { "client-key": "changed-by-hand" } });
   }
   return ops;
 }

@@ -90,6 +90,18 @@ describe("the built-in realms (failure 2: the default comment is the unset value
   });
 });
 
+/** The config of the pruning tests; `operators` gets `extra` options. */
+const pruning = (extra: string) => `realms:
+${realm("corp")}groups:
+  operators: { comment: Operators, members: [bob@corp, amy@pve]${extra} }
+  ops-corp: { members: [bob@corp] }
+users:
+  bob@corp: {}
+access:
+  - { user: bob@corp, role: PVEAuditor, path: / }
+prune: { acl: true, roles: true, groups: true }
+`;
+
 describe("pruning roles, groups and hand-added members (failures 7, 8, 11)", () => {
   let l: PveLab;
   let run: ReturnType<typeof runner>;
@@ -113,16 +125,7 @@ describe("pruning roles, groups and hand-added members (failures 7, 8, 11)", () 
       { RULES_KEY: KEY },
     );
     run = runner(l);
-    l.write(`realms:
-${realm("corp")}groups:
-  operators: { comment: Operators, members: [bob@corp, amy@pve] }
-  ops-corp: { members: [bob@corp] }
-users:
-  bob@corp: {}
-access:
-  - { user: bob@corp, role: PVEAuditor, path: / }
-prune: { acl: true, roles: true, groups: true }
-`);
+    l.write(pruning(""));
   });
   afterAll(() => l.close());
 
@@ -158,16 +161,7 @@ prune: { acl: true, roles: true, groups: true }
 
   it("membersExclusive: false leaves a hand-added member alone", async () => {
     await l.admin.updateUser("zed@pve", { groups: ["operators"] });
-    l.write(`realms:
-${realm("corp")}groups:
-  operators: { comment: Operators, members: [bob@corp, amy@pve], membersExclusive: false }
-  ops-corp: { members: [bob@corp] }
-users:
-  bob@corp: {}
-access:
-  - { user: bob@corp, role: PVEAuditor, path: / }
-prune: { acl: true, roles: true, groups: true }
-`);
+    l.write(pruning(", membersExclusive: false"));
     const r = await run("apply", "--detailed-exitcode");
     expect(r.code).toBe(0);
     expect(l.sim.state().users!.find((x) => x.userid === "zed@pve")!.groups).toEqual(["operators"]);

@@ -4,22 +4,8 @@ import { buildDesired } from "../../src/config/desired.js";
 import { validateText } from "../../src/config/resolve.js";
 import { ConfigError } from "../../src/core/errors.js";
 import { playbook } from "../helpers/config.js";
+import { rng, type R } from "../helpers/rng.js";
 
-/** mulberry32: a small seeded PRNG, so a failing case can be replayed from its seed. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
-  return { next, int, pick };
-}
-type R = ReturnType<typeof rng>;
 
 const CHARS = [":", "-", " ", "  ", "{", "}", "[", "]", '"', "'", "&a", "*a", "\n", "#", "!", "!!binary ", "%", "@", "|", ">", "\t", "?", ",", "~", "0", "é", "${env:X}", "<<: *a"];
 

@@ -12,6 +12,7 @@ import { loadRoutes } from "../../src/sim/proxmox/apidoc.js";
 import { isValidAclPath, normalizeAclPath, REALM_PLUGINS } from "../../src/sim/proxmox/constants.js";
 import { decodePathComponent, isListParam, parseForm, splitList, validateParams } from "../../src/sim/proxmox/params.js";
 import { root } from "../helpers/config.js";
+import { rng, type R } from "../helpers/rng.js";
 
 /**
  * Field by field against pve-apidoc-access.json (issue 8 failure 5): for every config field homelab sends to
@@ -34,21 +35,6 @@ const FIRST_SEED = Number(process.env.HOMELAB_APIDOC_SEED ?? 1);
 
 // --- seeded generation ----------------------------------------------------------------------------------
 
-/** mulberry32: a small seeded PRNG, so a failing case can be replayed from its seed. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
-  return { next, int, pick };
-}
-type R = ReturnType<typeof rng>;
 
 /** Every ASCII character class, and the non-ASCII ones that behave differently somewhere on the way. */
 const CLASSES: Record<string, readonly string[]> = {

@@ -28,3 +28,20 @@ export function homelab(args: string[], opts: { cwd?: string; env?: Record<strin
     child.on("close", (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+/** The JSON object `homelab sim` prints on stdout once it serves (rejects after 10 s without one). */
+export function simInfo(child: { stdout: NodeJS.ReadableStream | null; on(event: "error", cb: (e: Error) => void): unknown }): Promise<any> {
+  let out = "";
+  return new Promise<any>((resolve, reject) => {
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      try {
+        resolve(JSON.parse(out));
+      } catch {
+        // not complete yet
+      }
+    });
+    child.on("error", reject);
+    setTimeout(() => reject(new Error(`no JSON within 10 s: ${out}`)), 10_000);
+  });
+}

@@ -2,24 +2,12 @@ import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { Secret } from "../../src/config/secret.js";
 import { createProxmoxClient } from "../../src/providers/proxmox/client.js";
-import { bin } from "../helpers/cli.js";
+import { bin, simInfo } from "../helpers/cli.js";
 
 describe("homelab sim", () => {
   it("serves both simulators until stopped and prints how to reach them", async () => {
     const child = spawn(process.execPath, [bin, "sim"], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    const info = await new Promise<any>((resolve, reject) => {
-      child.stdout.on("data", (d: Buffer) => {
-        out += d.toString();
-        try {
-          resolve(JSON.parse(out));
-        } catch {
-          // not complete yet
-        }
-      });
-      child.on("error", reject);
-      setTimeout(() => reject(new Error(`no JSON within 10 s: ${out}`)), 10_000);
-    });
+    const info = await simInfo(child);
     try {
       expect(info.proxmox.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
       expect(info.proxmox.fingerprint).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);

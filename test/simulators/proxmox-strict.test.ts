@@ -11,7 +11,7 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { startProxmoxSim, type ProxmoxFixture, type ProxmoxSim } from "../../src/sim/proxmox/index.js";
 import { RawClient } from "../../src/sim/proxmox/raw-client.js";
 import { FileLock, LockTimeout } from "../../src/sim/proxmox/lock.js";
-import { bin, homelab } from "../helpers/cli.js";
+import { bin, homelab, simInfo } from "../helpers/cli.js";
 
 const STALE = "update auth server failed: detected modified configuration - file changed by other user? Try again.\n";
 const NOT_IN_SCHEMA = "property is not defined in schema and the schema does not allow additional properties";
@@ -487,19 +487,7 @@ describe("rule 9: `homelab sim --pve-version` (needs the built CLI, like test/in
   it("serves the chosen release and refuses one before 8.0 as an argument error", async () => {
     const child = spawn(process.execPath, [bin, "sim", "--pve-version", "9.1.1"], { stdio: ["ignore", "pipe", "pipe"] });
     try {
-      let out = "";
-      const info = await new Promise<any>((resolve, reject) => {
-        child.stdout.on("data", (d: Buffer) => {
-          out += d.toString();
-          try {
-            resolve(JSON.parse(out));
-          } catch {
-            // not complete yet
-          }
-        });
-        child.on("error", reject);
-        setTimeout(() => reject(new Error(`no JSON within 10 s: ${out}`)), 10_000);
-      });
+      const info = await simInfo(child);
       expect(info.proxmox.version).toBe("9.1.1");
       const token = { id: info.proxmox.tokenId, secret: info.proxmox.tokenSecret };
       const v = await getPinned(info.proxmox.url, info.proxmox.fingerprint, "/version", token);

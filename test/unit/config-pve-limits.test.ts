@@ -160,15 +160,8 @@ describe("a realm's clientKey is limited to what Proxmox stores (256 characters,
 });
 
 describe("apply with a clientKey Proxmox would refuse (built CLI against the simulator)", () => {
-  const body = `realms:
-  sso:
-    issuerUrl: https://auth.lan/application/o/proxmox/
-    clientId: proxmox
-    clientKey: \${env:SSO_SECRET}
-    usernameClaim: username
-access:
-  - { user: jane@sso, role: Administrator, path: / }
-`;
+  // The minimal config's realm and access, on the simulator's cluster.
+  const body = minimal.slice(minimal.indexOf("realms:"));
 
   it("exits 3 with a clean message before any write; the same config with 256 characters applies", async () => {
     const lab = await pveLab();

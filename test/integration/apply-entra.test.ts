@@ -112,7 +112,10 @@ describe("Entra ID + Proxmox, the whole chain", () => {
       expect(l.entra.checkClientSecret(after.appId, key)).toBe(true);
       expect(l.entra.checkClientSecret(after.appId, oldKeys.get(n)!)).toBe(false);
     }
-    const next = await run(["apply", "--detailed-exitcode"], { HOMELAB_NOW: later.toISOString() });
+    // The pretended clock only decided that renewal was due: the new secrets live 180 days from the real now
+    // (issue 9 failure 4), so back in real time nothing is due.
+    for (const c of after.passwordCredentials!) expect(Math.abs(Date.parse(c.endDateTime) - (Date.now() + 180 * 86_400_000))).toBeLessThan(3_600_000);
+    const next = await run(["apply", "--detailed-exitcode"]);
     expect(next.code).toBe(0);
   });
 

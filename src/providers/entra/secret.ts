@@ -60,7 +60,9 @@ export const secretProvider: Provider<TenantTarget, ObservedTenant> = {
         }
         const ref = { ref: s.address, field: "secretText" };
         target.resolver.markPending(ref);
-        const end = new Date(now + d.secretLifetimeDays * DAY_MS).toISOString();
+        // A new secret's lifetime counts from the real now, whatever HOMELAB_NOW pretends (issue 9 failure 4):
+        // the pretended clock only decides whether renewal is due.
+        const end = new Date(Date.now() + d.secretLifetimeDays * DAY_MS).toISOString();
         changes.push({
           address: s.address, kind: SECRET_KIND, target: t, action: creds.length === 0 ? "create" : "replace",
           ...(creds.length === 0 ? {} : { reason }),
@@ -93,7 +95,7 @@ export const secretProvider: Provider<TenantTarget, ObservedTenant> = {
       await target.graph.removePassword(appObjectId, data.keyId!);
       return;
     }
-    const endDateTime = new Date(target.now().getTime() + data.lifetimeDays! * DAY_MS).toISOString();
+    const endDateTime = new Date(Date.now() + data.lifetimeDays! * DAY_MS).toISOString(); // real time, never HOMELAB_NOW
     const created = await target.graph.addPassword(appObjectId, { displayName: data.displayName!, endDateTime });
     const discard = () => target.graph.removePassword(appObjectId, created.keyId);
     try {

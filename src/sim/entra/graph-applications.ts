@@ -2,6 +2,7 @@ import { normaliseKeyCredential } from "./client-assertion.js";
 import { GraphError, badRequest, notFound } from "./errors.js";
 import { jsonBody, noContent, resolveEntity, type GraphCtx, type Reply, type Segment } from "./graph-context.js";
 import { handleOwners, ownersFromBind } from "./graph-owners.js";
+import { enforcePasswordPolicies, listApplicationPolicies } from "./graph-policies.js";
 import { checkQueryOptions, contextUrl, countCollection, listCollection, parseSelect, project } from "./graph-query.js";
 import { graphDate, isGuid, newGuid, newSecretText } from "./ids.js";
 import { READ_APPS, requireAny, requireCreate, requireWrite } from "./permissions.js";
@@ -41,6 +42,7 @@ export function handleApplications(ctx: GraphCtx, first: Segment, rest: string[]
   if (action === "addPassword" && tail.length === 1 && ctx.method === "POST") return addPassword(ctx, entity);
   if (action === "removePassword" && tail.length === 1 && ctx.method === "POST") return removePassword(ctx, entity);
   if (action === "owners") return handleOwners(ctx, entity, tail.slice(1), "applications");
+  if (action === "appManagementPolicies") return listApplicationPolicies(ctx, entity, tail.slice(1));
   throw new GraphError(400, "BadRequest", `Resource not found for the segment '${action}'.`);
 }
 
@@ -167,10 +169,8 @@ function addPassword(ctx: GraphCtx, e: Entity): Reply {
   }
   if (end.getTime() <= start.getTime())
     throw badRequest("Invalid value specified for property 'endDateTime' of resource 'PasswordCredential'.");
-  const policy = ctx.dir.knobs.secretPolicy;
-  if (policy && end.getTime() - start.getTime() > policy.maxLifetimeDays * 86_400_000)
-    // Errata 9.6.
-    throw new GraphError(400, "CredentialInvalidLifetimeAsPerAppPolicy", "Credential lifetime exceeds the max value allowed as per assigned policy.");
+  // Errata 9.6: the tenant's (or the app's own) app management policy.
+  enforcePasswordPolicies(ctx, e, start, end);
   const secretText = newSecretText();
   const cred: Json = {
     customKeyIdentifier: null,

@@ -34,6 +34,7 @@ export type {
   ThrottleKnob,
   Trigger,
 } from "./types.js";
+export type { AppManagementPoliciesKnob, SimAppManagementPolicy } from "./graph-policies.js";
 export { DEFAULT_AUTOMATION_PERMISSIONS, DEFAULT_TENANT_ID, GRAPH_APP_ID, GRAPH_APP_ROLES, GRAPH_CLI_APP_ID };
 
 export const DEFAULT_TENANT_DOMAIN = "homelabsim.onmicrosoft.com";
@@ -48,6 +49,7 @@ export async function startEntraSim(opts: EntraSimOptions = {}): Promise<EntraSi
     throttle: opts.throttle,
     faults: opts.faults,
     secretPolicy: opts.secretPolicy,
+    appManagementPolicies: opts.appManagementPolicies,
     conflicts: opts.conflicts,
   };
   const knobs = new Knobs(knobValues, opts.seed ?? 1);

@@ -12,6 +12,8 @@ export const GRAPH_APP_ROLES: Record<string, string> = {
   "User.ReadBasic.All": "97235f07-e226-4f63-ace3-39588e11d3a1",
   "Directory.Read.All": "7ab1d382-f21e-4acd-a863-ba3e13f7da61",
   "DelegatedPermissionGrant.ReadWrite.All": "8e8e4742-1d95-4f68-9d56-6ee75648c72a",
+  // Read app management policies (secret lifetime limits); the id is Graph's in every tenant.
+  "Policy.Read.All": "246dd0d5-5bd0-4def-940b-0421030a5b68",
 };
 
 export const DEFAULT_AUTOMATION_PERMISSIONS = [

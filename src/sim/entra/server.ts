@@ -5,6 +5,7 @@ import { GraphError, TokenError } from "./errors.js";
 import { handleApplications } from "./graph-applications.js";
 import { parseSegment, type GraphCtx, type Reply } from "./graph-context.js";
 import { handleGroups, handleMe, handleUsers } from "./graph-directory.js";
+import { handlePolicies } from "./graph-policies.js";
 import { handleServicePrincipals } from "./graph-service-principals.js";
 import { innerErrorDate, newGuid } from "./ids.js";
 import type { Knobs } from "./knobs.js";
@@ -172,6 +173,8 @@ function route(ctx: GraphCtx): Reply {
       return handleGroups(ctx, first, rest);
     case "me":
       return handleMe(ctx, rest);
+    case "policies":
+      return handlePolicies(ctx, rest);
     default:
       throw new GraphError(400, "BadRequest", `Resource not found for the segment '${first.name}'.`);
   }

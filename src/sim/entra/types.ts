@@ -1,3 +1,5 @@
+import type { AppManagementPoliciesKnob } from "./graph-policies.js";
+
 /**
  * Public option and handle types of the Entra ID / Microsoft Graph simulator.
  * The behaviour follows shared/spec/entra-graph-api.md; section numbers in comments refer to it.
@@ -43,6 +45,8 @@ export interface EntraSimKnobs {
   faults?: FaultKnob;
   /** Tenant policy capping secret lifetime (errata 9.6). */
   secretPolicy?: SecretPolicy;
+  /** App management policies: the tenant default and app-specific ones, read through Graph and enforced on addPassword (6). */
+  appManagementPolicies?: AppManagementPoliciesKnob;
   /**
    * 409 on chosen requests (checklist 7: "409 on next PATCH"; terraform retries PATCH on 409, 3.5). `methods`
    * defaults to ["PATCH"]. The error code varies on the live service (4.1); the simulator uses

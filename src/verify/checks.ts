@@ -8,6 +8,8 @@ export const CHECK_IDS = [
   "tenant", // homelab could read the realm's tenant (its app registration)
   "app", // exactly one app registration carries the realm's tag
   "directory", // users named in `access` exist in the Entra directory (username claim `upn`)
+  "group-claims", // with mapped groups: the app emits the groups claim (groupMembershipClaims ApplicationGroup, `groups` optional claim)
+  "group-assignment", // with mapped groups: each one is assigned to the app (ApplicationGroup emits only assigned groups)
   "cluster", // homelab could read the cluster
   "realm", // the realm exists on the cluster and is an OpenID realm
   "issuer", // the realm's issuer-url is what the config asks for
@@ -91,4 +93,17 @@ export function claimShape(claim: string | undefined, tenant: boolean): ClaimSha
 export function namePart(userid: string): string {
   const at = userid.lastIndexOf("@");
   return at < 0 ? userid : userid.slice(0, at);
+}
+
+/**
+ * What the app's `groupMembershipClaims` puts in a token for a mapped group (Entra spec 5.3): "ApplicationGroup" emits
+ * the groups assigned to the app (what homelab sets); "SecurityGroup" and "All" emit every group of the user, but no
+ * groups claim at all above 200 groups; "None" and "DirectoryRole" emit no group. Graph may hold several values
+ * separated by commas.
+ */
+export function groupClaimsEmit(value: string | null | undefined): "assigned" | "all" | "none" {
+  const parts = (value ?? "None").split(",").map((x) => x.trim().toLowerCase());
+  if (parts.includes("applicationgroup")) return "assigned";
+  if (parts.includes("securitygroup") || parts.includes("all")) return "all";
+  return "none";
 }

@@ -4,9 +4,9 @@ import { AuthError, HomelabError } from "../core/errors.js";
 import { realmOf } from "../core/pve.js";
 import { redact } from "../log/redact.js";
 import { connectCluster, connectTenant } from "../providers/connect.js";
-import type { EntraApplication, EntraUser, PasswordCredential } from "../providers/entra/types.js";
+import type { AppRoleAssignment, EntraApplication, EntraGroup, EntraUser, PasswordCredential, ServicePrincipal } from "../providers/entra/types.js";
 import type { PveRealm, PveUser } from "../providers/proxmox/types.js";
-import { claimShape, daysUntil, fail, namePart, pass, sameIssuer, sortChecks, warnCheck, type Check } from "./checks.js";
+import { claimShape, daysUntil, fail, groupClaimsEmit, namePart, pass, sameIssuer, sortChecks, warnCheck, type Check } from "./checks.js";
 import { fetchDiscovery, probeTokenEndpoint, type DiscoveryResult, type TokenProbe } from "./discovery.js";
 
 export interface VerifyOptions {
@@ -39,15 +39,24 @@ type TenantFacts =
       apps: Map<string, EntraApplication[]>;
       /** realm → UPN → user (only realms whose username claim is the UPN); or the error of the lookup. */
       directory: Map<string, Map<string, EntraUser | undefined> | { error: unknown }>;
+      /** realm → its app's service principal, who is assigned to it, and the mapped groups by display name (realms with mapped groups and one app). */
+      groups: Map<string, GroupFacts | { error: unknown }>;
     }
   | { ok: false; error: unknown };
+
+interface GroupFacts {
+  sp: ServicePrincipal | undefined;
+  assigned: AppRoleAssignment[];
+  byName: Map<string, EntraGroup[]>;
+}
 
 /** A token request with a realm's own client id and key: undefined when Entra ID issued a token. */
 type Prove = (tenant: DesiredTenant, clientId: string, key: string, label: string) => Promise<undefined | { detail: string; hint: string; aadsts?: string }>;
 
 /**
  * Every check of every OpenID realm (see CHECK_IDS), read-only: one bulk read per cluster (realms, users),
- * one app lookup per tenant realm, one discovery fetch per distinct issuer URL and one token request per
+ * one app lookup per tenant realm (and for a realm with mapped groups its service principal, who is assigned to
+ * it and the groups by name), one discovery fetch per distinct issuer URL and one token request per
  * (tenant realm, cluster). Failures of homelab's OWN credentials (a cluster token or the automation app
  * refused: AuthError) are thrown, so the CLI exits 4; anything else the realm depends on becomes a failed check.
  */
@@ -166,10 +175,26 @@ async function readTenants(tenants: DesiredTenant[], realms: RealmPlan[], opts: 
       try {
         const apps = new Map<string, EntraApplication[]>();
         const directory = new Map<string, Map<string, EntraUser | undefined> | { error: unknown }>();
+        const groups = new Map<string, GroupFacts | { error: unknown }>();
+        // Reading assignments and groups needs Application.Read.All and GroupMember.Read.All: a refusal makes the check inconclusive.
+        const refusal = (err: unknown) => {
+          if (err instanceof AuthError && graphCodeOf(err) !== undefined && err.status === 403) return { error: err };
+          throw err;
+        };
         const mine = realms.filter((r) => r.tenant?.name === t.name);
         await Promise.all(
           mine.map(async (r) => {
-            apps.set(r.realm, await graph.listApplicationsByTag(realmTag(r.realm)));
+            const found = await graph.listApplicationsByTag(realmTag(r.realm));
+            apps.set(r.realm, found);
+            const mapped = r.app?.assignedGroups ?? [];
+            if (mapped.length > 0 && found.length === 1) {
+              try {
+                const [sp, byName] = await Promise.all([graph.findServicePrincipal(found[0]!.appId), graph.findGroupsByDisplayName(mapped)]);
+                groups.set(r.realm, { sp, byName, assigned: sp ? await graph.listAppRoleAssignedTo(sp.id) : [] });
+              } catch (err) {
+                groups.set(r.realm, refusal(err));
+              }
+            }
             const claim = r.app?.usernameClaim;
             if (claim === undefined || !UPN_CLAIMS.has(claim)) return;
             const upns = [...new Set([...r.named.values()].flat().map(namePart))].sort();
@@ -183,7 +208,7 @@ async function readTenants(tenants: DesiredTenant[], realms: RealmPlan[], opts: 
             }
           }),
         );
-        facts.set(t.name, { ok: true, apps, directory });
+        facts.set(t.name, { ok: true, apps, directory, groups });
       } catch (err) {
         if (err instanceof AuthError) throw err; // the automation app's credentials or permissions refused: exit 4
         facts.set(t.name, { ok: false, error: err });
@@ -254,7 +279,59 @@ function realmWideChecks(r: RealmPlan, facts: TenantFacts | undefined): Check[] 
       out.push(fail("directory", r.realm, undefined, `not in tenant ${r.tenant.name}: ${missing.join(", ")}`, `check the spelling in access (the login produces <UPN>@${r.realm}), or create the user in Entra ID`));
     else out.push(pass("directory", r.realm, undefined, `${dir.size} named user${dir.size === 1 ? " exists" : "s exist"} in tenant ${r.tenant.name}`));
   }
+  if (r.app && r.app.assignedGroups.length > 0 && found.length === 1) out.push(groupClaimsCheck(r, found[0]!), groupAssignmentCheck(r, r.app.assignedGroups, facts.groups.get(r.realm)));
   return out;
+}
+
+/**
+ * A mapped Entra group gives its members rights only if their ID token carries it: the app must emit the groups
+ * claim (`groupMembershipClaims`, and the `groups` optional claim homelab sets on the ID token).
+ */
+function groupClaimsCheck(r: RealmPlan, app: EntraApplication): Check {
+  const emit = groupClaimsEmit(app.groupMembershipClaims);
+  const shown = app.groupMembershipClaims ?? "None";
+  const optional = (app.optionalClaims?.idToken ?? []).some((x) => x.name === "groups");
+  const problems: string[] = [];
+  if (emit === "none") problems.push(`the app's groupMembershipClaims is ${shown}, so ID tokens carry no groups`);
+  if (!optional) problems.push("the app's ID token has no groups optional claim");
+  const hint = "run homelab apply to restore them (groupMembershipClaims ApplicationGroup and the groups optional claim): without them members of the mapped groups get no rights in Proxmox";
+  if (problems.length > 0) return fail("group-claims", r.realm, undefined, problems.join("; "), hint);
+  if (emit === "all")
+    return warnCheck("group-claims", r.realm, undefined, `the app's groupMembershipClaims is ${shown}: ID tokens carry every group of the user, and none at all for a user in more than 200 groups`, "run homelab apply to set ApplicationGroup, which puts only the groups assigned to the app in the token");
+  return pass("group-claims", r.realm, undefined, `ID tokens carry the groups assigned to the app (groupMembershipClaims ${shown}, groups optional claim)`);
+}
+
+/** With ApplicationGroup, Entra ID puts only groups assigned to the app in the token: each mapped group must be assigned. */
+function groupAssignmentCheck(r: RealmPlan, mapped: string[], g: GroupFacts | { error: unknown } | undefined): Check {
+  const realm = r.realm;
+  if (!g) return warnCheck("group-assignment", realm, undefined, "not checked", "run homelab verify again");
+  if ("error" in g)
+    return warnCheck("group-assignment", realm, undefined, `cannot read the app's assignments or the groups: ${errorText(g.error)}`, "grant the automation app Application.Read.All and GroupMember.Read.All to check that the mapped groups are assigned to the app");
+  if (!g.sp)
+    return fail("group-assignment", realm, undefined, `the app has no service principal (enterprise application), so no group is assigned to it: ${mapped.join(", ")}`, "run homelab apply: it creates the service principal and assigns the mapped groups");
+  const missing: string[] = [];
+  const ambiguous: string[] = [];
+  const unassigned: string[] = [];
+  for (const name of mapped) {
+    const found = g.byName.get(name) ?? [];
+    if (found.length === 0) missing.push(name);
+    else if (found.length > 1) ambiguous.push(`${name} (${found.length} groups)`);
+    else if (!g.assigned.some((a) => a.principalId.toLowerCase() === found[0]!.id.toLowerCase())) unassigned.push(name);
+  }
+  const tenant = r.tenant!.name;
+  const parts = [
+    ...(unassigned.length ? [`not assigned to the app: ${unassigned.join(", ")}, so Entra ID leaves ${unassigned.length === 1 ? "it" : "them"} out of the groups claim and ${unassigned.length === 1 ? "its" : "their"} members get no rights through it`] : []),
+    ...(missing.length ? [`no group named ${missing.join(", ")} in tenant ${tenant}`] : []),
+    ...(ambiguous.length ? [`several groups share the name ${ambiguous.join(", ")} in tenant ${tenant}`] : []),
+  ];
+  if (parts.length > 0) {
+    const hints = [
+      ...(unassigned.length ? ["run homelab apply to assign them (the automation app needs AppRoleAssignment.ReadWrite.All), or assign them to the enterprise application in the Entra admin center"] : []),
+      ...(missing.length || ambiguous.length ? ["check groups.*.entraGroup against the display names in Entra ID (they must name exactly one group)"] : []),
+    ];
+    return fail("group-assignment", realm, undefined, parts.join("; "), hints.join("; "));
+  }
+  return pass("group-assignment", realm, undefined, `${mapped.length === 1 ? "the mapped group is" : `${mapped.length} mapped groups are`} assigned to the app: ${mapped.join(", ")}`);
 }
 
 interface ClusterCtx {
@@ -302,7 +379,7 @@ async function clusterChecks(r: RealmPlan, want: DesiredRealm, cluster: DesiredC
   else out.push(fail("issuer", realm, c, `the realm's issuer-url is ${storedIssuer ?? "(unset)"}, the config asks for ${wantIssuer ?? "(unset)"}`, "run homelab apply to set it"));
 
   const discovered = storedIssuer ? await ctx.discover(storedIssuer) : undefined;
-  if (storedIssuer && discovered) out.push(discoveryCheck(realm, c, storedIssuer, r.tenant, discovered));
+  if (storedIssuer && discovered) out.push(discoveryCheck(realm, c, storedIssuer, wantIssuer, r.tenant, discovered));
 
   const storedClientId = str(have.options["client-id"]);
   if (r.tenant) {
@@ -322,26 +399,34 @@ async function clusterChecks(r: RealmPlan, want: DesiredRealm, cluster: DesiredC
   return out;
 }
 
-function discoveryCheck(realm: string, c: string, issuer: string, tenant: DesiredTenant | undefined, d: DiscoveryResult): Check {
+/**
+ * The issuer's discovery document names exactly the realm's issuer. OpenID Connect Discovery 1.0 section 4.3
+ * requires the `issuer` a relying party was configured with to equal the document's, and Proxmox's OpenID client
+ * refuses every login otherwise; so a mismatch is a failure even when the document comes from a Graph-compatible
+ * stand-in at a tenant's custom login URL (Entra's own document names `<login URL>/<tenant GUID>/v2.0`).
+ */
+function discoveryCheck(realm: string, c: string, issuer: string, wantIssuer: string | undefined, tenant: DesiredTenant | undefined, d: DiscoveryResult): Check {
   if (!d.ok) return fail("discovery", realm, c, d.detail, d.hint);
-  // A Graph-compatible stand-in (the simulator, a lab server) keeps Microsoft's issuer, like msal's Recipe A.
-  const accepted = [issuer];
-  if (tenant && issuer.startsWith(`${tenant.loginUrl}/`) && !MICROSOFT_LOGIN.has(tenant.loginUrl.toLowerCase())) accepted.push(`https://login.microsoftonline.com${issuer.slice(tenant.loginUrl.length)}`);
-  if (!accepted.some((a) => sameIssuer(a, d.issuer))) {
-    const domainForm = tenant !== undefined && !GUID_IN.test(issuer) && GUID_IN.test(d.issuer);
-    return fail("discovery", realm, c, `${d.url} names the issuer ${d.issuer}, the realm has ${issuer}`,
-      domainForm
-        ? `Entra ID's discovery document always names the tenant GUID, so Proxmox refuses an issuer in domain form: run homelab apply to set the GUID form (tenants.${tenant!.name}.tenantId must be the GUID)`
-        : tenant
-          ? "run homelab apply to set the realm's issuer-url (derived from the tenant's loginUrl and tenantId)"
-          : `set realms.${realm}.issuerUrl to exactly ${d.issuer}: OpenID Connect requires the configured issuer to equal the document's, or Proxmox refuses every login`);
-  }
+  if (!sameIssuer(issuer, d.issuer)) return fail("discovery", realm, c, `${d.url} names the issuer ${d.issuer}, the realm has ${issuer}`, issuerMismatchHint(realm, issuer, wantIssuer, tenant, d.issuer));
   if (d.plainHttp)
     return warnCheck("discovery", realm, c, `reachable over plain http; it names the issuer ${d.issuer}`, "use https: over http anyone on the path between Proxmox and the issuer can change where logins are sent");
   return pass("discovery", realm, c, `reachable; it names the issuer ${d.issuer}`);
 }
 
-const MICROSOFT_LOGIN = new Set(["https://login.microsoftonline.com", "https://login.microsoftonline.us", "https://login.chinacloudapi.cn", "https://login.partner.microsoftonline.cn"]);
+/** What to change when the discovery document names another issuer than the realm's issuer-url. */
+function issuerMismatchHint(realm: string, issuer: string, wantIssuer: string | undefined, tenant: DesiredTenant | undefined, named: string): string {
+  if (!tenant) return `set realms.${realm}.issuerUrl to exactly ${named}: OpenID Connect requires the configured issuer to equal the document's, or Proxmox refuses every login`;
+  if (!GUID_IN.test(issuer) && GUID_IN.test(named))
+    return `Entra ID's discovery document always names the tenant GUID, so Proxmox refuses an issuer in domain form: run homelab apply to set the GUID form (tenants.${tenant.name}.tenantId must be the GUID)`;
+  if (wantIssuer === undefined || !sameIssuer(issuer, wantIssuer)) return "run homelab apply to set the realm's issuer-url (derived from the tenant's loginUrl and tenantId)";
+  // The realm has what the config derives, and the login URL's own document disagrees: apply cannot fix that.
+  const suffix = `/${tenant.tenantId}/v2.0`;
+  const origin = named.toLowerCase().endsWith(suffix.toLowerCase()) ? named.slice(0, -suffix.length) : undefined;
+  return origin
+    ? `the login URL ${tenant.loginUrl} serves a document for the issuer ${named}, and Proxmox refuses every login whose issuer differs from the realm's: set tenants.${tenant.name}.cloud.loginUrl to ${origin} (or make the service at ${tenant.loginUrl} name its own URL as issuer), then run homelab apply`
+    : `the login URL ${tenant.loginUrl} serves a document for another issuer, and Proxmox refuses every login whose issuer differs from the realm's: check tenants.${tenant.name}.cloud (loginUrl and graphUrl) and tenantId`;
+}
+
 const GUID_IN = /\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(\/|$)/i;
 
 const storedKey = (have: PveRealm): string | undefined =>

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -50,6 +50,31 @@ async function startIssuer(): Promise<{ server: Server; base: string; setIssuer(
   return { server, base, setIssuer: (i) => (issuer = i), setMethods: (m) => (methods = m), setGrant: (ok) => (grant = ok) };
 }
 
+/**
+ * A Graph-compatible stand-in for the tenant's login URL: forwards every request to the Entra simulator, but its
+ * discovery document keeps Microsoft's issuer (`https://login.microsoftonline.com/{tid}/v2.0`) whatever URL serves
+ * it, as the simulator itself did before. Proxmox refuses every login through a realm whose issuer-url is this URL.
+ */
+async function startMicrosoftIssuerProxy(target: string): Promise<{ server: Server; base: string }> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string" && k !== "host" && k !== "content-length") headers[k] = v;
+      void fetch(`${target}${req.url}`, { method: req.method!, headers, ...(chunks.length ? { body: Buffer.concat(chunks) } : {}) }).then(async (r) => {
+        let body = await r.text();
+        const m = /^\/([^/]+)\/v2\.0\/\.well-known\/openid-configuration$/.exec(req.url ?? "");
+        if (m && r.status === 200) body = JSON.stringify({ ...(JSON.parse(body) as object), issuer: `https://login.microsoftonline.com/${JSON.parse(body).issuer.split("/").at(-2)}/v2.0` });
+        res.writeHead(r.status, { "content-type": r.headers.get("content-type") ?? "application/json" });
+        res.end(body);
+      });
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
 describe("homelab verify against both simulators", () => {
   let l: Lab;
   let issuer: Awaited<ReturnType<typeof startIssuer>>;
@@ -85,7 +110,10 @@ describe("homelab verify against both simulators", () => {
     clientKey: "\${env:LAB_KEY}"
     usernameClaim: username
     clusters: [pve1]
+groups:
+  admins: { realm: azure, entraGroup: Proxmox Admins }
 access:
+  - { group: admins, role: PVEAuditor, path: /vms }
   - { user: jane@contoso.com@azure, role: Administrator, path: / }
   - { user: bob@contoso.com@azure, role: PVEAuditor, path: /, clusters: [pve2] }
   - { user: alice@lab, role: PVEAuditor, path: / }
@@ -125,7 +153,9 @@ access:
     expect(r.code).toBe(0);
     expect(r.ok).toBe(true);
     const ids = (realm: string, cluster?: string) => r.checks.filter((c) => c.realm === realm && c.cluster === cluster).map((c) => c.id);
-    expect(ids("azure")).toEqual(["app", "directory"]);
+    expect(ids("azure")).toEqual(["app", "directory", "group-claims", "group-assignment"]);
+    expect(find(r.checks, "group-assignment", "azure")!.detail).toBe("the mapped group is assigned to the app: Proxmox Admins");
+    expect(find(r.checks, "group-claims", "azure")!.detail).toBe("ID tokens carry the groups assigned to the app (groupMembershipClaims ApplicationGroup, groups optional claim)");
     expect(ids("azure", "pve1")).toEqual(["realm", "issuer", "discovery", "client-id", "client-key", "redirect-uri", "secret", "username-claim", "users"]);
     expect(ids("azure", "pve2")).toEqual(["realm", "issuer", "discovery", "client-id", "client-key", "redirect-uri", "secret", "username-claim", "users"]);
     expect(ids("lab", "pve1")).toEqual(["realm", "issuer", "discovery", "client-id", "client-key", "secret", "username-claim", "users"]);
@@ -134,7 +164,8 @@ access:
     expect(find(r.checks, "directory", "azure")!.detail).toBe("2 named users exist in tenant contoso");
     expect(find(r.checks, "username-claim", "azure", "pve2")!.detail).toBe("upn; 2 named users have the form <email address>@azure");
     expect(find(r.checks, "users", "azure", "pve1")!.detail).toBe("1 user named in access exists");
-    expect(find(r.checks, "discovery", "azure", "pve1")!.detail).toContain(`names the issuer https://login.microsoftonline.com/${l.entra.tenantId}/v2.0`);
+    // The simulator's document names the issuer at its own login URL, as Entra ID's does: the realm's issuer-url.
+    expect(find(r.checks, "discovery", "azure", "pve1")!).toMatchObject({ ok: true, detail: `reachable over plain http; it names the issuer ${l.entra.loginUrl}/${l.entra.tenantId}/v2.0` });
     expect(find(r.checks, "secret", "lab", "pve1")!).toMatchObject({ ok: true, detail: "the realm's client key is ${env:LAB_KEY}; the issuer's token endpoint accepts it" });
     for (const c of r.checks) expect(Object.keys(c).every((k) => ["id", "realm", "cluster", "ok", "warning", "detail", "hint"].includes(k))).toBe(true);
   });
@@ -211,7 +242,7 @@ access:
     expect(failing(r.checks)).toEqual(["discovery azure@pve2", "issuer azure@pve2"]);
     expect(find(r.checks, "issuer", "azure", "pve2")!).toMatchObject({ detail: expect.stringContaining("homelabsim.onmicrosoft.com"), hint: "run homelab apply to set it" });
     const d = find(r.checks, "discovery", "azure", "pve2")!;
-    expect(d.detail).toContain(`names the issuer https://login.microsoftonline.com/${l.entra.tenantId}/v2.0`);
+    expect(d.detail).toContain(`names the issuer ${l.entra.loginUrl}/${l.entra.tenantId}/v2.0`);
     expect(d.hint).toMatch(/always names the tenant GUID, so Proxmox refuses an issuer in domain form: run homelab apply/);
     await repair();
   });
@@ -320,6 +351,81 @@ access:
     } finally {
       issuer.setGrant(true);
     }
+  });
+
+  const automationGraph = () => {
+    const tokens = createTokenSource({ tenantId: l.entra.tenantId, loginUrl: l.entra.loginUrl, graphUrl: l.entra.graphUrl, credentials: { clientId: l.entra.automation.clientId, clientSecret: Secret.fromValue(l.entra.automation.clientSecret, "test") } });
+    return createGraphClient({ graphUrl: l.entra.graphUrl, tokens, tenant: "contoso" });
+  };
+
+  it("a mapped group whose assignment to the app was deleted by hand fails group-assignment (issue 9 failure 6)", async () => {
+    const graph = automationGraph();
+    const app = homelabApps(l.entra)[0]!;
+    const sp = (await graph.findServicePrincipal(app.appId))!;
+    const groupId = String((l.entra.state().groups as { id: string; displayName: string }[]).find((g) => g.displayName === "Proxmox Admins")!.id);
+    const assignment = (await graph.listAppRoleAssignedTo(sp.id)).find((a) => a.principalId === groupId)!;
+    expect(assignment).toBeDefined();
+    await graph.removeAssignment(sp.id, assignment.id);
+
+    const r = await verify();
+    expect(r.code).toBe(1);
+    expect(failing(r.checks)).toEqual(["group-assignment azure"]);
+    const c = find(r.checks, "group-assignment", "azure")!;
+    expect(c.detail).toBe("not assigned to the app: Proxmox Admins, so Entra ID leaves it out of the groups claim and its members get no rights through it");
+    expect(c.hint).toMatch(/^run homelab apply to assign them/);
+    const table = await run(["verify"]);
+    expect(table.stdout).toMatch(/^group-assignment\s+azure\s+FAIL\s+not assigned to the app: Proxmox Admins/m);
+    await repair();
+  });
+
+  it("the groups optional claim removed, then groupMembershipClaims None: group-claims fails; SecurityGroup is a warning (issue 9 failure 6)", async () => {
+    const graph = automationGraph();
+    const app = homelabApps(l.entra)[0]!;
+    const full = (l.entra.state().applications as { id: string; optionalClaims: { idToken: { name: string }[] } }[]).find((a) => a.id === app.id)!;
+    const idToken = full.optionalClaims.idToken.filter((x) => x.name !== "groups");
+    expect(idToken.map((x) => x.name)).toEqual(["upn"]);
+    await graph.updateApplication(app.id, { optionalClaims: { ...full.optionalClaims, idToken } as never });
+
+    const r = await verify();
+    expect(r.code).toBe(1);
+    expect(failing(r.checks)).toEqual(["group-claims azure"]);
+    expect(find(r.checks, "group-claims", "azure")!).toMatchObject({ detail: "the app's ID token has no groups optional claim", hint: expect.stringMatching(/^run homelab apply to restore them/) });
+
+    await graph.updateApplication(app.id, { groupMembershipClaims: "None" });
+    const none = await verify();
+    expect(failing(none.checks)).toEqual(["group-claims azure"]);
+    expect(find(none.checks, "group-claims", "azure")!.detail).toBe("the app's groupMembershipClaims is None, so ID tokens carry no groups; the app's ID token has no groups optional claim");
+    await repair();
+
+    await graph.updateApplication(app.id, { groupMembershipClaims: "SecurityGroup" });
+    const all = await verify();
+    expect(all.code).toBe(0);
+    expect(find(all.checks, "group-claims", "azure")!).toMatchObject({ ok: true, warning: true, detail: expect.stringMatching(/every group of the user, and none at all for a user in more than 200 groups/) });
+    await repair();
+  });
+
+  it("a login URL whose discovery document names another issuer fails discovery with a hint, not a warning (issue 9 failure 7)", async () => {
+    const proxy = await startMicrosoftIssuerProxy(l.entra.loginUrl);
+    const original = readFileSync(l.file, "utf8");
+    try {
+      writeFileSync(l.file, original.replace(`loginUrl: "${l.entra.loginUrl}"`, `loginUrl: "${proxy.base}"`));
+      const a = await run(["apply"]);
+      expect(a.code, a.stderr).toBe(0);
+      expect(realmOn(l.pve.get("pve1")!, "azure")!["issuer-url"]).toBe(`${proxy.base}/${l.entra.tenantId}/v2.0`);
+
+      const r = await verify();
+      expect(r.code).toBe(1);
+      expect(failing(r.checks)).toEqual(["discovery azure@pve1", "discovery azure@pve2"]);
+      const d = find(r.checks, "discovery", "azure", "pve1")!;
+      expect(d.detail).toBe(`${proxy.base}/${l.entra.tenantId}/v2.0/.well-known/openid-configuration names the issuer https://login.microsoftonline.com/${l.entra.tenantId}/v2.0, the realm has ${proxy.base}/${l.entra.tenantId}/v2.0`);
+      expect(d.hint).toMatch(/Proxmox refuses every login whose issuer differs from the realm's: set tenants\.contoso\.cloud\.loginUrl to https:\/\/login\.microsoftonline\.com /);
+      const table = await run(["verify"]);
+      expect(table.stdout).toMatch(/^discovery\s+azure@pve1\s+FAIL\s/m);
+    } finally {
+      writeFileSync(l.file, original);
+      await new Promise((r) => proxy.server.close(r));
+    }
+    await repair();
   });
 
   it("homelab's own credentials refused: exit 4, no table", async () => {

@@ -12,13 +12,14 @@ describe("entra sim: discovery endpoints (2.3, 2.8, 5.1)", () => {
     expect(sim.tenantId).toBe("8f1c2d3e-0000-4000-8000-000000000abc");
   });
 
-  it("openid-configuration has the 5.1 shape with the GUID issuer and simulator endpoints", async () => {
+  it("openid-configuration has the 5.1 shape with the GUID issuer at the simulator's login URL and simulator endpoints", async () => {
     const r = await fetch(`${sim.loginUrl}/${sim.tenantId}/v2.0/.well-known/openid-configuration`);
     expect(r.status).toBe(200);
     expect(r.headers.get("cache-control")).toBe("max-age=86400, private");
     const doc = (await r.json()) as Record<string, unknown>;
     const t = sim.tenantId;
-    expect(doc.issuer).toBe(`https://login.microsoftonline.com/${t}/v2.0`);
+    // Like Entra's own (login URL + tenant GUID + /v2.0): equal to the realm issuer-url homelab derives, as Proxmox requires.
+    expect(doc.issuer).toBe(`${sim.loginUrl}/${t}/v2.0`);
     expect(doc.token_endpoint).toBe(`${sim.loginUrl}/${t}/oauth2/v2.0/token`);
     expect(doc.authorization_endpoint).toBe(`${sim.loginUrl}/${t}/oauth2/v2.0/authorize`);
     expect(doc.device_authorization_endpoint).toBe(`${sim.loginUrl}/${t}/oauth2/v2.0/devicecode`);
@@ -38,7 +39,7 @@ describe("entra sim: discovery endpoints (2.3, 2.8, 5.1)", () => {
 
   it("the domain alias serves the same document with the GUID issuer (5.1)", async () => {
     const r = await fetch(`${sim.loginUrl}/homelabsim.onmicrosoft.com/v2.0/.well-known/openid-configuration`);
-    expect(((await r.json()) as { issuer: string }).issuer).toBe(`https://login.microsoftonline.com/${sim.tenantId}/v2.0`);
+    expect(((await r.json()) as { issuer: string }).issuer).toBe(`${sim.loginUrl}/${sim.tenantId}/v2.0`);
   });
 
   it("an unknown tenant is 400 AADSTS90002", async () => {

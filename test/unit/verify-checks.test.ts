@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { claimShape, daysUntil, fail, namePart, pass, sameIssuer, sortChecks, warnCheck } from "../../src/verify/checks.js";
+import { claimShape, daysUntil, fail, groupClaimsEmit, namePart, pass, sameIssuer, sortChecks, warnCheck } from "../../src/verify/checks.js";
 
 describe("verify: the pure rules", () => {
   it.each([
@@ -41,6 +41,17 @@ describe("verify: the pure rules", () => {
     expect(namePart("bob@pve")).toBe("bob");
   });
 
+  it.each([
+    ["ApplicationGroup", "assigned"],
+    ["SecurityGroup, ApplicationGroup", "assigned"],
+    ["SecurityGroup", "all"],
+    ["All", "all"], // All does not include ApplicationGroup (Entra ID)
+    ["DirectoryRole", "none"],
+    ["None", "none"],
+    [null, "none"],
+    [undefined, "none"],
+  ])("groupMembershipClaims %s puts %s groups in the token", (value, want) => expect(groupClaimsEmit(value)).toBe(want));
+
   it("sorts rows by realm, realm-wide checks first, then cluster, then check order", () => {
     const rows = sortChecks([
       fail("secret", "b", "pve2", "x", "h"),
@@ -48,9 +59,11 @@ describe("verify: the pure rules", () => {
       pass("realm", "a", "pve1", "x"),
       warnCheck("discovery", "a", "pve1", "x", "h"),
       pass("app", "a", undefined, "x"),
+      fail("group-assignment", "a", undefined, "x", "h"),
+      pass("group-claims", "a", undefined, "x"),
       pass("realm", "b", "pve1", "x"),
     ]);
-    expect(rows.map((r) => `${r.realm}/${r.cluster ?? "-"}/${r.id}`)).toEqual(["a/-/app", "a/pve1/realm", "a/pve1/discovery", "a/pve1/users", "b/pve1/realm", "b/pve2/secret"]);
+    expect(rows.map((r) => `${r.realm}/${r.cluster ?? "-"}/${r.id}`)).toEqual(["a/-/app", "a/-/group-claims", "a/-/group-assignment", "a/pve1/realm", "a/pve1/discovery", "a/pve1/users", "b/pve1/realm", "b/pve2/secret"]);
     expect(rows.find((r) => r.id === "discovery")).toMatchObject({ ok: true, warning: true, hint: "h" });
   });
 });

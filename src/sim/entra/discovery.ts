@@ -4,8 +4,12 @@ import type { Directory } from "./state.js";
 import { tenantMatches } from "./token-endpoint.js";
 
 /**
- * Discovery documents (2.3, 2.8, 5.1). Endpoints point at the simulator; `issuer` keeps the real Microsoft form,
- * `https://login.microsoftonline.com/{tid}/v2.0`, which is what Proxmox and msal v7's issuer check expect (2.3, 5.1).
+ * Discovery documents (2.3, 2.8, 5.1). Like Entra's, the document at `<login URL>/{tid}/v2.0` names the issuer
+ * `<login URL>/{tid}/v2.0` with the tenant GUID (5.1: for the public cloud that is
+ * `https://login.microsoftonline.com/{tid}/v2.0`), so a realm whose issuer-url points at the simulator passes
+ * OpenID Connect Discovery's rule that the configured issuer equal the document's (the rule Proxmox's client
+ * enforces). homelab's msal never fetches this document (Recipe A, 2.5), so msal v7's issuer-host check (2.3) does
+ * not apply to it.
  */
 
 export function openIdConfiguration(dir: Directory, loginUrl: string, graphUrl: string, tenant: string): Json {
@@ -29,7 +33,7 @@ export function openIdConfiguration(dir: Directory, loginUrl: string, graphUrl: 
     id_token_signing_alg_values_supported: ["RS256"],
     response_types_supported: ["code", "id_token", "code id_token", "id_token token"],
     scopes_supported: ["openid", "profile", "email", "offline_access"],
-    issuer: `https://login.microsoftonline.com/${tid}/v2.0`,
+    issuer: `${loginUrl}/${tid}/v2.0`,
     request_uri_parameter_supported: false,
     userinfo_endpoint: `${graphUrl}/oidc/userinfo`,
     authorization_endpoint: `${base}/oauth2/v2.0/authorize`,

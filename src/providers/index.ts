@@ -2,6 +2,7 @@ import type { Provider } from "../engine/provider.js";
 import { applicationProvider } from "./entra/application.js";
 import { assignmentProvider } from "./entra/assignment.js";
 import { entraGroupProvider } from "./entra/group.js";
+import { policyProvider } from "./entra/policy.js";
 import { secretProvider } from "./entra/secret.js";
 import { servicePrincipalProvider } from "./entra/service-principal.js";
 import type { ObservedTenant, TenantTarget } from "./entra/target.js";
@@ -21,6 +22,6 @@ import { userProvider } from "./proxmox/user.js";
  * Tenants are planned before clusters: what they will create (an app's client id, a new secret, a
  * group's object id) is what the Proxmox realms and groups refer to.
  */
-export const tenantProviders: readonly Provider<TenantTarget, ObservedTenant>[] = [applicationProvider, servicePrincipalProvider, entraGroupProvider, secretProvider, assignmentProvider];
+export const tenantProviders: readonly Provider<TenantTarget, ObservedTenant>[] = [applicationProvider, servicePrincipalProvider, entraGroupProvider, secretProvider, assignmentProvider, policyProvider];
 
 export const clusterProviders: readonly Provider<ClusterTarget, ObservedCluster>[] = [accessCheckProvider, realmProvider, roleProvider, groupProvider, userProvider, aclProvider, guardProvider];

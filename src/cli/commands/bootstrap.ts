@@ -59,6 +59,11 @@ const DELEGATED_SCOPES = ["Application.ReadWrite.All", "AppRoleAssignment.ReadWr
  * - GroupMember.Read.All: resolve group display names to object ids (spec 3.11; Group.Read.All is broader).
  * - User.ReadBasic.All: resolve users by UPN (id, UPN, displayName, mail are all homelab reads; User.Read.All is
  *   only needed to bind *user* owners, which homelab never does).
+ * - Policy.Read.All: read the tenant's app management policies (the default one, GET /policies/defaultAppManagementPolicy,
+ *   and the one applied to each app, GET /applications/{id}/appManagementPolicies), so that a plan refuses a client
+ *   secret lifetime over the tenant's passwordLifetime limit, or a tenant that blocks passwordAddition, before any
+ *   write (issue 9 failure 5). Read-only; Graph names it the least privileged application permission for these reads
+ *   (tenantappmanagementpolicy-get). Without it homelab still works, and learns of the limit when Graph refuses a secret.
  * Directory.Read.All is not granted: homelab never adds owners after creation (errata 9.2).
  */
 export const AUTOMATION_PERMISSIONS: Record<string, string> = {
@@ -67,6 +72,7 @@ export const AUTOMATION_PERMISSIONS: Record<string, string> = {
   "AppRoleAssignment.ReadWrite.All": "06b708a9-e830-4db3-a914-8e69da51d44f",
   "GroupMember.Read.All": "98830695-27a2-44f7-8c18-0c3ebc9698f6",
   "User.ReadBasic.All": "97235f07-e226-4f63-ace3-39588e11d3a1",
+  "Policy.Read.All": "246dd0d5-5bd0-4def-940b-0421030a5b68",
 };
 
 export interface BootstrapOptions {

@@ -1,9 +1,12 @@
+import { spawn } from "node:child_process";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GRAPH_APP_ID, GRAPH_APP_ROLES, startEntraSim, type EntraSim } from "../../src/sim/entra/index.js";
-import { homelab } from "../helpers/cli.js";
+import { bin, homelab, simInfo } from "../helpers/cli.js";
 
 /**
  * `homelab bootstrap` end to end: the built binary signs in with the device-code flow against the in-process Entra
@@ -222,5 +225,138 @@ tenants:
     expect(unknown.stderr).toMatch(/tenant `nope` is not in/);
     expect(unknown.stderr).toMatch(/hint: tenants in the config: lab/);
     expect(existsSync(join(dir, "nope"))).toBe(false);
+  });
+});
+
+/** A config whose tenant `lab` signs in at `loginUrl` (graph at `graphUrl`), with the placeholder client id. */
+function labConfig(tenantId: string, loginUrl: string, graphUrl: string): string {
+  return `version: 1
+tenants:
+  lab:
+    tenantId: ${tenantId}
+    cloud: { loginUrl: ${loginUrl}, graphUrl: ${graphUrl} }
+    credentials:
+      clientId: 00000000-0000-0000-0000-000000000000
+      clientSecret: \${env:LAB_AUTOMATION_SECRET}
+`;
+}
+
+describe("homelab bootstrap: a refused device-code request (issue 9 failure 8)", () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "homelab-bootstrap-refused-"));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const bootstrap = (tenantId: string, loginUrl: string, graphUrl: string) => {
+    const file = join(dir, `${Math.random().toString(36).slice(2)}.yaml`);
+    writeFileSync(file, labConfig(tenantId, loginUrl, graphUrl));
+    return homelab(["-f", file, "bootstrap", "--tenant", "lab", "--secret-out", join(dir, "never.secret")]);
+  };
+  /** The sign-in stopped at the device-code request: nothing shown as a code, no poll, nothing created. */
+  const stoppedEarly = (requests: string[], r: { stderr: string; stdout: string }) => {
+    expect(r.stderr).not.toMatch(/undefined|NaN/);
+    expect(r.stderr).not.toMatch(/in a browser and enter the code|Waiting for the sign-in/);
+    expect(requests).toEqual([expect.stringMatching(/^POST \/[0-9a-f-]+\/oauth2\/v2\.0\/devicecode (401|404)$/)]);
+    expect(r.stdout).toBe("");
+    expect(existsSync(join(dir, "never.secret"))).toBe(false);
+  };
+
+  it("a login URL where nothing answers the device-code request (404): exit 4, the status and a hint about loginUrl", async () => {
+    // Something that is not a login service (a web server, Graph itself) at the configured login URL.
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        seen.push(`${req.method} ${req.url!.replace(/\?.*$/, "")} 404`);
+        res.writeHead(404, { "content-type": "text/html" }).end("<h1>Not Found</h1>");
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const r = await bootstrap("5e1f0c3a-7d2b-4c8e-9a6f-0b1d2c3e4f50", base, base);
+      expect(r.code).toBe(4);
+      stoppedEarly(seen, r);
+      expect(r.stderr).toMatch(/^error the device-code request was refused: the identity endpoint answered with a non-JSON body \(HTTP 404\)$/m);
+      expect(r.stderr).toContain(`hint: nothing at ${base}/5e1f0c3a-7d2b-4c8e-9a6f-0b1d2c3e4f50/oauth2/v2.0/devicecode answers a device-code sign-in: check tenants.*.cloud.loginUrl`);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it("a tenant that refuses public client flows (AADSTS7000218): exit 4, the AADSTS code and what to allow", async () => {
+    const sim = await startEntraSim({ fixture: { users: [ADMIN] }, publicClientFlows: false });
+    try {
+      const r = await bootstrap(sim.tenantId, sim.loginUrl, sim.graphUrl);
+      expect(r.code).toBe(4);
+      stoppedEarly(sim.requestLog.map((e) => `${e.method} ${e.path} ${e.status}`), r);
+      expect(r.stderr).toMatch(/^error the device-code request was refused: AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'\. \(HTTP 401 invalid_client\)$/m);
+      expect(r.stderr).toMatch(/hint: the tenant does not let the sign-in client 14d82eec-204b-4c2f-b7e8-296a70dab67e \(Microsoft Graph Command Line Tools\) use public client flows/);
+      expect(sim.state().applications).toHaveLength(1); // only the simulator's own automation app
+    } finally {
+      await sim.close();
+    }
+  });
+});
+
+describe("homelab bootstrap: a refused poll keeps its AADSTS code", () => {
+  it("the code expires before anyone signs in: exit 4, AADSTS70020 expired_token and what to do", async () => {
+    const sim = await startEntraSim({ fixture: { users: [ADMIN] }, devicePendingPolls: 1000, devicePollInterval: 1 });
+    const dir = mkdtempSync(join(tmpdir(), "homelab-bootstrap-expired-"));
+    try {
+      const file = join(dir, "homelab.yaml");
+      writeFileSync(file, labConfig(sim.tenantId, sim.loginUrl, sim.graphUrl));
+      const running = homelab(["-f", file, "bootstrap", "--tenant", "lab", "--secret-out", join(dir, "never.secret")]);
+      // Once the code is out and polled for, the simulator's clock passes its 15 minutes.
+      const deadline = Date.now() + 20_000;
+      while (!sim.requestLog.some((e) => e.path.endsWith("/token")) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      sim.setClock(() => new Date(Date.now() + 16 * 60_000));
+      const r = await running;
+      expect(r.code).toBe(4);
+      expect(r.stderr).toMatch(/^error the device-code sign-in failed: AADSTS70020: The provided value for the input parameter 'device_code' is not valid\. This device code has expired\. \(HTTP 400 expired_token\)$/m);
+      expect(r.stderr).toMatch(/hint: the code expired before anyone signed in; run bootstrap again/);
+      expect(existsSync(join(dir, "never.secret"))).toBe(false);
+    } finally {
+      await sim.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("homelab bootstrap against `homelab sim` (issue 9 failure 8)", () => {
+  it("signs in as the simulated admin, creates the automation app and a secret that Entra accepts", async () => {
+    const child = spawn(process.execPath, [bin, "sim"], { stdio: ["ignore", "pipe", "pipe"] });
+    const dir = mkdtempSync(join(tmpdir(), "homelab-bootstrap-sim-"));
+    try {
+      const info = await simInfo(child);
+      const file = join(dir, "homelab.yaml");
+      writeFileSync(file, labConfig(info.entra.tenantId, info.entra.loginUrl, info.entra.graphUrl));
+      const out = join(dir, "automation.secret");
+      const r = await homelab(["-f", file, "bootstrap", "--tenant", "lab", "--secret-out", out]);
+      expect(r.stderr).not.toMatch(/error|undefined/);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(/^Signed in as admin@homelabsim\.onmicrosoft\.com to tenant lab/m);
+      const clientId = /^ {2}client id: {3}([0-9a-f-]{36})$/m.exec(r.stdout)?.[1];
+      expect(clientId).toBeDefined();
+      expect(clientId).not.toBe(info.entra.clientId);
+      // The new credentials work at the served token endpoint, with the permissions bootstrap granted.
+      const secret = readFileSync(out, "utf8").trim();
+      const tok = await fetch(`${info.entra.loginUrl}/${info.entra.tenantId}/oauth2/v2.0/token`, {
+        method: "POST",
+        body: new URLSearchParams({ grant_type: "client_credentials", client_id: clientId!, client_secret: secret, scope: "https://graph.microsoft.com/.default" }),
+      });
+      expect(tok.status).toBe(200);
+      const { access_token } = (await tok.json()) as { access_token: string };
+      const apps = await fetch(`${info.entra.graphUrl}/v1.0/applications?$filter=tags/any(t:t eq 'homelab:automation')`, { headers: { authorization: `Bearer ${access_token}` } });
+      expect(apps.status).toBe(200);
+      expect(((await apps.json()) as { value: { appId: string }[] }).value.map((a) => a.appId)).toEqual([clientId]);
+    } finally {
+      await new Promise<void>((resolve) => {
+        child.on("close", () => resolve());
+        child.kill("SIGTERM");
+      });
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,11 +1,16 @@
 import { ExitCode, UserError } from "../../core/errors.js";
 import type { Io } from "../output.js";
 
+/** The simulated tenant's administrator (the simulator's default tenant domain). */
+const SIM_ADMIN = { displayName: "Simulated Admin", userPrincipalName: "admin@homelabsim.onmicrosoft.com" };
+
 /**
  * `homelab sim`: start the Proxmox VE and Entra ID simulators on 127.0.0.1 and serve until stopped
  * (Ctrl-C / SIGTERM). Prints, as one JSON object on stdout, what a client needs to reach them: the
  * Proxmox URL, API token and certificate fingerprint; the Entra login and Graph URLs, tenant id and the
  * automation app's credentials. These are throw-away credentials of a local simulator, printed on purpose.
+ * The Entra tenant has one user, its administrator, as whom a `homelab bootstrap` device-code sign-in is approved
+ * by itself, so that the whole bootstrap can be rehearsed here.
  * `--pve-version X.Y[.Z]` picks the Proxmox VE release the simulator plays (GET /version and the
  * version gates of src/sim/proxmox/versions.ts); the JSON then also carries it as `proxmox.version`.
  */
@@ -28,7 +33,13 @@ export async function simCommand(
     ...(opts.port !== undefined ? { port: opts.port } : {}),
     ...(opts.pveVersion !== undefined ? { version: opts.pveVersion } : {}),
   });
-  const entra = await startEntraSim({ ...(opts.entraPort !== undefined ? { port: opts.entraPort } : {}) });
+  // The tenant admin a `homelab bootstrap` device-code sign-in signs in as: a directory user, because the app and
+  // service principal bootstrap creates are owned by whoever signed in, and Graph refuses an owner it cannot find.
+  const entra = await startEntraSim({
+    fixture: { users: [SIM_ADMIN] },
+    deviceUser: SIM_ADMIN.userPrincipalName,
+    ...(opts.entraPort !== undefined ? { port: opts.entraPort } : {}),
+  });
   const info = { proxmox: { ...pve.info, version: pve.sim.version }, entra: entraSimInfo(entra) };
   // Written directly: io.out would redact, and these simulator credentials are the point of the command.
   process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
@@ -39,7 +50,7 @@ export async function simCommand(
     await stop();
     return ExitCode.ok;
   }
-  io.err("simulators running; press Ctrl-C to stop");
+  io.err(`simulators running; press Ctrl-C to stop (a homelab bootstrap sign-in there is approved by itself, as ${SIM_ADMIN.userPrincipalName})`);
   await new Promise<void>((resolve) => {
     const done = () => resolve();
     process.once("SIGINT", done);

@@ -73,6 +73,7 @@ export async function startEntraSim(opts: EntraSimOptions = {}): Promise<EntraSi
       devicePendingPolls: opts.devicePendingPolls ?? 1,
       devicePollInterval: opts.devicePollInterval ?? 1,
       deviceUser,
+      publicClientFlows: opts.publicClientFlows ?? true,
     },
     log,
     urls: { loginUrl: "", graphUrl: "" },

@@ -21,6 +21,8 @@ export interface TokenEndpointConfig {
   devicePendingPolls: number;
   devicePollInterval: number;
   deviceUser: DeviceUser;
+  /** False: the device-code request of a public client is refused with AADSTS7000218 (see EntraSimOptions). */
+  publicClientFlows: boolean;
 }
 
 export interface TokenReply {
@@ -176,7 +178,11 @@ function deviceAuthorization(dir: Directory, cfg: TokenEndpointConfig, form: URL
   if (!clientId) throw missing("client_id");
   const scope = form.get("scope");
   if (scope === null) throw missing("scope");
-  if (!publicClientKnown(dir, clientId)) throw appNotFound(dir, clientId);
+  const kind = publicClientKnown(dir, clientId);
+  if (!kind) throw appNotFound(dir, clientId);
+  // A public client in a tenant that refuses public client flows is treated as confidential, without a credential.
+  if (kind === "public" && !cfg.publicClientFlows)
+    throw new TokenError(401, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
   const device_code = newOpaque(48);
   const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
   let user_code = "";

@@ -103,6 +103,11 @@ export interface EntraSimOptions extends EntraSimKnobs {
   devicePollInterval?: number;
   /** Device code: userPrincipalName of the fixture user who "signs in" (default the first fixture user). */
   deviceUser?: string;
+  /**
+   * Device code: false plays a tenant that refuses public client flows to the sign-in client: its device-code
+   * request answers 401 invalid_client AADSTS7000218, as reported from the field (issue 9). Default true.
+   */
+  publicClientFlows?: boolean;
 }
 
 export type LogEntry = { api: "token" | "graph"; method: string; path: string; status: number };

@@ -142,7 +142,13 @@ async function tenantTargets(io: Io, desired: DesiredState, clients: Closable[],
           const source = createTokenSource({ tenantId: t.tenantId, loginUrl: t.loginUrl, graphUrl: t.graphUrl, credentials: { clientId: appId, clientSecret: Secret.fromValue(secret, "new client secret") } });
           await waitUntilUsable(source, { attempts: 10, delayMs: 1000, onRetry: (e) => onRetry(`${t.name} ${e.method} ${e.path} attempt ${e.attempt} (${e.reason}), waiting ${e.waitMs} ms`) });
         },
+        // Replaced by the progress view while changes are applied (it shows the message on the progress line).
+        onWait: (message) => {
+          if (io.debug) io.err(`debug wait ${t.name}: ${message}`);
+        },
       };
+      // The graph client's waits for new objects to show (replication lag) go to whatever target.onWait is now.
+      graph.onWait = (message) => target.onWait?.(message);
       return { name: t.name, target, providers: tenantProviders, empty: emptyObservedTenant } satisfies TargetSpec as TargetSpec;
     }),
   );
@@ -241,6 +247,12 @@ async function applyWithProgress(io: Io, targets: TargetSpec[], plan: Plan, opts
             },
           });
           if (opts.json) for (const o of outcomes) if (o.status === "failed" && halts(o.error) && !stopped.has(o.target)) stopped.set(o.target, { first: o, failed: 0, skipped: 0 });
+          // Not "✔ apply 9/9" when some of the 9 failed or were skipped: ✖ and the counts.
+          const summary = applySummary(outcomes, total);
+          if (summary) {
+            task.setTitle(`apply ${total} change${total === 1 ? "" : "s"}`);
+            task.fail(summary);
+          }
         },
       },
     ],
@@ -249,9 +261,18 @@ async function applyWithProgress(io: Io, targets: TargetSpec[], plan: Plan, opts
   return { outcomes, stopped };
 }
 
+/** "7 done, 1 failed, 1 skipped" when a change did not go through (failed, skipped or never run); undefined when all did. */
+export function applySummary(outcomes: Pick<Outcome, "status">[], total: number): string | undefined {
+  const count = (s: Outcome["status"]) => outcomes.filter((o) => o.status === s).length;
+  const [done, failed, skipped] = [count("ok"), count("failed"), count("skipped")];
+  const notRun = total - done - failed - skipped;
+  if (failed === 0 && skipped === 0 && notRun <= 0) return undefined;
+  return [`${done} done`, `${failed} failed`, `${skipped} skipped`, ...(notRun > 0 ? [`${notRun} not run`] : [])].join(", ");
+}
+
 function outcomeLine(o: Outcome): string {
   const verb = { create: "created", update: "updated", replace: "replaced", delete: "deleted" }[o.action];
-  if (o.status === "ok") return `${verb} ${o.address}`;
+  if (o.status === "ok") return `${o.adopted ? "adopted" : verb} ${o.address}`;
   if (o.status === "skipped") return `skipped ${o.address} (depends on failed ${o.because})`;
   return `FAILED ${o.action} ${o.address}: ${errorInfo(o.error).message}`;
 }

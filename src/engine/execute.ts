@@ -1,6 +1,14 @@
 import { dependencyGraph } from "../core/graph.js";
 import type { Change, Plan } from "../core/plan.js";
 
+/**
+ * What an apply may report besides success. `adopted`: the object a create was for already existed (made by an
+ * interrupted earlier run, or by hand) and was taken over instead; the outcome says "adopted", not "created".
+ */
+export interface ApplyResult {
+  adopted?: boolean;
+}
+
 /** What the executor needs of a provider: apply a group of changes of its kind. */
 export interface Applier {
   kind: string;
@@ -9,7 +17,7 @@ export interface Applier {
    * a rejection marks every change of the unit failed. Failure semantics per provider: a failed create
    * leaves nothing; after a failed delete, assume the object still exists.
    */
-  apply(changes: Change[]): Promise<void>;
+  apply(changes: Change[]): Promise<void | ApplyResult>;
   /** Changes with the same key that are ready together are applied in one call (e.g. one ACL PUT). */
   batchKey?(change: Change): string | undefined;
 }
@@ -27,6 +35,8 @@ export interface Outcome {
   because?: string;
   /** Skipped without being attempted because an earlier change on the same target failed with a halting error. */
   halted?: boolean;
+  /** A create that found its object already there and took it over (see ApplyResult). */
+  adopted?: boolean;
   ms?: number;
 }
 
@@ -132,9 +142,9 @@ export async function execute(plan: Plan, appliers: ReadonlyMap<string, Applier>
       .get(u.kind)!
       .apply(runnable)
       .then(
-        () => {
+        (result) => {
           const ms = Math.round(performance.now() - t0);
-          for (const m of runnable) settle(m, "ok", { ms });
+          for (const m of runnable) settle(m, "ok", { ms, ...(result?.adopted ? { adopted: true } : {}) });
         },
         (error: unknown) => {
           const ms = Math.round(performance.now() - t0);

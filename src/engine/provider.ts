@@ -1,4 +1,5 @@
 import type { Change } from "../core/plan.js";
+import type { ApplyResult } from "./execute.js";
 
 /**
  * One resource kind (STYLE.md section 3): how to read it in bulk, how to compare it (pure), how to
@@ -18,8 +19,8 @@ export interface Provider<Target, Observed> {
    * the client key a Proxmox realm holds).
    */
   plan(target: Target, observed: Observed, world: ReadonlyMap<string, unknown>): PlanPart;
-  /** Apply one change, or a batch of changes sharing `batchKey`. */
-  apply(changes: Change[], target: Target): Promise<void>;
+  /** Apply one change, or a batch of changes sharing `batchKey`; may report that a create adopted its object. */
+  apply(changes: Change[], target: Target): Promise<void | ApplyResult>;
   batchKey?(change: Change): string | undefined;
   /**
    * Optional, pure: look at every change planned for this target (all kinds) once planning is done, before

@@ -339,8 +339,12 @@ describe("entra clients against the simulator", () => {
         ["not-replicated", 404],
         ["not-replicated", 404],
       ]);
-      expect(retries[0]).toMatchObject({ method: "GET", path: expect.stringContaining(`/applications/${app.id}`), attempt: 1, waitMs: 5 });
-      expect(retries.map((r) => r.waitMs)).toEqual([5, 10, 20]);
+      expect(retries[0]).toMatchObject({ method: "GET", path: expect.stringContaining(`/applications/${app.id}`), attempt: 1 });
+      // Short polls growing by a quarter each (5 ms here, 500 ms by default), jittered by ±20 %.
+      retries.forEach((r, i) => {
+        expect(r.waitMs).toBeGreaterThanOrEqual(Math.floor(5 * 1.25 ** i * 0.8));
+        expect(r.waitMs).toBeLessThanOrEqual(Math.ceil(5 * 1.25 ** i * 1.2));
+      });
 
       // The service principal of a lagging app: 403 "backing application ... local tenant" retried (spec 3.8).
       const app2 = await graph.createApplication({ displayName: "Lagging app 2" }, ownerId);
@@ -369,7 +373,8 @@ describe("entra clients against the simulator", () => {
       const err = (await graph.getApplication(app.id).catch((e: unknown) => e)) as GraphRequestError;
       expect(err.status).toBe(404);
       expect(retries).toHaveLength(5);
-      expect(err.hint).toContain("did not become visible after 5 retries");
+      expect(err.hint).toContain("Entra did not show the new app after 5 retries");
+      expect(err.hint).toContain("HOMELAB_ENTRA_WAIT_S");
     });
 
     it("polls a new secret until seen k times in a row (credentialDelay)", async () => {
@@ -483,7 +488,7 @@ describe("entra clients against the simulator", () => {
       expect((await graph.listApplicationsByTag(tag)).map((a) => a.id)).toEqual([app.id]);
     });
 
-    it("retries 503 on GET but never repeats a creating POST after a 5xx", async () => {
+    it("retries 503 on GET; repeats a creating POST after a 5xx only when it can re-read by a homelab tag first", async () => {
       ownerId ??= (await graph.servicePrincipalOfCaller()).id;
       sim.setKnobs({ faults: { count: 2, methods: ["GET"] } });
       const groups = await graph.findGroupsByDisplayName(["Proxmox Admins"]);
@@ -493,10 +498,25 @@ describe("entra clients against the simulator", () => {
         ["GET", 503, "unavailable"],
       ]);
 
+      // Tagged: re-read by the tag (nothing there), then created once.
       retries.length = 0;
       const tag = realmTag("faulty-create");
       sim.setKnobs({ faults: { count: 1, methods: ["POST"] } });
-      const err = (await graph.createApplication({ displayName: "Faulty", tags: [tag] }, ownerId).catch((e: unknown) => e)) as GraphRequestError;
+      sim.clearLog();
+      const app = await graph.createApplication({ displayName: "Faulty", tags: [tag] }, ownerId);
+      expect(retries.map((r) => [r.method, r.status, r.reason])).toEqual([["POST", 503, "unavailable"]]);
+      expect(sim.requestLog.filter((l) => l.api === "graph").map((l) => `${l.method} ${l.path} ${l.status}`)).toEqual([
+        "POST /v1.0/applications 503",
+        "GET /v1.0/applications 200",
+        "POST /v1.0/applications 201",
+      ]);
+      expect((await graph.listApplicationsByTag(tag)).map((a) => a.id)).toEqual([app.id]);
+
+      // Without a homelab tag there is no key to re-read by: not repeated, and the error says so.
+      retries.length = 0;
+      sim.setKnobs({ faults: { count: 1, methods: ["POST"] } });
+      sim.clearLog();
+      const err = (await graph.createApplication({ displayName: "Faulty untagged" }, ownerId).catch((e: unknown) => e)) as GraphRequestError;
       expect(err).toBeInstanceOf(GraphRequestError);
       expect(err.status).toBe(503);
       expect(err.graphCode).toBe("serviceNotAvailable");

@@ -1,5 +1,5 @@
 import type { DesiredApplication } from "../../core/desired.js";
-import { HomelabError } from "../../core/errors.js";
+import { HomelabError, UserError } from "../../core/errors.js";
 import { diffFields, type Change } from "../../core/plan.js";
 import type { PlanPart, Provider } from "../../engine/provider.js";
 import { realmTag } from "./graph.js";
@@ -78,22 +78,70 @@ function body(d: DesiredApplication, fields?: Set<string>): ApplicationCreate {
   return patch as ApplicationCreate;
 }
 
+/** A redirect URI as Entra matches it: scheme and host case-insensitive, no trailing slash. */
+function normalUri(u: string): string {
+  try {
+    const url = new URL(u);
+    return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, "")}${url.search}`.toLowerCase();
+  } catch {
+    return u.replace(/\/+$/, "").toLowerCase();
+  }
+}
+
+/**
+ * An app that is probably the realm's own with its tag removed in the portal: no `homelab:realm=` tag (an app
+ * tagged for another realm is that realm's), the realm's display name, and a redirect URI of the realm's.
+ */
+function isLookalike(a: EntraApplication, d: DesiredApplication): boolean {
+  if ((a.tags ?? []).some((t) => t.startsWith("homelab:realm="))) return false;
+  if (a.displayName !== d.displayName) return false;
+  const ours = new Set(d.redirectUris.map(normalUri));
+  return (a.web?.redirectUris ?? []).some((u) => ours.has(normalUri(u)));
+}
+
+/**
+ * Refuses to plan a second app next to a look-alike (issue 9 failure 9): creating one would move the realm to
+ * it and leave the old app, with its live secrets, behind. The fix is to tag the old app again.
+ */
+function refuseLookalike(tenant: string, d: DesiredApplication, same: EntraApplication[]): void {
+  if (same.length === 0) return;
+  const ours = new Set(d.redirectUris.map(normalUri));
+  const shown = same
+    .map((a) => `"${a.displayName}" (client id ${a.appId}, redirect URI ${(a.web?.redirectUris ?? []).filter((u) => ours.has(normalUri(u))).join(", ")})`)
+    .join("; ");
+  throw new UserError(
+    `tenant ${tenant}: realm ${d.realm} has no app registration tagged ${realmTag(d.realm)}, but ${same.length === 1 ? "an untagged app registration looks like its app" : `${same.length} untagged app registrations look like its app`}: ${shown}. homelab will not create a second app next to it: that would move the realm to the new app and leave the old one with its secrets still valid`,
+    {
+      code: "E_APP_UNTAGGED",
+      hint: `if it is this realm's app (its tags were removed in Entra), let homelab take it over again: homelab import --tenant ${tenant} --adopt (it tags the app; or add the tags "homelab" and "${realmTag(d.realm)}" to it in the Entra admin center); if it is not, rename it or remove these redirect URIs from it`,
+    },
+  );
+}
+
 export const applicationProvider: Provider<TenantTarget, ObservedTenant> = {
   kind: APPLICATION_KIND,
 
   /**
    * The tenant's bulk read: the caller's own service principal (it owns what it creates), each realm's
-   * app by its tag, the apps' service principals and their assignments. A few calls per realm.
+   * app by its tag, the apps' service principals and their assignments. A few calls per realm. For a realm
+   * without a tagged app (a create will be planned), one more query: the apps with its display name, to
+   * find a look-alike whose tag was removed (issue 9 failure 9).
    */
   async read(target) {
     const callerSpId = (await target.graph.servicePrincipalOfCaller()).id;
     const apps = new Map<string, EntraApplication[]>();
+    const lookalikes = new Map<string, EntraApplication[]>();
     const sps = new Map<string, Awaited<ReturnType<TenantTarget["graph"]["findServicePrincipal"]>>>();
     const assignments = new Map<string, Awaited<ReturnType<TenantTarget["graph"]["listAppRoleAssignedTo"]>>>();
     await Promise.all(
       target.desired.applications.map(async (d) => {
         const found = await target.graph.listApplicationsByTag(realmTag(d.realm));
         apps.set(d.realm, found);
+        if (found.length === 0) {
+          const named = await target.graph.findApplicationsByDisplayName(d.displayName);
+          const same = named.filter((a) => isLookalike(a, d));
+          if (same.length > 0) lookalikes.set(d.realm, same);
+        }
         for (const app of found) {
           const sp = await target.graph.findServicePrincipal(app.appId);
           sps.set(app.appId, sp);
@@ -101,7 +149,7 @@ export const applicationProvider: Provider<TenantTarget, ObservedTenant> = {
         }
       }),
     );
-    return { callerSpId, apps, sps, assignments };
+    return { callerSpId, apps, sps, assignments, lookalikes };
   },
 
   plan(target, observed): PlanPart {
@@ -117,6 +165,7 @@ export const applicationProvider: Provider<TenantTarget, ObservedTenant> = {
       const app = found[0];
       const want = desiredShape(d);
       if (!app) {
+        refuseLookalike(target.desired.name, d, observed.lookalikes?.get(d.realm) ?? []);
         target.resolver.markPending({ ref: d.address, field: "appId" });
         changes.push({ address: d.address, kind: APPLICATION_KIND, target: target.desired.name, action: "create", dependsOn: [], fields: diffFields({}, want) });
         continue;

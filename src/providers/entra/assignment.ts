@@ -47,6 +47,7 @@ export const assignmentProvider: Provider<TenantTarget, ObservedTenant> = {
     const spId = target.resolver.value({ ref: spAddress(t, realm), field: "id" });
     const groupId = target.resolver.value({ ref: `${ENTRA_GROUP_KIND}/${t}:${group}`, field: "id" });
     if (!spId || !groupId) throw new Error(`${change!.address}: the service principal or the group is not known`);
-    await target.graph.assignGroup(spId, groupId);
+    const assignment = await target.graph.assignGroup(spId, groupId);
+    return assignment.existed ? { adopted: true } : undefined;
   },
 };

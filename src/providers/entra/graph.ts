@@ -27,16 +27,23 @@ import type {
  * - 429 is retried for EVERY method, POST creates included, after `Retry-After` seconds (capped), or with
  *   exponential backoff and jitter when the header is missing. Spec 4.3: "When throttling occurs, Microsoft Graph
  *   returns 429 ... and the requests fail": a throttled request was refused before it was processed, so
- *   repeating it cannot create a second object. (Spec 4.3's "re-read before repeating" is about ambiguous
- *   failures, which a 429 is not.)
- * - 5xx, 409 (PATCH only, spec 3.5) and transport errors are retried only for calls safe to repeat: GET,
- *   PATCH (sets the same values again), DELETE, and removePassword (an unknown keyId is 204, errata 9.3).
- *   A creating POST (createApplication, addPassword, createServicePrincipal, assignGroup) that fails that way
- *   may or may not have happened: it is NOT repeated, the error says so, and the next run re-reads first.
+ *   repeating it cannot create a second object.
+ * - 5xx, 409 (PATCH only, spec 3.5) and transport errors are retried for calls safe to repeat: GET, PATCH (sets
+ *   the same values again), DELETE, and removePassword (an unknown keyId is 204, errata 9.3).
+ * - A creating POST (createApplication, addPassword, createServicePrincipal, assignGroup, grantAppRole) that
+ *   fails that way may or may not have happened (spec 3.3, 4.3 "re-read before repeating"): before it is
+ *   repeated, its `recover` step re-reads by the key homelab owns (the app by its `homelab:` tag, the service
+ *   principal by appId, an assignment by principal, resource and role). Found: that object is the result, as
+ *   if the POST had answered. For addPassword, which is not idempotent, a credential with the same display
+ *   name that started during the failed attempt (by Graph's clock) is removed, since its value is lost, and
+ *   the secret is added again. Not found: the POST is repeated. A create without such a key is not repeated.
  * - Eventual consistency (spec 4.4): requests that address an object this client created (or that depend on
  *   one, such as the service principal of a just-created app) treat 404 and the documented replication
- *   400/403 messages as "not replicated yet" and retry with doubling waits, `consistency.attempts` times.
- *   Every retry is reported through `onRetry`.
+ *   400/403 messages as "not replicated yet" and poll again at short, jittered, growing intervals (0.5 s to
+ *   3 s by default) until the object shows or its wait budget runs out (per object, shared by every call that
+ *   waits for it: default 120 s, `HOMELAB_ENTRA_WAIT_S`). Concurrent calls each poll on their own, so
+ *   independent objects are waited for at the same time. Each wait is reported through `onRetry` and, as a
+ *   progress message ("waiting for Entra to show the new app: 6 s"), through `onWait`.
  *
  * Errors: GraphRequestError (RemoteError) or GraphAuthError (AuthError, for 401/403) carrying the Graph
  * `error.code`, the message, `request-id` and `client-request-id` (spec 4.1). Every message passes through
@@ -100,8 +107,15 @@ export interface GraphClientOptions {
   /** Longest Retry-After honoured, ms (default 60 000). */
   maxRetryAfterMs?: number;
   onRetry?: (e: RetryEvent) => void;
-  /** Replication-lag retries after a create (spec 4.4): attempts, first wait in ms (doubles, capped at 60 s). Default 8 × 1000. */
-  consistency?: { attempts: number; delayMs: number };
+  /** Progress while waiting for Entra to show a new object, e.g. "waiting for Entra to show the new app: 6 s". */
+  onWait?: (message: string) => void;
+  /**
+   * Replication-lag polls after a create (spec 4.4): first wait `delayMs` (default 500), growing by a quarter
+   * per poll up to `maxDelayMs` (default 3000), each jittered by ±20 %, until `budgetMs` has passed since the
+   * first wait for that object (default HOMELAB_ENTRA_WAIT_S seconds, else 120 s). `attempts` optionally caps
+   * the number of polls per call (tests).
+   */
+  consistency?: { delayMs?: number; maxDelayMs?: number; budgetMs?: number; attempts?: number };
   /** Read-after-write polls (spec 3.7, 6): consecutive sightings required, poll budget, wait between polls. Default 5, 30, 1000. */
   visibility?: { times: number; attempts: number; delayMs: number };
   /** `$top` for collection reads (default 999, the maximum; tests use small pages). */
@@ -121,6 +135,14 @@ interface Call {
   safe: boolean;
   /** Treat these failures as replication lag (only set when the addressed object is known to be fresh). */
   lag?: (status: number, code: string | undefined, message: string) => boolean;
+  /** The fresh object a lag wait is for: its key (one wait budget per object) and words for the progress line. */
+  waitFor?: { key: string; what: string };
+  /**
+   * For a creating POST: re-read by the key homelab owns after an ambiguous failure (5xx, no response), given
+   * the failed attempt's time window on Graph's clock. Returns the object when the attempt landed (it becomes
+   * the call's result), undefined to repeat the POST. Its presence makes the POST repeatable.
+   */
+  recover?: (window: { from: number; to: number }) => Promise<unknown>;
   /** Permission named in the hint of a 403 Authorization_RequestDenied. */
   permission?: string;
   /** What the call does, for messages: "create application 'Proxmox VE'". */
@@ -171,7 +193,12 @@ export function createGraphClient(opts: GraphClientOptions) {
   const retries = opts.retries ?? 4;
   const retryDelayMs = opts.retryDelayMs ?? 1000;
   const maxRetryAfterMs = opts.maxRetryAfterMs ?? 60_000;
-  const consistency = opts.consistency ?? { attempts: 8, delayMs: 1000 };
+  const consistency = {
+    delayMs: opts.consistency?.delayMs ?? 500,
+    maxDelayMs: opts.consistency?.maxDelayMs ?? 3000,
+    budgetMs: opts.consistency?.budgetMs ?? waitBudgetMs(),
+    attempts: opts.consistency?.attempts ?? Infinity,
+  };
   const visibility = opts.visibility ?? { times: 5, attempts: 30, delayMs: 1000 };
   const pageSize = opts.pageSize ?? 999;
   const requestLog: RequestLogEntry[] = [];
@@ -183,6 +210,10 @@ export function createGraphClient(opts: GraphClientOptions) {
   /** Per-application lock for credential changes (spec 3.7: terraform serialises them). */
   const locks = new Map<string, Promise<unknown>>();
   let callerSp: Promise<ServicePrincipal> | undefined;
+  /** Fresh object key → when the first wait for it began (ms): one budget per object, shared by its callers. */
+  const waitStarted = new Map<string, number>();
+  /** Graph's clock minus ours (from the `Date` header of the latest response; 1 s resolution). */
+  let skewMs = 0;
 
   const http: Got = got.extend({
     prefixUrl: base,
@@ -195,9 +226,19 @@ export function createGraphClient(opts: GraphClientOptions) {
   });
 
   const isFresh = (...ids: Array<string | undefined>): boolean => ids.some((id) => id !== undefined && fresh.has(id.toLowerCase()));
-  const markFresh = (...ids: Array<string | undefined>): void => {
-    for (const id of ids) if (id) fresh.add(id.toLowerCase());
+  /** Fresh ids → the object's id (an app is addressed by its object id and by its appId: one wait budget). */
+  const freshKey = new Map<string, string>();
+  const markFresh = (id: string, ...aliases: Array<string | undefined>): void => {
+    for (const x of [id, ...aliases]) {
+      if (!x) continue;
+      fresh.add(x.toLowerCase());
+      freshKey.set(x.toLowerCase(), id.toLowerCase());
+    }
   };
+  /** What a lag wait on `id` waits for (the same key for every alias of one object). */
+  const waitFor = (id: string, what: string): { key: string; what: string } => ({ key: freshKey.get(id.toLowerCase()) ?? id.toLowerCase(), what });
+  const NEW_APP = "the new app";
+  const NEW_SP = "the new service principal";
 
   /** `/applications?$filter=...` (decoded, redacted) for logs and messages. */
   const shownPath = (path: string): string => {
@@ -221,12 +262,24 @@ export function createGraphClient(opts: GraphClientOptions) {
         message: `Graph (tenant ${opts.tenant}) sent a next-page link to another origin than ${origin}; refusing to follow it`,
       });
     const path = shownPath(call.path);
+    const repeatable = call.safe || call.recover !== undefined;
     let transient = 0;
     let lagged = 0;
+    /**
+     * After an ambiguous failure of a creating POST: re-read by its key. Returns the object it made (then the
+     * call is done), or undefined (then the POST is repeated).
+     */
+    const recovered = async (sentAt: number): Promise<Reply | undefined> => {
+      if (!call.recover) return undefined;
+      // Graph's times are whole seconds (startDateTime, Date): widen the window by one second each side.
+      const found = await call.recover({ from: sentAt + skewMs - 1000, to: Date.now() + skewMs + 2000 });
+      return found === undefined ? undefined : { status: 200, body: found };
+    };
     for (let attempt = 1; ; attempt++) {
       const token = await opts.tokens.getToken();
       const clientRequestId = randomUUID();
       const started = performance.now();
+      const sentAt = Date.now();
       let res: Response<string>;
       try {
         res = await http(call.path, {
@@ -238,11 +291,13 @@ export function createGraphClient(opts: GraphClientOptions) {
       } catch (err) {
         requestLog.push({ method: call.method, path, status: 0, ms: Math.round(performance.now() - started), attempt });
         const e = err as { code?: string; message?: string };
-        if (call.safe && transient < retries) {
+        if (repeatable && transient < retries) {
           transient++;
           const waitMs = backoff(retryDelayMs, transient);
           opts.onRetry?.({ method: call.method, path, attempt, waitMs, reason: "network" });
           await sleep(waitMs);
+          const done = await recovered(sentAt);
+          if (done) return done;
           continue;
         }
         throw new GraphRequestError({
@@ -259,31 +314,55 @@ export function createGraphClient(opts: GraphClientOptions) {
       }
       const status = res.statusCode;
       requestLog.push({ method: call.method, path, status, ms: Math.round(performance.now() - started), attempt });
+      const date = Date.parse(header(res.headers.date) ?? "");
+      if (!Number.isNaN(date)) skewMs = date - Date.now();
       const body = parseJson(res.body);
-      if (status < 300) return { status, body };
+      if (status < 300) {
+        if (call.waitFor) waitStarted.delete(call.waitFor.key);
+        return { status, body };
+      }
 
       const env = graphError(body);
       const retryAfter = retryAfterMs(res.headers["retry-after"], maxRetryAfterMs);
       let reason: RetryEvent["reason"] | undefined;
       if (status === 429) reason = "throttled";
-      else if (status >= 500 && call.safe) reason = "unavailable";
+      else if (status >= 500 && repeatable) reason = "unavailable";
       else if (status === 409 && call.method === "PATCH") reason = "conflict";
       if (reason && transient < retries) {
         transient++;
         const waitMs = retryAfter ?? backoff(retryDelayMs, transient);
         opts.onRetry?.({ method: call.method, path, attempt, status, waitMs, reason });
         await sleep(waitMs);
+        // A throttled request was refused before it was processed (spec 4.3): only a 5xx may have landed.
+        if (reason === "unavailable") {
+          const done = await recovered(sentAt);
+          if (done) return done;
+        }
         continue;
       }
-      if (call.lag?.(status, env.code, env.message ?? "") && lagged < consistency.attempts) {
-        lagged++;
-        const waitMs = Math.min(60_000, consistency.delayMs * 2 ** (lagged - 1));
-        opts.onRetry?.({ method: call.method, path, attempt, status, waitMs, reason: "not-replicated" });
-        await sleep(waitMs);
-        continue;
+      const lagging = call.lag?.(status, env.code, env.message ?? "") ?? false;
+      if (lagging && lagged < consistency.attempts) {
+        const key = call.waitFor?.key ?? path;
+        const first = waitStarted.get(key) ?? Date.now();
+        waitStarted.set(key, first);
+        const elapsed = Date.now() - first;
+        const waitMs = Math.min(lagDelay(lagged + 1), consistency.budgetMs - elapsed);
+        if (waitMs > 0) {
+          lagged++;
+          opts.onRetry?.({ method: call.method, path, attempt, status, waitMs, reason: "not-replicated" });
+          client.onWait?.(`waiting for Entra to show ${call.waitFor?.what ?? "a new object"}: ${Math.round((elapsed + waitMs) / 1000)} s`);
+          await sleep(waitMs);
+          continue;
+        }
       }
-      throw toError(call, path, status, env, res.headers, clientRequestId, transient >= retries && !!reason, lagged);
+      throw toError(call, path, status, env, res.headers, clientRequestId, transient >= retries && !!reason, lagging ? lagged : undefined);
     }
+  }
+
+  /** The wait before lag poll `n` (1-based): `delayMs` growing by a quarter per poll, capped, ±20 % jitter. */
+  function lagDelay(n: number): number {
+    const base = Math.min(consistency.maxDelayMs, consistency.delayMs * 1.25 ** (n - 1));
+    return Math.max(1, Math.round(base * (0.8 + Math.random() * 0.4)));
   }
 
   function toError(
@@ -294,7 +373,8 @@ export function createGraphClient(opts: GraphClientOptions) {
     headers: Record<string, string | string[] | undefined>,
     clientRequestId: string,
     exhausted: boolean,
-    lagged: number,
+    /** Set when the failure is replication lag that outlasted its wait: the polls made. */
+    lagged: number | undefined,
   ): GraphRequestError | GraphAuthError {
     const requestId = env.requestId ?? header(headers["request-id"]);
     const detail = `${env.code ?? `HTTP ${status}`}${env.message ? `: ${env.message}` : ""}`;
@@ -309,6 +389,13 @@ export function createGraphClient(opts: GraphClientOptions) {
       ...(env.code ? { graphCode: env.code } : {}),
       clientRequestId: env.clientRequestId ?? clientRequestId,
     };
+    // Still not replicated when the wait ran out (a 403 "backing application ... local tenant" included, spec
+    // 3.8): a remote condition, not a missing permission.
+    if (lagged !== undefined)
+      return new GraphRequestError({
+        ...common,
+        hint: `Entra did not show ${call.waitFor?.what ?? "the new object"} after ${lagged} retries (replication lag); run again, or allow a longer wait with HOMELAB_ENTRA_WAIT_S (seconds, default 120)`,
+      });
     if (status === 401)
       return new GraphAuthError({
         ...common,
@@ -327,7 +414,6 @@ export function createGraphClient(opts: GraphClientOptions) {
     else if (status >= 500 && !call.safe)
       hint = "the request may or may not have been carried out; run again: homelab re-reads the tenant before creating anything";
     else if (status >= 500 && exhausted) hint = `Graph kept failing after ${retries} retries; run again later`;
-    else if (status === 404 && lagged > 0) hint = `the object did not become visible after ${lagged} retries (replication lag, spec 4.4); run again`;
     return new GraphRequestError({ ...common, ...(hint ? { hint } : {}) });
   }
 
@@ -377,6 +463,15 @@ export function createGraphClient(opts: GraphClientOptions) {
 
   const ownerBind = (ownerId: string): string[] => [`${graphUrl}/v1.0/directoryObjects/${ownerId}`];
 
+  /** Service principals of an app by `$filter=appId eq` (spec 3.8: expect 0 or 1). */
+  function listServicePrincipals(appId: string): Promise<ServicePrincipal[]> {
+    return list<ServicePrincipal>({
+      path: q("servicePrincipals", { $filter: `appId eq ${odataString(appId)}`, $select: SP_SELECT }),
+      permission: PERM.readApps,
+      what: `find the service principal of app ${appId}`,
+    });
+  }
+
   async function findServicePrincipal(appId: string): Promise<ServicePrincipal | undefined> {
     const known = knownSp.get(appId.toLowerCase());
     if (known) {
@@ -387,6 +482,7 @@ export function createGraphClient(opts: GraphClientOptions) {
           path: q(`servicePrincipals/${seg(known.id)}`, { $select: SP_SELECT }),
           safe: true,
           lag: notFound,
+          waitFor: waitFor(known.id, NEW_SP),
           permission: PERM.readApps,
           what: `read service principal ${known.id}`,
         });
@@ -396,11 +492,7 @@ export function createGraphClient(opts: GraphClientOptions) {
         return undefined;
       }
     }
-    const found = await list<ServicePrincipal>({
-      path: q("servicePrincipals", { $filter: `appId eq ${odataString(appId)}`, $select: SP_SELECT }),
-      permission: PERM.readApps,
-      what: `find the service principal of app ${appId}`,
-    });
+    const found = await listServicePrincipals(appId);
     if (found.length > 1)
       throw new GraphRequestError({
         service: "graph",
@@ -412,13 +504,15 @@ export function createGraphClient(opts: GraphClientOptions) {
   }
 
   /** Poll `check` until it holds `times` times in a row; bounded by `attempts` polls (spec 3.7, 4.4 point 3, 6). */
-  async function waitUntil(what: string, path: string, check: () => Promise<boolean>, v = visibility): Promise<void> {
+  async function waitUntil(what: string, path: string, check: () => Promise<boolean>, v = visibility, progress?: string): Promise<void> {
     let streak = 0;
+    const t0 = Date.now();
     for (let attempt = 1; attempt <= v.attempts; attempt++) {
       streak = (await check()) ? streak + 1 : 0;
       if (streak >= v.times) return;
       if (attempt < v.attempts) {
         opts.onRetry?.({ method: "GET", path, attempt, waitMs: v.delayMs, reason: "not-visible" });
+        if (progress && streak === 0) client.onWait?.(`${progress}: ${Math.round((Date.now() - t0 + v.delayMs) / 1000)} s`);
         await sleep(v.delayMs);
       }
     }
@@ -435,6 +529,9 @@ export function createGraphClient(opts: GraphClientOptions) {
     /** Every request made (method, path, status, ms, attempt), for `--debug`. Paths carry no secrets. */
     requestLog,
 
+    /** Where waits for Entra to show a new object are reported (progress line); settable after creation. */
+    onWait: opts.onWait as ((message: string) => void) | undefined,
+
     /** Applications carrying `tag` (one request per page; spec 3.1). Includes apps homelab may not own. */
     async listApplicationsByTag(tag: string): Promise<EntraApplication[]> {
       return list<EntraApplication>({
@@ -450,7 +547,7 @@ export function createGraphClient(opts: GraphClientOptions) {
         method: "GET",
         path: q(`applications/${seg(id)}`, { $select: APP_SELECT }),
         safe: true,
-        ...(isFresh(id) ? { lag: notFound } : {}),
+        ...(isFresh(id) ? { lag: notFound, waitFor: waitFor(id, NEW_APP) } : {}),
         permission: PERM.readApps,
         what: `read application ${id}`,
       });
@@ -458,20 +555,52 @@ export function createGraphClient(opts: GraphClientOptions) {
 
     /**
      * Creates an application with `ownerId` (the automation app's service principal object id) as owner, so
-     * that Application.ReadWrite.OwnedBy can manage it later (errata 9.2). Not repeated after an ambiguous
-     * failure. The response is authoritative (spec 4.4): its ids are kept and later reads of them wait out lag.
+     * that Application.ReadWrite.OwnedBy can manage it later (errata 9.2). After an ambiguous failure it is
+     * repeated only when the body carries a `homelab:` identity tag (`homelab:realm=<realm>`,
+     * `homelab:automation`), and only once a re-read by that tag found no app: one found is the result, several
+     * are refused. The response is authoritative (spec 4.4): its ids are kept and later reads of them wait out lag.
      */
     async createApplication(body: ApplicationCreate, ownerId: string): Promise<EntraApplication> {
+      const tag = (Array.isArray(body.tags) ? (body.tags as unknown[]) : []).find((t): t is string => typeof t === "string" && t.startsWith("homelab:"));
       const app = await json<EntraApplication>({
         method: "POST",
         path: "applications",
         body: { ...body, "owners@odata.bind": ownerBind(ownerId) },
         safe: false,
+        ...(tag
+          ? {
+              recover: async () => {
+                const found = await client.listApplicationsByTag(tag);
+                if (found.length > 1)
+                  throw new GraphRequestError({
+                    service: "graph",
+                    method: "POST",
+                    url: `${base}applications`,
+                    message: `Graph (tenant ${opts.tenant}): ${found.length} app registrations carry the tag ${tag} (${found.map((a) => a.appId).join(", ")}) after a failed create`,
+                    hint: "homelab never creates two: delete the extra app registration in Entra ID, then run again",
+                  });
+                return found[0];
+              },
+            }
+          : {}),
         permission: PERM.writeApps,
         what: `create application '${body.displayName}'`,
       });
       markFresh(app.id, app.appId);
       return app;
+    },
+
+    /**
+     * Applications named `displayName` (one filtered request, every page; spec 3.1: display names are not
+     * unique). Graph compares case-insensitively; only exact matches are returned.
+     */
+    async findApplicationsByDisplayName(displayName: string): Promise<EntraApplication[]> {
+      const found = await list<EntraApplication>({
+        path: q("applications", { $filter: `displayName eq ${odataString(displayName)}`, $select: APP_SELECT, $top: pageSize }),
+        permission: PERM.readApps,
+        what: `find applications named '${displayName}'`,
+      });
+      return found.filter((a) => a.displayName === displayName);
     },
 
     /** PATCH: lists are replaced whole, nested objects merged (errata 9.9). Repeated on 409/5xx (idempotent). */
@@ -481,7 +610,7 @@ export function createGraphClient(opts: GraphClientOptions) {
         path: `applications/${seg(id)}`,
         body: patch,
         safe: true,
-        ...(isFresh(id) ? { lag: notFound } : {}),
+        ...(isFresh(id) ? { lag: notFound, waitFor: waitFor(id, NEW_APP) } : {}),
         permission: PERM.writeApps,
         what: `update application ${id}`,
       });
@@ -494,7 +623,7 @@ export function createGraphClient(opts: GraphClientOptions) {
           method: "DELETE",
           path: `applications/${seg(id)}`,
           safe: true,
-          ...(isFresh(id) ? { lag: notFound } : {}),
+          ...(isFresh(id) ? { lag: notFound, waitFor: waitFor(id, NEW_APP) } : {}),
           permission: PERM.writeApps,
           what: `delete application ${id}`,
         });
@@ -506,16 +635,40 @@ export function createGraphClient(opts: GraphClientOptions) {
 
     /**
      * Adds a client secret (spec 3.7). `secretText` comes back once and is wrapped in a Secret at once
-     * (registered for redaction). Not repeated on 5xx: a repeat would add a second secret. Serialised per app.
+     * (registered for redaction). Serialised per app. Not idempotent: after an ambiguous failure (5xx, no
+     * response) the app's credentials are re-listed, a credential named `cred.displayName` that started during
+     * the failed attempt (Graph's clock, to the second) is removed (its value is lost with the response), and the
+     * secret is added again. A credential still replicating when re-listed (spec 3.7) cannot be seen: it is
+     * left, and the next plan removes it as a homelab secret not in use.
      */
     async addPassword(id: string, cred: { displayName: string; endDateTime: string }): Promise<NewPassword> {
       return withLock(`app:${id.toLowerCase()}`, async () => {
+        const recover = async (window: { from: number; to: number }): Promise<undefined> => {
+          const app = await client.getApplication(id);
+          const landed = (app.passwordCredentials ?? []).filter((c) => {
+            const start = Date.parse(c.startDateTime);
+            return c.displayName === cred.displayName && start >= window.from && start <= window.to;
+          });
+          // Not through removePassword: this runs inside the app's credential lock.
+          for (const c of landed)
+            await send({
+              method: "POST",
+              path: `applications/${seg(id)}/removePassword`,
+              body: { keyId: c.keyId },
+              safe: true,
+              ...(isFresh(id) ? { lag: notFound, waitFor: waitFor(id, NEW_APP) } : {}),
+              permission: PERM.writeApps,
+              what: `remove client secret ${c.keyId} (added by an attempt whose answer was lost) from application ${id}`,
+            });
+          return undefined;
+        };
         const r = await json<PasswordCredential & { secretText?: string }>({
           method: "POST",
           path: `applications/${seg(id)}/addPassword`,
           body: { passwordCredential: { displayName: cred.displayName, endDateTime: cred.endDateTime } },
           safe: false,
-          ...(isFresh(id) ? { lag: notFound } : {}),
+          recover,
+          ...(isFresh(id) ? { lag: notFound, waitFor: waitFor(id, NEW_APP) } : {}),
           permission: PERM.writeApps,
           what: `add a client secret '${cred.displayName}' to application ${id}`,
         }).catch((err: unknown) => {
@@ -556,7 +709,7 @@ export function createGraphClient(opts: GraphClientOptions) {
           path: `applications/${seg(id)}/removePassword`,
           body: { keyId },
           safe: true,
-          ...(isFresh(id) ? { lag: notFound } : {}),
+          ...(isFresh(id) ? { lag: notFound, waitFor: waitFor(id, NEW_APP) } : {}),
           permission: PERM.writeApps,
           what: `remove client secret ${keyId} from application ${id}`,
         }),
@@ -570,6 +723,7 @@ export function createGraphClient(opts: GraphClientOptions) {
      */
     async waitForPassword(id: string, keyId: string, present: boolean, v = visibility): Promise<void> {
       const path = `/applications/${id}`;
+      const progress = present ? "waiting for Entra to show the new client secret" : "waiting for Entra to drop the old client secret";
       await waitUntil(`client secret ${keyId} ${present ? "on" : "gone from"} application ${id}`, path, async () => {
         let app: EntraApplication;
         try {
@@ -580,7 +734,7 @@ export function createGraphClient(opts: GraphClientOptions) {
         }
         const has = (app.passwordCredentials ?? []).some((c) => c.keyId.toLowerCase() === keyId.toLowerCase());
         return has === present;
-      }, v);
+      }, v, progress);
     },
 
     /** The app's service principal (0 or 1), by `$filter=appId eq` (spec 3.8), or by id when created in this run. */
@@ -589,8 +743,10 @@ export function createGraphClient(opts: GraphClientOptions) {
     /**
      * Creates the app's service principal (needed before any of its secrets work, errata 9.1), owned by
      * `ownerId` when given (errata 9.2). A 409 Request_MultipleObjectsWithSameKeyValue (errata 9.5) means it
-     * exists: the existing one is returned with `created: false`. Right after the app was created, the
-     * replication errors of spec 3.8 are retried.
+     * exists: the existing one is returned with `created: false` (adopted), unless an earlier attempt of this
+     * call failed ambiguously (then it is most likely that attempt's). After an ambiguous failure it is looked
+     * up by appId before the POST is repeated. Right after the app was created, the replication errors of
+     * spec 3.8 are retried.
      */
     async createServicePrincipal(
       appId: string,
@@ -600,6 +756,7 @@ export function createGraphClient(opts: GraphClientOptions) {
         status === 404 ||
         (status === 400 && /does not reference a valid application object/i.test(message)) ||
         (status === 403 && /backing application of the service principal/i.test(message));
+      let ambiguous = false;
       try {
         const sp = await json<ServicePrincipal>({
           method: "POST",
@@ -611,7 +768,11 @@ export function createGraphClient(opts: GraphClientOptions) {
             ...(o.ownerId ? { "owners@odata.bind": ownerBind(o.ownerId) } : {}),
           },
           safe: false,
-          ...(isFresh(appId) ? { lag: replicating } : {}),
+          recover: async () => {
+            ambiguous = true;
+            return listServicePrincipals(appId).then((found) => found[0]);
+          },
+          ...(isFresh(appId) ? { lag: replicating, waitFor: waitFor(appId, NEW_APP) } : {}),
           permission: PERM.writeApps,
           what: `create the service principal of app ${appId}`,
         });
@@ -626,11 +787,12 @@ export function createGraphClient(opts: GraphClientOptions) {
           path: q(`servicePrincipals(appId=${odataString(appId)})`, { $select: SP_SELECT }),
           safe: true,
           lag: notFound,
+          waitFor: { key: `sp-of:${appId.toLowerCase()}`, what: "the existing service principal" },
           permission: PERM.readApps,
           what: `read the existing service principal of app ${appId}`,
         });
         knownSp.set(appId.toLowerCase(), sp);
-        return { servicePrincipal: sp, created: false };
+        return { servicePrincipal: sp, created: ambiguous };
       }
     },
 
@@ -638,38 +800,47 @@ export function createGraphClient(opts: GraphClientOptions) {
     async listAppRoleAssignedTo(spId: string): Promise<AppRoleAssignment[]> {
       return list<AppRoleAssignment>({
         path: q(`servicePrincipals/${seg(spId)}/appRoleAssignedTo`, { $top: pageSize }),
-        ...(isFresh(spId) ? { lag: notFound } : {}),
+        ...(isFresh(spId) ? { lag: notFound, waitFor: waitFor(spId, NEW_SP) } : {}),
         permission: PERM.readApps,
         what: `list the assignments of service principal ${spId}`,
       });
     },
 
     /**
-     * Assigns a group (or user) to the app with the default-access role (spec 3.9). Not repeated on 5xx.
-     * A duplicate (400 "already exists") is re-read and the existing assignment returned (spec 3.9).
+     * Assigns a group (or user) to the app with the default-access role (spec 3.9). After an ambiguous failure
+     * the assignments are re-read (by principal and role) before the POST is repeated. A duplicate (400
+     * "already exists") is re-read and the existing assignment returned with `existed: true` (spec 3.9),
+     * unless an earlier attempt of this call failed ambiguously (then it is most likely that attempt's).
      */
-    async assignGroup(spId: string, groupId: string): Promise<AppRoleAssignment> {
+    async assignGroup(spId: string, groupId: string): Promise<AppRoleAssignment & { existed?: boolean }> {
       const lagging = isFresh(spId, groupId);
+      const mine = (a: AppRoleAssignment) => a.principalId.toLowerCase() === groupId.toLowerCase() && a.appRoleId === DEFAULT_ACCESS_ROLE_ID;
+      let ambiguous = false;
       try {
         return await json<AppRoleAssignment>({
           method: "POST",
           path: `servicePrincipals/${seg(spId)}/appRoleAssignedTo`,
           body: { principalId: groupId, resourceId: spId, appRoleId: DEFAULT_ACCESS_ROLE_ID },
           safe: false,
+          recover: async () => {
+            ambiguous = true;
+            return (await client.listAppRoleAssignedTo(spId)).find(mine);
+          },
           // Spec 3.9 / 4.4: terraform retries on 404 and 400 "Not a valid reference update".
-          ...(lagging ? { lag: (s: number, _c: string | undefined, m: string) => s === 404 || (s === 400 && /not a valid reference update/i.test(m)) } : {}),
+          ...(lagging
+            ? { lag: (s: number, _c: string | undefined, m: string) => s === 404 || (s === 400 && /not a valid reference update/i.test(m)), waitFor: waitFor(spId, NEW_SP) }
+            : {}),
           permission: PERM.assign,
           what: `assign principal ${groupId} to service principal ${spId}`,
         });
       } catch (err) {
         if (!(err instanceof GraphRequestError && err.status === 400 && /already exists/i.test(err.message))) throw err;
-        const existing = (await client.listAppRoleAssignedTo(spId)).find(
-          (a) => a.principalId.toLowerCase() === groupId.toLowerCase() && a.appRoleId === DEFAULT_ACCESS_ROLE_ID,
-        );
-        if (existing) return existing;
+        const existed = !ambiguous;
+        const existing = (await client.listAppRoleAssignedTo(spId)).find(mine);
+        if (existing) return { ...existing, existed };
         // Graph says it exists but the list does not show it yet (replication lag, spec 4.4): the wanted
         // state holds, so report it as done rather than fail a run that changed nothing.
-        return { id: "", appRoleId: DEFAULT_ACCESS_ROLE_ID, principalId: groupId, principalType: "Group", resourceId: spId };
+        return { id: "", appRoleId: DEFAULT_ACCESS_ROLE_ID, principalId: groupId, principalType: "Group", resourceId: spId, existed };
       }
     },
 
@@ -715,7 +886,13 @@ export function createGraphClient(opts: GraphClientOptions) {
           path: `servicePrincipals/${seg(spId)}/appRoleAssignments`,
           body: { principalId: spId, resourceId, appRoleId },
           safe: false,
-          ...(isFresh(spId) ? { lag: (st: number, _c: string | undefined, m: string) => st === 404 || (st === 400 && /not a valid reference update/i.test(m)) } : {}),
+          recover: async () =>
+            (await client.listAppRoleAssignments(spId)).find(
+              (a) => a.resourceId.toLowerCase() === resourceId.toLowerCase() && a.appRoleId.toLowerCase() === appRoleId.toLowerCase(),
+            ),
+          ...(isFresh(spId)
+            ? { lag: (st: number, _c: string | undefined, m: string) => st === 404 || (st === 400 && /not a valid reference update/i.test(m)), waitFor: waitFor(spId, NEW_SP) }
+            : {}),
           permission: PERM.grant,
           what: `grant app role ${appRoleId} of ${resourceId} to service principal ${spId}`,
         });
@@ -803,6 +980,7 @@ export function createGraphClient(opts: GraphClientOptions) {
     me(): Promise<ServicePrincipal> {
       return client.servicePrincipalOfCaller();
     },
+
     // ---- app management policies (issue 9 failure 5; parsed and judged in policy.ts) ---------------------------
 
     /**
@@ -845,6 +1023,22 @@ export function createGraphClient(opts: GraphClientOptions) {
     },
   };
   return client;
+}
+
+/**
+ * How long homelab waits for Entra to show one new object (replication lag, spec 4.4): `HOMELAB_ENTRA_WAIT_S`
+ * seconds, default 120. A value that is not a positive number is a UserError (exit 3).
+ */
+export function waitBudgetMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.HOMELAB_ENTRA_WAIT_S;
+  if (raw === undefined || raw.trim() === "") return 120_000;
+  const secs = Number(raw);
+  if (!Number.isFinite(secs) || secs <= 0)
+    throw new UserError(`HOMELAB_ENTRA_WAIT_S is not a number of seconds: ${raw}`, {
+      code: "E_ARGS",
+      hint: "set it to how many seconds homelab may wait for Entra to show a new object (default 120), or unset it",
+    });
+  return Math.round(secs * 1000);
 }
 
 function parseJson(text: string): unknown {

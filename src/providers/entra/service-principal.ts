@@ -42,7 +42,9 @@ export const servicePrincipalProvider: Provider<TenantTarget, ObservedTenant> = 
     const appId = target.resolver.value({ ref: appAddress, field: "appId" });
     if (!appId) throw new Error(`${change!.address}: the app's id is not known`);
     const owner = (await target.graph.servicePrincipalOfCaller()).id;
-    const { servicePrincipal } = await target.graph.createServicePrincipal(appId, { ownerId: owner, tags: ["homelab", realmTag(realm)] });
+    const { servicePrincipal, created } = await target.graph.createServicePrincipal(appId, { ownerId: owner, tags: ["homelab", realmTag(realm)] });
     target.resolver.record({ ref: change!.address, field: "id" }, servicePrincipal.id);
+    // It existed (409: an interrupted earlier run made it, and the read did not show it yet): say so.
+    return created ? undefined : { adopted: true };
   },
 };

@@ -8,7 +8,7 @@ export interface TenantTarget {
   desired: DesiredTenant;
   graph: Pick<
     GraphClient,
-    | "listApplicationsByTag" | "createApplication" | "updateApplication" | "addPassword" | "removePassword" | "waitForPassword"
+    | "listApplicationsByTag" | "findApplicationsByDisplayName" | "createApplication" | "updateApplication" | "addPassword" | "removePassword" | "waitForPassword"
     | "findServicePrincipal" | "createServicePrincipal" | "listAppRoleAssignedTo" | "assignGroup" | "findGroupsByDisplayName"
     | "servicePrincipalOfCaller"
   >;
@@ -19,6 +19,12 @@ export interface TenantTarget {
   rotateSecrets: boolean;
   /** Prove a new secret with a token request (spec 6 step 2); bounded retries while it replicates. */
   proveSecret?(appId: string, secret: string): Promise<void>;
+  /**
+   * Progress while a change waits for Entra to show a new object ("waiting for Entra to show the new app: 6 s").
+   * The graph client reports its waits here (wired where the target is built); the CLI shows the latest
+   * message on the progress line until the next change settles.
+   */
+  onWait?(message: string): void;
 }
 
 /** A tenant as read: the apps homelab owns (found by tag), their service principals and assignments, the mapped groups. */
@@ -32,6 +38,11 @@ export interface ObservedTenant {
   assignments: Map<string, AppRoleAssignment[]>;
   /** display name → groups with that name. */
   groups: Map<string, EntraGroup[]>;
+  /**
+   * realm → app registrations WITHOUT a `homelab:realm=` tag that carry the realm's app display name and
+   * redirect to one of its URLs: read only for realms whose tagged app is missing (a create is planned).
+   */
+  lookalikes?: Map<string, EntraApplication[]>;
 }
 
 export function emptyObservedTenant(): ObservedTenant {

@@ -44,8 +44,13 @@ export class Knobs {
       this.conflicts = this.knobs.conflicts ? new TriggerState({ methods: ["PATCH"], ...this.knobs.conflicts }) : undefined;
   }
 
-  /** Throws the 429 or 5xx this request should get, if any. */
-  check(method: string): void {
+  /**
+   * Throws the 429 or 5xx this request should get, if any, before it is carried out. Returns the 5xx of a
+   * fault that lands (`faults.landed`): the caller carries the request out, then answers with that error
+   * instead of the real response, as a gateway that timed out after the write would (spec 3.3: "a timeout may
+   * have created the object").
+   */
+  check(method: string): GraphError | undefined {
     if (this.throttle?.fires(method, this.rand)) {
       const seconds = this.knobs.throttle?.retryAfterSeconds ?? 1;
       // 4.3 / errata 9.7: code TooManyRequests with Retry-After (seconds).
@@ -53,10 +58,16 @@ export class Knobs {
     }
     if (this.faults?.fires(method, this.rand)) {
       // Errata 9.7: 503 serviceNotAvailable, possibly without Retry-After (so none here).
-      if (this.knobs.faults?.status === 500) throw new GraphError(500, "generalException", "General exception while processing.");
-      throw new GraphError(503, "serviceNotAvailable", "Service is unavailable. Try again later.");
+      const err =
+        this.knobs.faults?.status === 500
+          ? new GraphError(500, "generalException", "General exception while processing.")
+          : new GraphError(503, "serviceNotAvailable", "Service is unavailable. Try again later.");
+      const landed = this.knobs.faults?.landed ?? 0;
+      if (landed > 0 && (landed >= 1 || this.rand() < landed)) return err;
+      throw err;
     }
     if (this.conflicts?.fires(method, this.rand))
       throw new GraphError(409, "Request_ConflictingObjects", "Conflicting change in progress on the object. Please retry.");
+    return undefined;
   }
 }

@@ -25,6 +25,11 @@ export interface ThrottleKnob extends Trigger {
 export interface FaultKnob extends Trigger {
   /** 503 serviceNotAvailable (default) or 500 generalException; no Retry-After (errata 9.7). */
   status?: 500 | 503;
+  /**
+   * Share (0..1, seeded PRNG; 1 = every one) of the faults that hit AFTER the request was carried out: the write
+   * happens and the answer is lost, as after a gateway timeout (spec 3.3). Default 0: refused before processing.
+   */
+  landed?: number;
 }
 
 export interface SecretPolicy {

@@ -119,7 +119,7 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
     else if (r.tenant !== undefined && !GUID.test(String((tenants[r.tenant] as { tenantId?: unknown }).tenantId ?? ""))) {
       if (!guidReported.has(r.tenant)) {
         guidReported.add(r.tenant);
-        add(["tenants", r.tenant, "tenantId"], `tenant \`${r.tenant}\` provisions realm \`${name}\`, so its tenantId must be the directory's GUID, not a domain`, "Proxmox compares the realm's issuer URL with the discovery document's issuer, which always names the tenant by GUID (Entra spec 5.1): copy the Tenant ID from the Entra admin center's overview page");
+        add(["tenants", r.tenant, "tenantId"], `tenant \`${r.tenant}\` provisions realm \`${name}\`, so its tenantId must be the directory's GUID, not a domain`, "Proxmox compares the realm's issuer URL with the issuer of Entra ID's discovery document, which always names the tenant by its GUID: copy the Tenant ID from the Entra admin center's overview page");
       }
     } else if (r.tenant !== undefined) {
       // The issuer URL homelab sets is the tenant's login URL, its id and `/v2.0` (config/desired.ts issuerUrl).

@@ -175,8 +175,8 @@ const IN_CHUNK = 15;
 
 const PERM = {
   readApps: "Application.Read.All (or Application.ReadWrite.OwnedBy)",
-  writeApps: "Application.ReadWrite.OwnedBy and ownership of the object (homelab binds itself as owner at creation; errata 9.2)",
-  assign: "AppRoleAssignment.ReadWrite.All plus Application.Read.All (errata 9.2)",
+  writeApps: "Application.ReadWrite.OwnedBy and ownership of the object (homelab makes the automation app its owner when it creates it)",
+  assign: "AppRoleAssignment.ReadWrite.All plus Application.Read.All (Microsoft Graph wants both to assign a group to an app)",
   grant: "AppRoleAssignment.ReadWrite.All and Application.ReadWrite.All, by an account with a role that may grant application permissions (Privileged Role Administrator or Global Administrator)",
   groups: "GroupMember.Read.All or Group.Read.All",
   users: "User.ReadBasic.All or User.Read.All",

@@ -367,7 +367,7 @@ export async function runChainCase(seed: number): Promise<ChainResult> {
     ].filter(Boolean).join("\n");
 
   /** Converge one phase under the case's faults, then check a no-op run and the invariants. */
-  const phase = async (name: "create" | "renew", args: string[], env: Record<string, string>, atRealTime?: () => void): Promise<boolean> => {
+  const phase = async (name: "create" | "renew", args: string[], env: Record<string, string>): Promise<boolean> => {
     entra.setKnobs({ consistencyDelay: kase.lag, credentialDelay: kase.credentialLag, secretActivationDelay: kase.activationLag });
     proxy.setFaults(kase.faults);
     for (const s of pve.values()) s.setFaults(kase.pveSlow ? { rate: kase.pveSlow.rate, kinds: ["slow"], slowMs: kase.pveSlow.ms } : undefined);
@@ -395,8 +395,7 @@ export async function runChainCase(seed: number): Promise<ChainResult> {
       causes.push(`${name}: run ${r.n} printed a secret`);
     }
     if (done === undefined) return false;
-    // The no-op run: real time, no HOMELAB_NOW, no --rotate-secrets, faults still on.
-    atRealTime?.();
+    // The no-op run: no HOMELAB_NOW, no --rotate-secrets, faults still on.
     const noop = await runCli(lab, `${name}-noop`, 0, [], {});
     runs.push(noop);
     if (noop.code !== 0 || noop.graphWrites > 0 || noop.pveWrites > 0 || noop.changes.length > 0) {
@@ -416,11 +415,12 @@ export async function runChainCase(seed: number): Promise<ChainResult> {
     if (kase.renew?.how === "rotate") await phase("renew", ["--rotate-secrets"], {});
     else if (kase.renew?.how === "now") {
       // Inside every window of the soonest secret: its end minus daysLeft (< every renewBeforeDays). The
-      // simulator's clock moves there too (so secrets are valid or not as they would be then), and back for the no-op.
+      // simulator's clock moves there too and stays (as in apply-entra.test.ts): the new secrets start at the
+      // simulator's now, so moving it back would make them not valid yet. The no-op run drops HOMELAB_NOW.
       const offset = (soonestSecretDays(lab) - kase.renew.daysLeft) * DAY_MS;
       const pretend = new Date(Date.now() + offset);
       entra.setClock(() => new Date(Date.now() + offset));
-      await phase("renew", [], { HOMELAB_NOW: pretend.toISOString() }, () => entra.setClock(() => new Date()));
+      await phase("renew", [], { HOMELAB_NOW: pretend.toISOString() });
     }
   } catch (err) {
     failures.push(`internal: ${(err as Error).stack ?? String(err)}`);

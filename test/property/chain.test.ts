@@ -10,6 +10,7 @@
  *
  *   HOMELAB_CHAIN_CASES     generated cases (default 24)
  *   HOMELAB_CHAIN_SEED      seed of the first case (default 9000); case i uses seed + i; set: that range only
+ *   HOMELAB_CHAIN_SEEDS     a comma-separated list of seeds: those only
  *   HOMELAB_CHAIN_REPORT    write a JSON summary (per case: runs, wall times, lag, failures) to this file
  *   HOMELAB_CHAIN_RUN_TIMEOUT_MS   a run taking longer is stopped and counted as not converged (default 45000)
  *   HOMELAB_BIN             the built CLI (default dist/cli/main.js): `npx tsc -p tsconfig.json --outDir .dist-chain`
@@ -40,7 +41,8 @@ const KNOWN_OPEN: Array<{ name: string; signature: RegExp }> = [
 const CASES = Number(process.env.HOMELAB_CHAIN_CASES ?? 24);
 const BASE = Number(process.env.HOMELAB_CHAIN_SEED ?? 9000);
 const explicit = process.env.HOMELAB_CHAIN_SEED !== undefined;
-const seeds = [...new Set([...(explicit ? [] : REGRESSION_SEEDS), ...Array.from({ length: CASES }, (_, i) => BASE + i)])];
+const listed = process.env.HOMELAB_CHAIN_SEEDS?.split(",").map(Number);
+const seeds = listed ?? [...new Set([...(explicit ? [] : REGRESSION_SEEDS), ...Array.from({ length: CASES }, (_, i) => BASE + i)])];
 
 const results: ChainResult[] = [];
 

@@ -64,6 +64,8 @@ export interface ChainCase {
   /** a secret added by hand on each homelab app between the phases (must survive) */
   manualSecret: boolean;
   kill?: { phase: "create" | "renew"; trigger: KillTrigger };
+  /** the automation app holds Policy.Read.All (what `homelab bootstrap` grants), so policies are read at plan time */
+  policyRead: boolean;
 }
 
 const FAULT_KINDS: ProxyFault[] = ["503", "500", "502", "504", "429", "reset", "lost-reset", "lost-503", "slow"];
@@ -127,6 +129,7 @@ export function generateChainCase(seed: number): ChainCase {
     ...(renew ? { renew } : {}),
     manualSecret: r.next() < 0.4,
     ...(kill ? { kill } : {}),
+    policyRead: r.next() < 0.5,
   };
 }
 
@@ -174,5 +177,5 @@ export function describeCase(c: ChainCase): string {
   const f = c.faults ? `faults ${Math.round(c.faults.rate * 100)}% [${c.faults.kinds.join(",")}]${c.faults.token ? " incl. token" : " graph only"} retry-after ${c.faults.retryAfter}s` : "no faults";
   const k = c.kill ? `kill in ${c.kill.phase} ${c.kill.trigger.kind === "delay" ? `after ${c.kill.trigger.ms} ms` : `at graph write ${c.kill.trigger.k}${c.kill.trigger.relayed ? " (answer relayed)" : " (answer lost)"}`}` : "no kill";
   const rn = c.renew ? (c.renew.how === "now" ? `renew with HOMELAB_NOW ${c.renew.daysLeft} d before the window ends` : "renew with --rotate-secrets") : "no renewal";
-  return `clusters ${c.clusters.join(",")}; realms ${c.realms.map((r) => `${r.name}${r.clusters ? `[${r.clusters}]` : ""}(${r.groups.length} groups)`).join(" ")}; lag ${c.lag}/${c.credentialLag}/${c.activationLag}; ${f}${c.pveSlow ? `; pve slow ${c.pveSlow.ms} ms` : ""}; ${rn}; ${k}${c.manualSecret ? "; manual secret" : ""}`;
+  return `clusters ${c.clusters.join(",")}; realms ${c.realms.map((r) => `${r.name}${r.clusters ? `[${r.clusters}]` : ""}(${r.groups.length} groups)`).join(" ")}; lag ${c.lag}/${c.credentialLag}/${c.activationLag}; ${f}${c.pveSlow ? `; pve slow ${c.pveSlow.ms} ms` : ""}; ${rn}; ${k}${c.manualSecret ? "; manual secret" : ""}${c.policyRead ? "; Policy.Read.All" : ""}`;
 }

@@ -14,7 +14,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startEntraSim, type EntraSim } from "../../src/sim/entra/index.js";
+import { DEFAULT_AUTOMATION_PERMISSIONS, startEntraSim, type EntraSim } from "../../src/sim/entra/index.js";
 import { startProxmoxSim, type ProxmoxSim } from "../../src/sim/proxmox/index.js";
 import { bin } from "../helpers/cli.js";
 import { root } from "../helpers/config.js";
@@ -45,6 +45,8 @@ export interface RunRecord {
   faults: Record<string, number>;
   /** the last Entra requests of a run that was stopped (what homelab was doing) */
   lastRequests: string[];
+  /** the Graph writes as the proxy saw them, in order, with the fault each got (ids shortened) */
+  writeTrace: string[];
 }
 
 export interface ChainResult {
@@ -144,6 +146,8 @@ async function runCli(lab: Lab, phase: string, n: number, args: string[], env: R
   const events = lab.proxy.events.slice(from);
   const faults: Record<string, number> = {};
   for (const e of events) if (e.fault) faults[e.fault] = (faults[e.fault] ?? 0) + 1;
+  const short = (p: string) => p.replace(/\/v1\.0/, "").replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, (id) => id.slice(0, 8));
+  const writeTrace = events.filter((e) => e.api === "graph" && e.method !== "GET").map((e) => `${e.method} ${short(e.path)} ${e.status || "-"}${e.fault ? `/${e.fault}` : ""}`);
   const lastRequests = code === null ? events.slice(-6).map((e) => `${e.method} ${e.path} → ${e.fault ?? e.status}`) : [];
   const printed = lab.secrets().filter((s) => s.length >= 8 && (stdout.includes(s) || stderr.includes(s)));
   if (printed.length) errors.push(`LEAK: ${printed.length} secret value(s) printed`);
@@ -160,6 +164,7 @@ async function runCli(lab: Lab, phase: string, n: number, args: string[], env: R
     errors,
     faults,
     lastRequests,
+    writeTrace,
   };
 }
 
@@ -219,18 +224,8 @@ function watchKeys(lab: Lab): { violations: string[]; stop(): void } {
 
 /** A secret added by hand (as in the portal) to an app, straight at the simulator (no faults): it must survive. */
 async function addManualSecret(lab: Lab, appObjectId: string): Promise<string> {
-  const tok = await fetch(`${lab.entra.loginUrl}/${lab.entra.tenantId}/oauth2/v2.0/token`, {
-    method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ grant_type: "client_credentials", client_id: lab.entra.automation.clientId, client_secret: lab.entra.automation.clientSecret, scope: "https://graph.microsoft.com/.default" }),
-  });
-  const { access_token } = (await tok.json()) as { access_token: string };
   for (let i = 0; i < 30; i++) {
-    const r = await fetch(`${lab.entra.graphUrl}/v1.0/applications/${appObjectId}/addPassword`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${access_token}`, "content-type": "application/json" },
-      body: JSON.stringify({ passwordCredential: { displayName: "used by my backup script", endDateTime: new Date(Date.now() + 400 * DAY_MS).toISOString() } }),
-    });
+    const r = await graphAsAdmin(lab, "POST", `/applications/${appObjectId}/addPassword`, { passwordCredential: { displayName: "used by my backup script", endDateTime: new Date(Date.now() + 400 * DAY_MS).toISOString() } });
     if (r.ok) return ((await r.json()) as { keyId: string }).keyId;
     await r.body?.cancel();
   }
@@ -249,7 +244,9 @@ function invariants(lab: Lab, manual: Map<string, string>): string[] {
       out.push(`realm ${r.name}: ${mine.length} apps tagged ${realmTag(r.name)}, not 1 (${mine.map((a) => a.appId).join(", ")})`);
       if (mine.length === 0) continue;
     }
-    const app = mine[0]!;
+    // With several (a duplicate), judge the one the realm uses.
+    const used = realmClusters(kase, r).map((c) => (lab.pve.get(c)?.state().realms?.find((x) => x.realm === r.name) as Record<string, unknown> | undefined)?.["client-id"]);
+    const app = mine.find((a) => used.includes(a.appId)) ?? mine[0]!;
     const sps = state.servicePrincipals.filter((s) => s.appId === app.appId);
     if (sps.length !== 1) out.push(`realm ${r.name}: ${sps.length} service principals for app ${app.appId}, not 1`);
     // Mapped groups: each assigned to the app's service principal, exactly once.
@@ -304,7 +301,7 @@ function invariants(lab: Lab, manual: Map<string, string>): string[] {
 function runCauses(r: RunRecord): string[] {
   const tag = `${r.phase} run ${r.n}`;
   if (r.timedOut) return [`${tag}: TIMED OUT after ${r.ms} ms; last Entra requests: ${r.lastRequests.join("; ")}`];
-  const lines = r.errors.filter((e) => !e.startsWith("skipped ") && !/^\s/.test(e));
+  const lines = r.errors.filter((e) => !e.startsWith("skipped ") && !e.startsWith("warning") && !/^\s/.test(e));
   return lines.length ? lines.map((e) => `${tag}: ${e}`) : [`${tag}: exit ${r.code} with no error line`];
 }
 
@@ -331,14 +328,10 @@ function soonestSecretDays(lab: Lab): number {
   return Math.floor((Math.min(...ends) - Date.now()) / DAY_MS);
 }
 
-export async function runChainCase(seed: number): Promise<ChainResult> {
-  const t0 = Date.now();
-  const kase = generateChainCase(seed);
-  const failures: string[] = [];
-  const causes: string[] = [];
-  const runs: RunRecord[] = [];
-  const converge: ChainResult["converge"] = {};
-  const entra = await startEntraSim({ fixture: CHAIN_DIRECTORY, seed });
+/** Both simulators for a case, the proxy in front of Entra, and the config file written against them. */
+async function openLab(kase: ChainCase): Promise<Lab & { config: string; close(): Promise<void> }> {
+  const seed = kase.seed;
+  const entra = await startEntraSim({ fixture: CHAIN_DIRECTORY, seed, ...(kase.policyRead ? { automation: { permissions: [...DEFAULT_AUTOMATION_PERMISSIONS, "Policy.Read.All"] } } : {}) });
   const proxy = await startFaultProxy(entra.loginUrl, seed ^ 0x2545f491);
   const pve = new Map<string, ProxmoxSim>();
   for (const [i, c] of kase.clusters.entries()) pve.set(c, await startProxmoxSim({ unauthorizedDelayMs: 0, seed: seed + i }));
@@ -347,14 +340,74 @@ export async function runChainCase(seed: number): Promise<ChainResult> {
   const file = join(LOCK_DIR, `chain-${seed}.json`);
   const config = chainConfigText(kase, { url: proxy.url, tenantId: entra.tenantId, clientId: entra.automation.clientId }, new Map([...pve].map(([n, s]) => [n, { url: s.url, tokenId: s.adminToken.id, fingerprint: s.fingerprint }])));
   writeFileSync(file, config);
-  const lab: Lab = {
-    kase, entra, proxy, pve, file, env,
+  return {
+    kase, entra, proxy, pve, file, env, config,
     secrets: () => [
       entra.automation.clientSecret,
       ...[...pve.values()].map((s) => s.adminToken.secret),
       ...[...pve.values()].flatMap((s) => (s.state().realms ?? []).map((r) => (r as Record<string, unknown>)["client-key"]).filter((k): k is string => typeof k === "string")),
     ],
+    close: async () => {
+      proxy.setFaults(undefined);
+      await proxy.close();
+      await Promise.all([entra.close(), ...[...pve.values()].map((s) => s.close())]);
+    },
   };
+}
+
+/** A Graph call straight at the simulator as the automation app (no proxy, no faults): what a person would do in the portal. */
+async function graphAsAdmin(lab: Lab, method: string, path: string, body?: unknown): Promise<Response> {
+  const tok = await fetch(`${lab.entra.loginUrl}/${lab.entra.tenantId}/oauth2/v2.0/token`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ grant_type: "client_credentials", client_id: lab.entra.automation.clientId, client_secret: lab.entra.automation.clientSecret, scope: "https://graph.microsoft.com/.default" }),
+  });
+  const { access_token } = (await tok.json()) as { access_token: string };
+  return fetch(`${lab.entra.graphUrl}/v1.0${path}`, { method, headers: { authorization: `Bearer ${access_token}`, "content-type": "application/json" }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+}
+
+/**
+ * The soak's own detectors must be able to fail: on a converged lab (no faults, no lag), remove a realm's secret
+ * in Entra (the watcher must see the lost key), add a stray `homelab:` secret (the invariants must name it) and
+ * a second app with the realm's tag (a duplicate). Returns what each detector said.
+ */
+export async function selfCheck(): Promise<{ converged: boolean; lostKey: string[]; stray: string[]; duplicate: string[] }> {
+  const kase: ChainCase = { ...generateChainCase(1), clusters: ["pve1"], lag: 0, credentialLag: 0, activationLag: 0, manualSecret: false, policyRead: true };
+  kase.realms = [{ name: "azure", displayName: "Proxmox VE", usernameClaim: "upn", autocreate: false, default: false, groups: [], users: [{ upn: "jane@contoso.com", role: "PVEAuditor", path: "/" }] }];
+  delete kase.faults;
+  delete kase.kill;
+  delete kase.renew;
+  delete kase.pveSlow;
+  const lab = await openLab(kase);
+  const watcher = watchKeys(lab);
+  try {
+    const run = await runCli(lab, "create", 1, [], {});
+    const clean = invariants(lab, new Map());
+    const app = appsOf(lab.entra).find((a) => a.tags?.includes(realmTag("azure")))!;
+    const stray = await graphAsAdmin(lab, "POST", `/applications/${app.id}/addPassword`, { passwordCredential: { displayName: "homelab:azure:pve9" } });
+    await stray.body?.cancel();
+    const strayFound = invariants(lab, new Map());
+    const mine = app.passwordCredentials!.find((c) => c.displayName === "homelab:azure:pve1")!;
+    const removed = await graphAsAdmin(lab, "POST", `/applications/${app.id}/removePassword`, { keyId: mine.keyId });
+    await removed.body?.cancel();
+    const second = await graphAsAdmin(lab, "POST", "/applications", { displayName: "Proxmox VE", tags: ["homelab", realmTag("azure")] });
+    await second.body?.cancel();
+    return { converged: run.code === 0 && clean.length === 0, lostKey: [...watcher.violations], stray: strayFound, duplicate: duplicates(lab) };
+  } finally {
+    watcher.stop();
+    await lab.close();
+  }
+}
+
+export async function runChainCase(seed: number): Promise<ChainResult> {
+  const t0 = Date.now();
+  const kase = generateChainCase(seed);
+  const failures: string[] = [];
+  const causes: string[] = [];
+  const runs: RunRecord[] = [];
+  const converge: ChainResult["converge"] = {};
+  const lab = await openLab(kase);
+  const { entra, proxy, pve, config } = lab;
   const watcher = watchKeys(lab);
   const manual = new Map<string, string>();
   const result = (): ChainResult => ({ seed, outcome: failures.length ? "failed" : "converged", failures, causes, runs, converge, lag: kase.lag, describe: describeCase(kase), config, ms: Date.now() - t0 });
@@ -363,6 +416,7 @@ export async function runChainCase(seed: number): Promise<ChainResult> {
       `    plan: ${r.changes.join("; ") || "(none)"}`,
       Object.keys(r.faults).length ? `    faults injected: ${Object.entries(r.faults).map(([k, v]) => `${k}×${v}`).join(" ")}` : "",
       r.lastRequests.length ? `    last Entra requests: ${r.lastRequests.join("; ")}` : "",
+      r.writeTrace.length ? `    Graph writes: ${r.writeTrace.join(", ")}` : "",
       r.errors.length ? `    errors:\n      ${r.errors.filter((e) => !e.startsWith("skipped ")).slice(0, 10).join("\n      ")}` : "",
     ].filter(Boolean).join("\n");
 
@@ -404,7 +458,7 @@ export async function runChainCase(seed: number): Promise<ChainResult> {
       else causes.push(`${name}-noop: not a no-op: ${noop.changes.length} changes (${noop.changes.join("; ")}), ${noop.graphWrites} Graph writes, ${noop.pveWrites} Proxmox writes`);
     }
     const broken = invariants(lab, manual);
-    if (broken.length) failures.push(`${name}: after convergence:\n  ${broken.join("\n  ")}`);
+    if (broken.length) failures.push(`${name}: after convergence:\n  ${broken.join("\n  ")}\n${phaseRuns.map((r) => `  run ${r.n}:\n${context(r)}`).join("\n")}`);
     causes.push(...broken.map((b) => `${name}: after convergence: ${b}`));
     return failures.length === 0;
   };
@@ -436,9 +490,7 @@ export async function runChainCase(seed: number): Promise<ChainResult> {
       failures.push(`a realm lost its working key:\n  ${watcher.violations.join("\n  ")}`);
       causes.push(...watcher.violations.map((v) => `lost key: ${v}`));
     }
-    proxy.setFaults(undefined);
-    await proxy.close();
-    await Promise.all([entra.close(), ...[...pve.values()].map((s) => s.close())]);
+    await lab.close();
   }
   return result();
 }

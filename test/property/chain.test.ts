@@ -8,7 +8,7 @@
  * secret is one a realm uses (secrets added by hand untouched); at every moment a realm that had a working
  * key still has one. See chain-run.ts.
  *
- *   HOMELAB_CHAIN_CASES     generated cases (default 24)
+ *   HOMELAB_CHAIN_CASES     generated cases (default 16)
  *   HOMELAB_CHAIN_SEED      seed of the first case (default 9000); case i uses seed + i; set: that range only
  *   HOMELAB_CHAIN_SEEDS     a comma-separated list of seeds: those only
  *   HOMELAB_CHAIN_REPORT    write a JSON summary (per case: runs, wall times, lag, failures) to this file
@@ -21,10 +21,15 @@
  */
 import { writeFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
-import { chainReport, runChainCase, type ChainResult } from "./chain-run.js";
+import { chainReport, runChainCase, selfCheck, type ChainResult } from "./chain-run.js";
 
-/** Seeds that failed once (see /work/notes/chain-findings.md): they always run. */
-export const REGRESSION_SEEDS: number[] = [];
+/**
+ * Seeds that failed once (see /work/notes/chain-findings.md): they always run.
+ * 9016 a second app after a lost answer to POST /applications under lag 1; 9011 a second app in the rerun
+ * after a kill under lag 8; 9013 a token request answered 503 fails a secret's proof; 9010 the service
+ * principal made under lag 9 is planned again by the next run.
+ */
+export const REGRESSION_SEEDS: number[] = [9016, 9011, 9013, 9010];
 
 /**
  * TEMPORARY: failures that map to issue-9 items still being fixed, by a signature of the case report. A case
@@ -32,13 +37,13 @@ export const REGRESSION_SEEDS: number[] = [];
  * fix lands (its regression seeds then pass).
  */
 const KNOWN_OPEN: Array<{ name: string; signature: RegExp }> = [
-  // A Graph request answered 5xx or 429, or with no answer (reset), fails its change instead of being retried.
-  { name: "issue 9 item 1 (a 5xx/429/reset on Graph is not retried)", signature: /: Graph \(tenant \w+\): [^\n]*(HTTP (429|5\d\d)|no response)/ },
-  // Waiting for replication with doubling waits (1, 2, 4, ... 60 s): the run exceeds the soak's time limit.
-  { name: "issue 9 item 2 (replication lag costs minutes)", signature: /^\S+ run \d+: TIMED OUT after/ },
+  // Item 1's fix re-reads by tag before repeating a create, but under replication lag the re-read misses the
+  // app that landed (its answer was lost, or the run that made it was killed): a second app with the realm's tag.
+  // Seeds 9016 (one run, a lost answer to POST /applications), 9011 and 9021 (the rerun after a kill).
+  { name: "issue 9 item 1 (a create repeated although it landed: the re-read by tag misses an app not visible yet)", signature: /apps tagged homelab:realm=|app registrations carry the tag homelab:realm=/ },
 ];
 
-const CASES = Number(process.env.HOMELAB_CHAIN_CASES ?? 24);
+const CASES = Number(process.env.HOMELAB_CHAIN_CASES ?? 16);
 const BASE = Number(process.env.HOMELAB_CHAIN_SEED ?? 9000);
 const explicit = process.env.HOMELAB_CHAIN_SEED !== undefined;
 const listed = process.env.HOMELAB_CHAIN_SEEDS?.split(",").map(Number);
@@ -60,6 +65,14 @@ describe("the fault soak: Entra + Proxmox chain under faults, lag and kills (iss
         })),
       }));
     }
+  });
+
+  it.concurrent("the soak's detectors fail when they should: a removed key, a stray homelab secret, a second app", { timeout: 120_000 }, async () => {
+    const r = await selfCheck();
+    expect(r.converged).toBe(true);
+    expect(r.lostKey).toEqual([expect.stringMatching(/^realm azure on pve1 had a working key and lost it \(its key is refused by Entra\), right after Entra POST \/v1\.0\/applications\/.*\/removePassword/)]);
+    expect(r.stray).toEqual([expect.stringMatching(/^realm azure: homelab secret homelab:azure:pve9 .* is not the one a realm uses$/)]);
+    expect(r.duplicate).toEqual([expect.stringMatching(/^realm azure: 2 apps tagged homelab:realm=azure/)]);
   });
 
   it.concurrent.for(seeds)("seed %i", { timeout: 900_000 }, async (seed, ctx) => {

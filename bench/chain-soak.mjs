@@ -66,7 +66,9 @@ for (let start = 0; start < total; start += chunk) {
   const known = rep.cases.filter((c) => c.known).length;
   process.stderr.write(`seeds ${seed}..${seed + n - 1}: ${rep.cases.length} cases, ${failed} failed, ${known} known open (${((Date.now() - t0) / 1000).toFixed(0)} s, ${cases.length}/${total})\n`);
 }
-rmSync(dir, { recursive: true, force: true });
+// The chunk reports (with every failing case's full report) stay when something failed, for triage.
+const anyFailed = cases.some((c) => c.outcome === "failed");
+if (!anyFailed) rmSync(dir, { recursive: true, force: true });
 
 const secs = (Date.now() - t0) / 1000;
 const failed = cases.filter((c) => c.outcome === "failed" && !c.known);
@@ -98,4 +100,5 @@ for (const c of failed) {
   console.log(`  FAILED seed ${c.seed}: ${cause}`);
   console.log(`    HOMELAB_BIN=${bin} HOMELAB_CHAIN_SEED=${c.seed} HOMELAB_CHAIN_CASES=1 npx vitest run test/property/chain.test.ts`);
 }
+if (anyFailed) console.log(`  full reports of the failing cases: ${dir}/chunk-*.json (field "report")`);
 process.exitCode = failed.length > 0 ? 1 : 0;

@@ -40,6 +40,8 @@ export interface ProxyEvent {
   /** the simulator's status, or 0 when the request was faulted before reaching it */
   status: number;
   fault?: ProxyFault;
+  /** the simulator answered, but the answer was dropped because homelab was killed right then */
+  dropped?: boolean;
 }
 
 export interface FaultProxy {
@@ -161,7 +163,8 @@ export async function startFaultProxy(upstream: string, seed: number): Promise<F
         return;
       }
       event.status = answer.status;
-      if (proxy.onAnswered?.(event) === "drop" || fault === "lost-reset") {
+      if (proxy.onAnswered?.(event) === "drop") event.dropped = true;
+      if (event.dropped || fault === "lost-reset") {
         req.socket.destroy();
         return;
       }

@@ -420,7 +420,7 @@ export async function runChainCase(seed: number): Promise<ChainResult> {
       r.errors.length ? `    errors:\n      ${r.errors.filter((e) => !e.startsWith("skipped ")).slice(0, 10).join("\n      ")}` : "",
     ].filter(Boolean).join("\n");
 
-  /** Converge one phase under the case's faults, then check a no-op run and the invariants. */
+  /** Converge one phase under the case's faults, then check a no-op run and the invariants; whether it converged. */
   const phase = async (name: "create" | "renew", args: string[], env: Record<string, string>): Promise<boolean> => {
     entra.setKnobs({ consistencyDelay: kase.lag, credentialDelay: kase.credentialLag, secretActivationDelay: kase.activationLag });
     proxy.setFaults(kase.faults);
@@ -469,7 +469,8 @@ export async function runChainCase(seed: number): Promise<ChainResult> {
     const broken = invariants(lab, manual).filter((b) => !first.includes(b));
     if (broken.length) failures.push(`${name}: after the no-op run:\n  ${broken.join("\n  ")}`);
     causes.push(...broken.map((b) => `${name}: after convergence: ${tagged(b)}`));
-    return failures.length === 0;
+    // A converged phase goes on to the next one even when its checks failed: the renewal still has things to find.
+    return true;
   };
 
   try {

@@ -108,7 +108,7 @@ Plan: 5 to create, 0 to update, 0 to replace, 0 to delete; 0 unchanged.
       "ok create proxmox.acl/pve:/:jane@sso:Administrator", "ok create proxmox.acl/pve:/vms/100:jane@sso:Ops",
       "ok create proxmox.realm/pve:sso", "ok create proxmox.role/pve:Ops", "ok create proxmox.user/pve:jane@sso",
     ]);
-    expect(events.at(-1)).toEqual({ event: "summary", created: 5, updated: 0, replaced: 0, deleted: 0, failed: 0, skipped: 0, expiringSecrets: [], exitCode: 0 });
+    expect(events.at(-1)).toEqual({ event: "summary", created: 5, adopted: 0, updated: 0, replaced: 0, deleted: 0, failed: 0, skipped: 0, expiringSecrets: [], exitCode: 0 });
     expect(r.stderr).toBe(""); // no progress noise with --json
     const noop = await run(["apply", "--json", "--detailed-exitcode"]);
     expect(noop.stdout.trim().split("\n").map((l) => JSON.parse(l).event)).toEqual(["plan", "summary"]);

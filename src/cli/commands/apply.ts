@@ -224,6 +224,22 @@ async function applyWithProgress(io: Io, targets: TargetSpec[], plan: Plan, opts
         title: `apply ${total} change${total === 1 ? "" : "s"}`,
         run: async (task) => {
           let done = 0;
+          // Waits for Entra to show a new object (replication lag) show on the progress line; plain output
+          // (cron, CI) gets the first message of each wait only, not one every half second.
+          const waitsShown = new Set<string>();
+          for (const t of targets) {
+            const tt = t.target as Partial<TenantTarget>;
+            if (!("onWait" in tt)) continue;
+            tt.onWait = (m: string) => {
+              if (opts.json || opts.quiet) return;
+              if (process.stderr.isTTY === true) task.setTitle(`apply ${done}/${total}: ${m}`);
+              else {
+                const what = m.replace(/: \d+ s$/, "");
+                if (!waitsShown.has(what)) io.err(m);
+                waitsShown.add(what);
+              }
+            };
+          }
           outcomes = await applyPlan(targets, plan, {
             concurrency: opts.concurrency,
             halts,
@@ -231,7 +247,7 @@ async function applyWithProgress(io: Io, targets: TargetSpec[], plan: Plan, opts
               done++;
               task.setTitle(`apply ${done}/${total}`);
               if (opts.json) {
-                emit({ event: "change", address: o.address, action: o.action, status: o.status, ...(o.ms !== undefined ? { ms: o.ms } : {}), ...(o.error ? { error: errorInfo(o.error) } : {}), ...(o.because ? { because: o.because } : {}), ...(o.halted ? { halted: true } : {}) });
+                emit({ event: "change", address: o.address, action: o.action, status: o.status, ...(o.ms !== undefined ? { ms: o.ms } : {}), ...(o.error ? { error: errorInfo(o.error) } : {}), ...(o.because ? { because: o.because } : {}), ...(o.halted ? { halted: true } : {}), ...(o.adopted ? { adopted: true } : {}) });
                 return;
               }
               // After a target stops, its failures and skips are counted, not listed: one cause, one count.
@@ -322,7 +338,7 @@ function summarise(io: Io, opts: ApplyOptions, outcomes: Outcome[], emit: (e: Re
   const notAttempted = (t: string) => outcomes.filter((o) => o.target === t && o.status === "skipped").length;
   if (opts.json) {
     const stops = [...stopped].map(([target, s]) => ({ target, address: s.first.address, error: errorInfo(s.first.error), notAttempted: notAttempted(target) }));
-    emit({ event: "summary", created: n.create, updated: n.update, replaced: n.replace, deleted: n.delete, failed: failed.length, skipped: skipped.length, ...(stops.length ? { stopped: stops } : {}), expiringSecrets: secrets, exitCode: code });
+    emit({ event: "summary", created: n.create, adopted: ok.filter((o) => o.adopted).length, updated: n.update, replaced: n.replace, deleted: n.delete, failed: failed.length, skipped: skipped.length, ...(stops.length ? { stopped: stops } : {}), expiringSecrets: secrets, exitCode: code });
     return code;
   }
   if (failed.length > 0) {
@@ -340,7 +356,8 @@ function summarise(io: Io, opts: ApplyOptions, outcomes: Outcome[], emit: (e: Re
       io.out(`${target}: stopped after this failure: ${left} change${left === 1 ? "" : "s"} not attempted${same ? `, ${same} more already under way failed the same way` : ""}; run homelab again once it is reachable`);
     }
   }
-  io.out(`Apply: ${n.create} created, ${n.update} updated, ${n.replace} replaced, ${n.delete} deleted${failed.length ? `, ${failed.length} failed` : ""}${skipped.length ? `, ${skipped.length} skipped` : ""}.`);
+  const adopted = ok.filter((o) => o.adopted).length;
+  io.out(`Apply: ${n.create} created${adopted ? ` (${adopted} of them adopted: found already there)` : ""}, ${n.update} updated, ${n.replace} replaced, ${n.delete} deleted${failed.length ? `, ${failed.length} failed` : ""}${skipped.length ? `, ${skipped.length} skipped` : ""}.`);
   printExpiring(io, secrets);
   return code;
 }

@@ -1,3 +1,4 @@
+import { explainSecretRefusal } from "./policy.js";
 import type { DesiredApplication } from "../../core/desired.js";
 import type { Change } from "../../core/plan.js";
 import type { PlanPart, Provider } from "../../engine/provider.js";
@@ -96,7 +97,10 @@ export const secretProvider: Provider<TenantTarget, ObservedTenant> = {
       return;
     }
     const endDateTime = new Date(Date.now() + data.lifetimeDays! * DAY_MS).toISOString(); // real time, never HOMELAB_NOW
-    const created = await target.graph.addPassword(appObjectId, { displayName: data.displayName!, endDateTime });
+    const created = await target.graph.addPassword(appObjectId, { displayName: data.displayName!, endDateTime }).catch((err: unknown) => {
+      // A tenant lifetime policy the plan could not see (no Policy.Read.All): name it, with the right hint.
+      throw explainSecretRefusal(err, { tenant: target.desired.name, realm: data.realm, lifetimeDays: data.lifetimeDays! });
+    });
     const discard = () => target.graph.removePassword(appObjectId, created.keyId);
     try {
       // Hand the realm a secret only once Entra accepts it everywhere (spec 6 step 2).

@@ -174,7 +174,7 @@ describe("entra sim: /servicePrincipals and app role assignments (3.8, 3.9)", ()
     const r = await g("GET", `/servicePrincipals/${sim.automation.servicePrincipalId}/appRoleAssignments`);
     expect(r.status).toBe(200);
     expect(r.body.value.map((a: any) => a.appRoleId).sort()).toEqual(
-      ["Application.ReadWrite.OwnedBy", "AppRoleAssignment.ReadWrite.All", "Group.Read.All", "User.Read.All"].map((p) => GRAPH_APP_ROLES[p]).sort(),
+      ["Application.ReadWrite.OwnedBy", "AppRoleAssignment.ReadWrite.All", "Group.Read.All", "User.Read.All", "Policy.Read.All"].map((p) => GRAPH_APP_ROLES[p]).sort(),
     );
     expect(r.body.value.every((a: any) => a.resourceDisplayName === "Microsoft Graph" && a.principalType === "ServicePrincipal")).toBe(true);
   });
@@ -266,10 +266,11 @@ describe("entra sim: service principal edge cases", () => {
       const sp = (await g("POST", "/servicePrincipals", { appId: app.appId, "owners@odata.bind": bind })).body;
       const owners = await g("GET", `/servicePrincipals/${sp.id}/owners`);
       expect(owners.body.value.map((o: any) => o.id)).toEqual([sim.automation.servicePrincipalId]);
+      const permissions = sim.state().appRoleAssignments.length; // the automation app's Graph permissions
       await g("POST", `/servicePrincipals/${sp.id}/appRoleAssignedTo`, { principalId: GROUP_ID, resourceId: sp.id, appRoleId: "00000000-0000-0000-0000-000000000000" });
-      expect(sim.state().appRoleAssignments.length).toBe(5);
+      expect(sim.state().appRoleAssignments.length).toBe(permissions + 1);
       expect((await g("DELETE", `/servicePrincipals/${sp.id}`)).status).toBe(204);
-      expect(sim.state().appRoleAssignments.length).toBe(4);
+      expect(sim.state().appRoleAssignments.length).toBe(permissions);
       expect((await g("GET", `/servicePrincipals/${sp.id}`)).status).toBe(404);
       // The application stays.
       expect((await g("GET", `/applications/${app.id}`)).status).toBe(200);

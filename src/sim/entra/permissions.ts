@@ -21,6 +21,7 @@ export const DEFAULT_AUTOMATION_PERMISSIONS = [
   "AppRoleAssignment.ReadWrite.All",
   "Group.Read.All",
   "User.Read.All",
+  "Policy.Read.All", // what bootstrap grants too: lifetime policies are read at plan time
 ];
 
 /** Who is calling Graph, as recorded when the token was issued. */

@@ -36,7 +36,7 @@ describe("tenant app management policies with Policy.Read.All: refused at plan t
 
   beforeAll(async () => {
     l = await lab(["pve1"], {
-      automation: { permissions: [...DEFAULT_AUTOMATION_PERMISSIONS, "Policy.Read.All"] },
+      automation: { permissions: DEFAULT_AUTOMATION_PERMISSIONS },
       appManagementPolicies: { tenantDefault: { passwordLifetime: "P90D" } },
     });
   });
@@ -132,8 +132,8 @@ describe("tenant app management policies without Policy.Read.All: found at apply
   const run = (args: string[]) => homelab(["-f", l.file, ...args], { env: l.env });
 
   beforeAll(async () => {
-    // The simulator's default automation app lacks Policy.Read.All (an app bootstrapped before it was granted).
-    l = await lab(["pve1"], { appManagementPolicies: { tenantDefault: { passwordLifetime: "P90D" } } });
+    // An automation app bootstrapped before Policy.Read.All was granted.
+    l = await lab(["pve1"], { appManagementPolicies: { tenantDefault: { passwordLifetime: "P90D" } }, automation: { permissions: DEFAULT_AUTOMATION_PERMISSIONS.filter((p) => p !== "Policy.Read.All") } });
     l.write(config("azure", 180));
   });
   afterAll(() => l.close());

@@ -21,7 +21,7 @@ import { report, runCase, type CaseResult } from "./run.js";
  * 8020, 8396 a realm's `default` cleared by homelab's own write to another realm, then refused as drift;
  * 100595 a realm comment "0" passes validate, Proxmox drops it, every run plans it again.
  */
-export const REGRESSION_SEEDS: number[] = [8143, 8186, 8191, 8020, 8396, 100595];
+export const REGRESSION_SEEDS: number[] = [8143, 8186, 8191, 8020, 8396, 100595, 1012142];
 
 /**
  * TEMPORARY: failures of rules still being fixed (issue 8), by a signature of their error text. A case whose

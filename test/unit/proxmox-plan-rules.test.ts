@@ -190,6 +190,12 @@ describe("pruned roles (failure 7)", () => {
     expect(summary(p.changes)).toEqual(["delete proxmox.role/pve:Legacy", "delete proxmox.user/pve:old@sso"]);
   });
 
+  it("an entry of a token whose user is pruned does not keep the role (soak seed 1012142)", () => {
+    const p = plan(body("users: true, roles: true"), legacyUsedBy([{ path: "/vms/100", type: "token", ugid: "old@sso!monitor", roleid: "Legacy" }], [{ userid: "old@sso" }]));
+    expect(summary(p.changes)).toEqual(["delete proxmox.role/pve:Legacy", "delete proxmox.user/pve:old@sso"]);
+    expect(p.warnings).toEqual([]);
+  });
+
   it("an unused role is simply deleted", () => {
     const p = plan(body("roles: true"), legacyUsedBy([]));
     expect(summary(p.changes)).toEqual(["delete proxmox.role/pve:Legacy"]);

@@ -1,7 +1,7 @@
 import { byAddress, diffFields, type Change, type PlanPart } from "./common.js";
 import type { Provider } from "../../engine/provider.js";
 import { aclAddress, aclPrunes, prunedPrincipals } from "./acl.js";
-import type { ObservedCluster, ObservedRole } from "./observed.js";
+import type { ObservedAcl, ObservedCluster, ObservedRole } from "./observed.js";
 import type { ClusterTarget } from "./target.js";
 
 export const ROLE_KIND = "proxmox.role";
@@ -41,7 +41,9 @@ export const roleProvider: Provider<ClusterTarget, ObservedCluster> = {
       for (const have of [...observed.roles.values()].sort((a, b) => (a.roleid < b.roleid ? -1 : 1))) {
         if (have.special || declared.has(have.roleid)) continue;
         const uses = observed.acl.filter((e) => e.roleid === have.roleid);
-        const kept = uses.filter((e) => !pruned.has(aclAddress(c.name, e)) && !gone.has(`${e.type}:${e.ugid}`));
+        // A token's entries go with its user too (a deleted user takes its tokens, spec 5.3).
+        const goes = (e: ObservedAcl) => gone.has(`${e.type}:${e.ugid}`) || (e.type === "token" && gone.has(`user:${e.ugid.slice(0, e.ugid.lastIndexOf("!"))}`));
+        const kept = uses.filter((e) => !pruned.has(aclAddress(c.name, e)) && !goes(e));
         if (kept.length > 0) {
           const shown = kept.slice(0, 5).map((e) => `${e.path} ${e.type} ${e.ugid}`).join(", ");
           warnings.push(`cluster ${c.name}: role ${have.roleid} is not declared but is not deleted (prune.roles): ${kept.length} ACL ${kept.length === 1 ? "entry" : "entries"} that homelab does not remove still ${kept.length === 1 ? "uses" : "use"} it (${shown}${kept.length > 5 ? ", ..." : ""}); deleting it would remove ${kept.length === 1 ? "that entry" : "them"} silently`);

@@ -22,8 +22,12 @@ import { chainConfigText, CHAIN_DIRECTORY, describeCase, generateChainCase, real
 import { startFaultProxy, type FaultProxy } from "./chain-proxy.js";
 
 const DAY_MS = 86_400_000;
-/** A run that takes longer is stopped and counted as not converged (issue 9 item 2: under lag 8, < 30 s). */
-export const RUN_TIMEOUT_MS = Number(process.env.HOMELAB_CHAIN_RUN_TIMEOUT_MS ?? 45_000);
+/**
+ * A run that takes longer is stopped and counted as not converged. Issue 9 item 2 wants < 30 s under lag 8
+ * alone; lag 7-10 with 25 % 5xx takes about a minute on a loaded 2-core machine and does converge (seeds
+ * 200023, 200027), so the limit means "stuck", not "slow" (bench/chain-soak.mjs reports the slowest run).
+ */
+export const RUN_TIMEOUT_MS = Number(process.env.HOMELAB_CHAIN_RUN_TIMEOUT_MS ?? 90_000);
 /** Runs tried per phase before giving up (one more than allowed, to record how many it really needs). */
 const MAX_RUNS = 3;
 
@@ -331,7 +335,9 @@ function soonestSecretDays(lab: Lab): number {
 /** Both simulators for a case, the proxy in front of Entra, and the config file written against them. */
 async function openLab(kase: ChainCase): Promise<Lab & { config: string; close(): Promise<void> }> {
   const seed = kase.seed;
-  const entra = await startEntraSim({ fixture: CHAIN_DIRECTORY, seed, ...(kase.policyRead ? { automation: { permissions: [...DEFAULT_AUTOMATION_PERMISSIONS, "Policy.Read.All"] } } : {}) });
+  // With or without Policy.Read.All (bootstrap grants it; an automation app made by hand may lack it).
+  const permissions = [...DEFAULT_AUTOMATION_PERMISSIONS.filter((p) => p !== "Policy.Read.All"), ...(kase.policyRead ? ["Policy.Read.All"] : [])];
+  const entra = await startEntraSim({ fixture: CHAIN_DIRECTORY, seed, automation: { permissions } });
   const proxy = await startFaultProxy(entra.loginUrl, seed ^ 0x2545f491);
   const pve = new Map<string, ProxmoxSim>();
   for (const [i, c] of kase.clusters.entries()) pve.set(c, await startProxmoxSim({ unauthorizedDelayMs: 0, seed: seed + i }));
@@ -451,8 +457,12 @@ export async function runChainCase(seed: number): Promise<ChainResult> {
     if (done === undefined) return false;
     // What must hold holds right after the converging run already (a stray secret the next run would clean up
     // still counts), and again after the no-op run.
-    // A stray homelab secret after an addPassword whose answer never reached homelab (a fault, or the kill).
-    const lostAdd = phaseRuns.some((r) => r.writeTrace.some((w) => /addPassword \S+\/(lost-|dropped)/.test(w))) ? " [after an addPassword whose answer was lost]" : "";
+    // A stray homelab secret after an addPassword that landed but was never used: its answer was lost (a fault,
+    // or the kill), or the run that made it was killed before the realm switch. Under credential lag the next
+    // run does not see it yet, so it stays one run longer (seeds 9063, 9015).
+    const lostAdd = phaseRuns.some((r) => r.writeTrace.some((w) => /addPassword \S+\/(lost-|dropped)/.test(w)) || (r.killed && r.writeTrace.some((w) => /addPassword 200/.test(w))))
+      ? " [after an addPassword that landed unused: answer lost or run killed]"
+      : "";
     const tagged = (b: string) => (/homelab secret .* is not the one a realm uses/.test(b) ? `${b}${lostAdd}` : b);
     const first = invariants(lab, manual);
     if (first.length) failures.push(`${name}: after the converging run ${done}:\n  ${first.join("\n  ")}\n${phaseRuns.map((r) => `  run ${r.n}:\n${context(r)}`).join("\n")}`);

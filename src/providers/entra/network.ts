@@ -1,5 +1,25 @@
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from "@azure/msal-node";
 import got, { type Got, type Response } from "got";
+import type { RetryEvent } from "./types.js";
+
+/**
+ * Retries of token-endpoint answers 5xx and 429 (chain soak finding C2). The identity platform documents both
+ * as transient; a token request is safe to repeat (it creates nothing). They are retried here, below msal,
+ * because msal-node's ThrottlingUtils caches a 429/5xx answer and then refuses every later call of that app
+ * for the Retry-After time (60 s without the header) without asking the server.
+ */
+export interface StatusRetry {
+  /** Retries after the first answer (default 5). */
+  retries: number;
+  /** First backoff step without Retry-After, ms (doubles with jitter, up to 8 s). */
+  delayMs: number;
+  /** Longest Retry-After honoured, ms. */
+  maxRetryAfterMs: number;
+  onRetry?: (e: RetryEvent) => void;
+}
+
+/** Longest backoff without Retry-After: a run should not idle for a minute behind one token request. */
+const MAX_STATUS_BACKOFF_MS = 8000;
 
 /**
  * msal-node's HTTP transport, on got (spec 2.4, DESIGN.md performance budget). msal-node 5+ falls back to
@@ -16,6 +36,8 @@ export class GotNetworkModule implements INetworkModule {
   private readonly http: Got;
   /** The most recent request that got no HTTP response at all, for error messages (never holds a request body). */
   lastTransportError: { code: string; message: string; url: string } | undefined;
+  /** How 5xx and 429 answers are retried; the token source sets it (its options) before each token request. */
+  statusRetry: StatusRetry = { retries: 5, delayMs: 500, maxRetryAfterMs: 30_000 };
 
   constructor(opts: { timeoutMs?: number } = {}) {
     this.http = got.extend({
@@ -36,7 +58,21 @@ export class GotNetworkModule implements INetworkModule {
     return this.send<T>("POST", url, options);
   }
 
+  /** One request, repeated while it is answered 5xx or 429 (see StatusRetry), at most `statusRetry.retries` times. */
   private async send<T>(method: "GET" | "POST", url: string, options?: NetworkRequestOptions, timeout?: number): Promise<NetworkResponse<T>> {
+    for (let attempt = 1; ; attempt++) {
+      const res = await this.once(method, url, options, timeout);
+      const r = this.statusRetry;
+      const retryable = res.statusCode === 429 || (res.statusCode >= 500 && res.statusCode <= 599);
+      if (!retryable || attempt > r.retries)
+        return { status: res.statusCode, headers: flattenHeaders(res.headers), body: parseBody(res.body, res.statusCode) as T };
+      const waitMs = retryAfterMs(res.headers["retry-after"], r.maxRetryAfterMs) ?? backoff(r.delayMs, attempt, MAX_STATUS_BACKOFF_MS);
+      r.onRetry?.({ method, path: new URL(url).pathname, attempt, status: res.statusCode, waitMs, reason: res.statusCode === 429 ? "throttled" : "unavailable" });
+      await sleep(waitMs);
+    }
+  }
+
+  private async once(method: "GET" | "POST", url: string, options?: NetworkRequestOptions, timeout?: number): Promise<Response<string>> {
     let res: Response<string>;
     try {
       res = await this.http(url, {
@@ -51,8 +87,23 @@ export class GotNetworkModule implements INetworkModule {
       this.lastTransportError = { code: e.code ?? "ERR_NETWORK", message: e.message ?? String(err), url: url.replace(/\?.*$/, "") };
       throw err;
     }
-    return { status: res.statusCode, headers: flattenHeaders(res.headers), body: parseBody(res.body, res.statusCode) as T };
+    return res;
   }
+}
+
+/** `Retry-After` in seconds or as an HTTP date, capped at `capMs`; undefined when absent or unreadable. */
+export function retryAfterMs(v: string | string[] | undefined, capMs: number): number | undefined {
+  const h = Array.isArray(v) ? v[0] : v;
+  if (h === undefined || h.trim() === "") return undefined;
+  const secs = Number(h);
+  let ms: number;
+  if (Number.isFinite(secs)) ms = secs * 1000;
+  else {
+    const at = Date.parse(h);
+    if (Number.isNaN(at)) return undefined;
+    ms = at - Date.now();
+  }
+  return Math.min(capMs, Math.max(0, Math.round(ms)));
 }
 
 /** Lower-case names (as got gives them; msal v7 looks headers up case-insensitively), array values joined. */

@@ -51,6 +51,12 @@ export interface TokenSourceOptions {
   scope?: string;
   /** Transport failures (no HTTP response) are retried this many times (default 2). */
   retries?: number;
+  /**
+   * Answers 5xx and 429 are retried this many times (default 5), after Retry-After (capped by
+   * `maxRetryAfterMs`, default 30 000) or the backoff below. Done in the got transport, below msal (network.ts).
+   */
+  statusRetries?: number;
+  maxRetryAfterMs?: number;
   /** Base of the exponential backoff between those retries, ms (default 500). */
   retryDelayMs?: number;
   /** HTTP timeout per token request, ms (default 30 000). */
@@ -161,6 +167,14 @@ export function createTokenSource(opts: TokenSourceOptions): TokenSource {
   };
 
   const acquire = async (e: Entry): Promise<string> => {
+    // The entry (and its transport) may be shared by token sources of the same credential: this one's options
+    // apply while its request runs (one request at a time per entry, see `inflight`).
+    e.network.statusRetry = {
+      retries: opts.statusRetries ?? 5,
+      delayMs: retryDelayMs,
+      maxRetryAfterMs: opts.maxRetryAfterMs ?? 30_000,
+      ...(opts.onRetry ? { onRetry: opts.onRetry } : {}),
+    };
     for (let attempt = 1; ; attempt++) {
       e.network.lastTransportError = undefined;
       try {

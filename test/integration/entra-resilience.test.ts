@@ -182,13 +182,42 @@ describe("failure 2: replication lag", () => {
       console.log(`lag 8, 2 clusters: apply took ${seconds.toFixed(1)} s`);
       expect(r.stderr).not.toMatch(/FAILED/);
       expect(r.code).toBe(0);
-      // The lag did bite (403 on the service principal, 404 on the assignment), and the waits were reported.
+      // The lag did bite (403 on the service principal), and the waits were reported. The new service principal
+      // is waited for until the list by appId shows it (chain soak C3), so the assignment then lands at once.
       const graphLog = l.entra.requestLog.filter((e) => e.api === "graph");
       expect(graphLog.filter((e) => e.method === "POST" && e.path === "/v1.0/servicePrincipals" && e.status === 403)).toHaveLength(8);
-      expect(graphLog.filter((e) => e.method === "POST" && e.path.endsWith("/appRoleAssignedTo") && e.status === 404)).toHaveLength(8);
+      expect(graphLog.filter((e) => e.method === "GET" && e.path === "/v1.0/servicePrincipals" && e.status === 200).length).toBeGreaterThanOrEqual(2);
+      expect(graphLog.filter((e) => e.method === "POST" && e.path.endsWith("/appRoleAssignedTo")).map((e) => e.status)).toEqual([201]);
       expect(r.stderr).toMatch(/^waiting for Entra to show the new app: \d+ s$/m);
       expect(r.stderr).toMatch(/^waiting for Entra to show the new service principal: \d+ s$/m);
       expectConverged(l);
+    } finally {
+      await l.close();
+    }
+  }, 90_000);
+
+  // Chain soak C3: run 1 converged under lag, but the service principal (by appId) or the group assignment it
+  // created did not show in run 2's read yet, so run 2 POSTed it again (answered 409 / "already exists"): a
+  // Graph write in a run that should change nothing. Run 1 now waits until its reads show them.
+  const noGroups = config.replace(/^groups:\n.*\n/m, "").replace(/^  - \{ group: admins.*\n/m, "");
+  it.each([
+    ["service principal + group assignment", config],
+    ["service principal alone (no mapped group)", noGroups],
+  ])("lag 8: the run after a converging run sends 0 Graph writes (%s)", async (_what, text) => {
+    const l = await lab(["pve1"], { consistencyDelay: 8 });
+    try {
+      l.write(text);
+      const r = await homelab(["-f", l.file, "apply"], { env: l.env });
+      expect(r.stderr).not.toMatch(/FAILED/);
+      expect(r.code).toBe(0);
+      expect(l.entra.requestLog.filter((e) => e.api === "graph" && e.method === "POST" && e.path === "/v1.0/servicePrincipals" && e.status === 201)).toHaveLength(1);
+      l.entra.clearLog();
+      const pveBefore = pveWrites(l).length;
+      const again = await homelab(["-f", l.file, "apply", "--detailed-exitcode"], { env: l.env });
+      expect(graphWrites(l).map((e) => `${e.method} ${e.path} ${e.status}`)).toEqual([]);
+      expect(pveWrites(l)).toHaveLength(pveBefore);
+      expect(again.stdout).toMatch(/^No changes\./);
+      expect(again.code).toBe(0);
     } finally {
       await l.close();
     }
@@ -231,7 +260,8 @@ describe("failure 3: an interrupted run's service principal is adopted, and said
       expect(first.code).toBe(0);
       const app = homelabApps(l.entra)[0]!;
       const tokens = createTokenSource({ tenantId: l.entra.tenantId, loginUrl: l.entra.loginUrl, graphUrl: l.entra.graphUrl, credentials: { clientId: l.entra.automation.clientId, clientSecret: Secret.fromValue(l.entra.automation.clientSecret, "test") } });
-      const graph = createGraphClient({ graphUrl: l.entra.graphUrl, tokens, tenant: "contoso" });
+      // consistency.attempts 0: the killed run never waited for its new service principal to show in lists.
+      const graph = createGraphClient({ graphUrl: l.entra.graphUrl, tokens, tenant: "contoso", consistency: { attempts: 0 } });
       l.entra.setKnobs({ consistencyDelay: 2 });
       await graph.createServicePrincipal(app.appId, { ownerId: l.entra.automation.servicePrincipalId, tags: ["homelab", realmTag("azure")] });
       l.entra.setKnobs({ consistencyDelay: 0 });

@@ -367,6 +367,43 @@ export function createGraphClient(opts: GraphClientOptions) {
     return Math.max(1, Math.round(base * (0.8 + Math.random() * 0.4)));
   }
 
+  /**
+   * After a create that answered: polls `shows`, the read the NEXT run's plan makes (service principals by
+   * appId, the assignments of a service principal), until it shows the new object, at the lag polls' intervals
+   * and under that object's wait budget (spec 4.4; terraform probes a new service principal the same way).
+   * Without it the next run's read may miss the object under replication lag and POST it again: a write in a
+   * run that should change nothing (chain soak C3). The create stands either way: when the budget runs out or
+   * the read fails, it returns false and a later run adopts the object (409 / "already exists").
+   */
+  async function untilShown(key: string, what: string, path: string, shows: () => Promise<boolean>): Promise<boolean> {
+    for (let n = 1; ; n++) {
+      try {
+        if (await shows()) {
+          waitStarted.delete(key);
+          return true;
+        }
+      } catch {
+        return false;
+      }
+      if (n > consistency.attempts) return false;
+      const first = waitStarted.get(key) ?? Date.now();
+      waitStarted.set(key, first);
+      const elapsed = Date.now() - first;
+      const waitMs = Math.min(lagDelay(n), consistency.budgetMs - elapsed);
+      if (waitMs <= 0) return false;
+      opts.onRetry?.({ method: "GET", path: shownPath(path), attempt: n, waitMs, reason: "not-replicated" });
+      client.onWait?.(`waiting for Entra to show ${what}: ${Math.round((elapsed + waitMs) / 1000)} s`);
+      await sleep(waitMs);
+    }
+  }
+
+  /** Waits (untilShown) until the list by appId, which the next run's read uses, shows service principal `sp`. */
+  function untilSpListed(appId: string, sp: ServicePrincipal): Promise<boolean> {
+    return untilShown(waitFor(sp.id, NEW_SP).key, NEW_SP, q("servicePrincipals", { $filter: `appId eq ${odataString(appId)}` }), async () =>
+      (await listServicePrincipals(appId)).some((x) => x.id.toLowerCase() === sp.id.toLowerCase()),
+    );
+  }
+
   function toError(
     call: Call,
     path: string,
@@ -780,6 +817,7 @@ export function createGraphClient(opts: GraphClientOptions) {
         });
         markFresh(sp.id);
         knownSp.set(appId.toLowerCase(), sp);
+        await untilSpListed(appId, sp);
         return { servicePrincipal: sp, created: true };
       } catch (err) {
         if (!(err instanceof GraphRequestError && err.status === 409 && err.graphCode === "Request_MultipleObjectsWithSameKeyValue")) throw err;
@@ -794,6 +832,7 @@ export function createGraphClient(opts: GraphClientOptions) {
           what: `read the existing service principal of app ${appId}`,
         });
         knownSp.set(appId.toLowerCase(), sp);
+        await untilSpListed(appId, sp);
         return { servicePrincipal: sp, created: ambiguous };
       }
     },
@@ -818,8 +857,15 @@ export function createGraphClient(opts: GraphClientOptions) {
       const lagging = isFresh(spId, groupId);
       const mine = (a: AppRoleAssignment) => a.principalId.toLowerCase() === groupId.toLowerCase() && a.appRoleId === DEFAULT_ACCESS_ROLE_ID;
       let ambiguous = false;
+      /** The next run's read (the assignments of the service principal) shows it: see untilShown. */
+      let listed: AppRoleAssignment | undefined;
+      const shown = (): Promise<boolean> =>
+        untilShown(`assignment:${spId.toLowerCase()}:${groupId.toLowerCase()}`, "the new group assignment", `servicePrincipals/${seg(spId)}/appRoleAssignedTo`, async () => {
+          listed = (await client.listAppRoleAssignedTo(spId)).find(mine);
+          return listed !== undefined;
+        });
       try {
-        return await json<AppRoleAssignment>({
+        const assignment = await json<AppRoleAssignment>({
           method: "POST",
           path: `servicePrincipals/${seg(spId)}/appRoleAssignedTo`,
           body: { principalId: groupId, resourceId: spId, appRoleId: DEFAULT_ACCESS_ROLE_ID },
@@ -835,10 +881,13 @@ export function createGraphClient(opts: GraphClientOptions) {
           permission: PERM.assign,
           what: `assign principal ${groupId} to service principal ${spId}`,
         });
+        await shown();
+        return assignment;
       } catch (err) {
         if (!(err instanceof GraphRequestError && err.status === 400 && /already exists/i.test(err.message))) throw err;
         const existed = !ambiguous;
-        const existing = (await client.listAppRoleAssignedTo(spId)).find(mine);
+        await shown();
+        const existing = listed;
         if (existing) return { ...existing, existed };
         // Graph says it exists but the list does not show it yet (replication lag, spec 4.4): the wanted
         // state holds, so report it as done rather than fail a run that changed nothing.

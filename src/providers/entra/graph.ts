@@ -3,7 +3,7 @@ import got, { type Got, type Response } from "got";
 import { Secret } from "../../config/secret.js";
 import { AuthError, RemoteError, UserError } from "../../core/errors.js";
 import { redact } from "../../log/redact.js";
-import { backoff, sleep } from "./network.js";
+import { backoff, retryAfterMs, sleep } from "./network.js";
 // Type-only: a Graph client loads got, not msal (a bootstrap may bring its own token source).
 import type { TokenSource } from "./token.js";
 import type {
@@ -1123,17 +1123,3 @@ function header(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-/** `Retry-After` in seconds (spec 4.3) or an HTTP date; capped. */
-function retryAfterMs(v: string | string[] | undefined, capMs: number): number | undefined {
-  const h = header(v);
-  if (h === undefined || h.trim() === "") return undefined;
-  const secs = Number(h);
-  let ms: number;
-  if (Number.isFinite(secs)) ms = secs * 1000;
-  else {
-    const at = Date.parse(h);
-    if (Number.isNaN(at)) return undefined;
-    ms = at - Date.now();
-  }
-  return Math.min(capMs, Math.max(0, Math.round(ms)));
-}

@@ -20,6 +20,7 @@ import { bin } from "../helpers/cli.js";
 import { root } from "../helpers/config.js";
 import { chainConfigText, CHAIN_DIRECTORY, describeCase, generateChainCase, realmClusters, type ChainCase, type KillTrigger } from "./chain-generate.js";
 import { startFaultProxy, type FaultProxy } from "./chain-proxy.js";
+import { applyEvents } from "./run.js";
 
 const DAY_MS = 86_400_000;
 /**
@@ -87,22 +88,6 @@ interface Lab {
   secrets: () => string[];
 }
 
-/** Parse `apply --json` output: the plan's changes and the changes that did not go through. */
-function parseJson(stdout: string, stderr: string): { changes: string[]; errors: string[] } {
-  const changes: string[] = [];
-  const errors: string[] = stderr.split("\n").filter((l) => l.trim() !== "");
-  for (const l of stdout.split("\n")) {
-    let e: Record<string, any>;
-    try {
-      e = JSON.parse(l);
-    } catch {
-      continue;
-    }
-    if (e.event === "plan") for (const ch of e.changes) changes.push(`${ch.action} ${ch.address}${ch.fields?.length ? ` {${ch.fields.map((f: any) => f.path).join(",")}}` : ""}`);
-    if (e.event === "change" && e.status !== "ok") errors.push(`${e.status} ${e.action} ${e.address}: ${e.error?.message ?? `(depends on ${e.because})`}`);
-  }
-  return { changes, errors };
-}
 
 /** `homelab -f FILE apply --json [args]` as a child process; killed by `kill` or after RUN_TIMEOUT_MS. */
 async function runCli(lab: Lab, phase: string, n: number, args: string[], env: Record<string, string>, kill?: KillTrigger): Promise<RunRecord> {
@@ -146,7 +131,7 @@ async function runCli(lab: Lab, phase: string, n: number, args: string[], env: R
   const ms = Date.now() - t0;
   // A kill that came after homelab had finished by itself is no kill.
   if (killed && code !== null) killed = false;
-  const { changes, errors } = parseJson(stdout, stderr);
+  const { changes, errors } = applyEvents(stdout.split("\n"), stderr.split("\n").filter((l) => l.trim() !== ""));
   const events = lab.proxy.events.slice(from);
   const faults: Record<string, number> = {};
   for (const e of events) if (e.fault) faults[e.fault] = (faults[e.fault] ?? 0) + 1;

@@ -47,19 +47,11 @@ interface RunOutput {
 const LOCK_DIR = mkdtempSync(join(tmpdir(), "hl-prop-"));
 
 /** `homelab apply --json` in-process: the exit code, the plan, what failed, and the writes the simulator saw. */
-async function apply(sim: ProxmoxSim, text: string, lockFile: string, secrets: string[]): Promise<RunOutput> {
-  const lines: string[] = [];
-  const errLines: string[] = [];
-  const io: Io = { out: (l) => lines.push(l), err: (l) => errLines.push(l), color: false, debug: false };
-  const opts: ApplyOptions = { file: lockFile, rotateSecrets: false, check: false, diff: false, detailedExitcode: false, json: true, quiet: false, targets: [], concurrency: 4, lockWaitMs: 10_000 };
-  sim.clearLog();
-  let code: number;
-  try {
-    const { config, loaded } = validateText(text);
-    code = await converge(io, buildDesired(config, loaded.baseDir([])), opts);
-  } catch (err) {
-    code = reportError(io, err);
-  }
+/**
+ * The `apply --json` events of a run, summarised: the plan's changes (`create <address> {fields}`), the changes
+ * that did not go through (after the run's stderr lines), and the warnings.
+ */
+export function applyEvents(lines: readonly string[], errLines: readonly string[]): { changes: string[]; errors: string[]; warnings: string[] } {
   const changes: string[] = [];
   const errors: string[] = [...errLines];
   const warnings: string[] = [];
@@ -74,6 +66,23 @@ async function apply(sim: ProxmoxSim, text: string, lockFile: string, secrets: s
     if (e.event === "change" && e.status !== "ok") errors.push(`${e.status} ${e.action} ${e.address}: ${e.error?.message ?? `(depends on ${e.because})`}`);
     if (e.event === "warning") warnings.push(e.message);
   }
+  return { changes, errors, warnings };
+}
+
+async function apply(sim: ProxmoxSim, text: string, lockFile: string, secrets: string[]): Promise<RunOutput> {
+  const lines: string[] = [];
+  const errLines: string[] = [];
+  const io: Io = { out: (l) => lines.push(l), err: (l) => errLines.push(l), color: false, debug: false };
+  const opts: ApplyOptions = { file: lockFile, rotateSecrets: false, check: false, diff: false, detailedExitcode: false, json: true, quiet: false, targets: [], concurrency: 4, lockWaitMs: 10_000 };
+  sim.clearLog();
+  let code: number;
+  try {
+    const { config, loaded } = validateText(text);
+    code = await converge(io, buildDesired(config, loaded.baseDir([])), opts);
+  } catch (err) {
+    code = reportError(io, err);
+  }
+  const { changes, errors, warnings } = applyEvents(lines, errLines);
   // Secrets never appear in output (common rules): neither the token's secret nor a client key.
   const leaked = secrets.filter((v) => v.length >= 8 && [...lines, ...errLines].some((l) => l.includes(v)));
   if (leaked.length) errors.push(`LEAK: ${leaked.length} secret value(s) printed`);

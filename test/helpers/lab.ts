@@ -61,3 +61,22 @@ export const realmOn = (sim: ProxmoxSim, realm: string) => sim.state().realms!.f
 /** homelab's app registrations in the tenant, with their password credentials (never the secret text). */
 export const homelabApps = (entra: EntraSim) =>
   (entra.state().applications as { appId: string; id: string; tags?: string[]; passwordCredentials?: { keyId: string; displayName: string; hint: string; endDateTime: string }[] }[]).filter((a) => a.tags?.includes("homelab"));
+
+/** The demo-like tenant realm: one app, a mapped Entra group, users before their first login. */
+export const TENANT_REALM_CONFIG = `realms:
+  azure:
+    tenant: contoso
+    app: { displayName: Proxmox VE, secret: { lifetimeDays: 180, renewBeforeDays: 30 } }
+    usernameClaim: upn
+    autocreate: true
+    default: true
+groups:
+  admins: { realm: azure, entraGroup: Proxmox Admins }
+access:
+  - { user: jane@contoso.com@azure, role: Administrator, path: / }
+  - { group: admins, role: PVEAdmin, path: / }
+`;
+
+/** Requests that change something, on Graph and on every cluster of a lab. */
+export const graphWrites = (l: Lab) => l.entra.requestLog.filter((r) => r.api === "graph" && r.method !== "GET");
+export const pveWrites = (l: Lab) => [...l.pve.values()].flatMap((s) => s.requestLog.filter((r) => r.method !== "GET"));

@@ -1,23 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { homelab } from "../helpers/cli.js";
-import { homelabApps, lab, realmOn, type Lab } from "../helpers/lab.js";
+import { pveWrites, graphWrites, TENANT_REALM_CONFIG, homelabApps, lab, realmOn, type Lab } from "../helpers/lab.js";
 
-const config = `realms:
-  azure:
-    tenant: contoso
-    app: { displayName: Proxmox VE, secret: { lifetimeDays: 180, renewBeforeDays: 30 } }
-    usernameClaim: upn
-    autocreate: true
-    default: true
-groups:
-  admins: { realm: azure, entraGroup: Proxmox Admins }
-access:
-  - { user: jane@contoso.com@azure, role: Administrator, path: / }
-  - { group: admins, role: PVEAdmin, path: / }
-`;
+const config = TENANT_REALM_CONFIG;
 
-const pveWrites = (l: Lab) => [...l.pve.values()].flatMap((s) => s.requestLog.filter((r) => r.method !== "GET"));
-const graphWrites = (l: Lab) => l.entra.requestLog.filter((r) => r.api === "graph" && r.method !== "GET");
 
 describe("Entra ID + Proxmox, the whole chain", () => {
   let l: Lab;

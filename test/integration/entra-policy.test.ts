@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_AUTOMATION_PERMISSIONS } from "../../src/sim/entra/index.js";
 import { homelab } from "../helpers/cli.js";
-import { homelabApps, lab, realmOn, type Lab } from "../helpers/lab.js";
+import { graphWrites, pveWrites, homelabApps, lab, realmOn, type Lab } from "../helpers/lab.js";
 
 /**
  * Issue 9 failure 5: the tenant's app management policies (a secret lifetime limit, or no secrets at all) are found
@@ -23,8 +23,6 @@ access:
   - { user: jane@contoso.com@${realm}, role: PVEAuditor, path: / }
 `;
 
-const graphWrites = (l: Lab) => l.entra.requestLog.filter((r) => r.api === "graph" && r.method !== "GET");
-const pveWrites = (l: Lab) => [...l.pve.values()].flatMap((s) => s.requestLog.filter((r) => r.method !== "GET"));
 const clearLogs = (l: Lab) => {
   l.entra.clearLog();
   for (const s of l.pve.values()) s.clearLog();

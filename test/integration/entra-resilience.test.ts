@@ -6,7 +6,7 @@ import { createTokenSource, resetTokenSources, type TokenSource } from "../../sr
 import type { RetryEvent } from "../../src/providers/entra/types.js";
 import { startEntraSim, type EntraSim } from "../../src/sim/entra/index.js";
 import { homelab } from "../helpers/cli.js";
-import { homelabApps, lab, realmOn, type Lab } from "../helpers/lab.js";
+import { pveWrites, graphWrites, TENANT_REALM_CONFIG, homelabApps, lab, realmOn, type Lab } from "../helpers/lab.js";
 
 /**
  * Issue 9 failures 1, 2, 3 and 9: the Entra side converges through 503s, 429s and replication lag, in one
@@ -14,22 +14,8 @@ import { homelabApps, lab, realmOn, type Lab } from "../helpers/lab.js";
  * simulators (HOMELAB_BIN picks the build), plus the graph client directly where a step needs a close look.
  */
 
-const config = `realms:
-  azure:
-    tenant: contoso
-    app: { displayName: Proxmox VE, secret: { lifetimeDays: 180, renewBeforeDays: 30 } }
-    usernameClaim: upn
-    autocreate: true
-    default: true
-groups:
-  admins: { realm: azure, entraGroup: Proxmox Admins }
-access:
-  - { user: jane@contoso.com@azure, role: Administrator, path: / }
-  - { group: admins, role: PVEAdmin, path: / }
-`;
+const config = TENANT_REALM_CONFIG;
 
-const graphWrites = (l: Lab) => l.entra.requestLog.filter((r) => r.api === "graph" && r.method !== "GET");
-const pveWrites = (l: Lab) => [...l.pve.values()].flatMap((s) => s.requestLog.filter((r) => r.method !== "GET"));
 
 /** What must hold after a converging run: one app, one SP, one assignment, exactly homelab's secrets, working keys. */
 function expectConverged(l: Lab): void {

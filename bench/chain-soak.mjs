@@ -16,7 +16,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { root, run } from "./lib.mjs";
+import { root, run, wholeNumber } from "./lib.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -27,11 +27,7 @@ const { values } = parseArgs({
     bin: { type: "string" },
   },
 });
-const int = (name, min) => {
-  const n = Number(values[name]);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be a whole number >= ${min}, not ${values[name]}`);
-  return n;
-};
+const int = (name, min) => wholeNumber(values, name, min);
 const total = int("cases", 1);
 const base = int("seed", 0);
 const chunk = int("chunk", 1);

@@ -63,3 +63,10 @@ export function benchOptions(defaultSizes) {
   if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(baseRuns) || baseRuns < 1) throw new Error("--runs and --base-runs must be positive integers");
   return { sizes, runs, baseRuns, concurrency: values.concurrency, passthrough: values.concurrency === undefined ? [] : ["--concurrency", values.concurrency] };
 }
+
+/** A whole-number option of parseArgs `values`, at least `min`; throws a clear message otherwise. */
+export function wholeNumber(values, name, min) {
+  const n = Number(values[name]);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be a whole number >= ${min}, not ${values[name]}`);
+  return n;
+}

@@ -5,8 +5,11 @@
 #   docker run --rm -v "$PWD":/config:ro -e PVE_TOKEN_SECRET -e CONTOSO_AUTOMATION_SECRET homelab plan -f /config/homelab.yaml
 # docs/cron-and-ci.md and docs/examples/k8s-cronjob.yaml show it unattended.
 
+# Node.js 24, the current LTS (Node 20 reached its end of life in April 2026). The code itself still runs on
+# Node >= 20.19 (package.json's engines), and CI (.ci/run) runs the suite on 20 and on 24.
+
 # Build: install every dependency, compile, then drop the development dependencies.
-FROM node:20-slim AS build
+FROM node:24-slim AS build
 WORKDIR /app
 # npm ci runs the `prepare` script, scripts/link-bin.mjs: copy scripts/ before it.
 COPY package.json package-lock.json ./
@@ -18,7 +21,7 @@ COPY src/ ./src/
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 # Runtime: Node.js, the compiled CLI, the schema, the example playbooks and the production dependencies.
-FROM node:20-slim
+FROM node:24-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/package.json ./

@@ -1,11 +1,20 @@
-import { readFileSync } from "node:fs";
 import { isAbsolute, resolve as resolvePath } from "node:path";
 import { inspect } from "node:util";
-import { SecretError } from "../core/errors.js";
+import { SecretError, type ConfigProblem } from "../core/errors.js";
+import { FileReadError, formatBytes, readBoundedText } from "../core/read-file.js";
 import { registerSecret, SENSITIVE } from "../log/redact.js";
+import type { Location } from "./load.js";
 
 /** `${env:NAME}` or `${file:PATH}`: the only forms a secret field accepts (the schema's `secretRef`). */
 export const SECRET_REF = /^\$\{(env|file):([^}]+)\}$/;
+
+/**
+ * The most bytes a secret source (a `${file:...}` file or a `${env:...}` variable) may hold: 64 KiB. Real
+ * secrets are far smaller (a Proxmox token secret is 36 characters, an Entra client secret 40, a PEM
+ * private key a few KiB); a larger source is a mistake (the wrong file) or an attack (`/dev/zero`), and is
+ * refused before it is read further (src/core/read-file.ts) or registered with the redactor.
+ */
+export const MAX_SECRET_BYTES = 64 * 1024;
 
 /** What the receiving API accepts for a secret, checked when it is read (the value is not known before). */
 export interface SecretLimits {
@@ -16,6 +25,13 @@ export interface SecretLimits {
   maxLength?: number;
   /** Who refuses a longer value, for the message, e.g. "Proxmox VE accepts for a realm's client-key". */
   receiver?: string;
+  /**
+   * The secret may span several lines (a PEM private key). Otherwise a line break or another control
+   * character inside the value (after the one trailing newline that is always removed) is refused: it would
+   * be sent as part of the secret and fail far from its cause (`ERR_INVALID_CHAR` in the Authorization
+   * header, issue 10 item 8). Defaults to true for a field named `privateKey`, false for every other.
+   */
+  multiline?: boolean;
 }
 
 /** The value is kept outside the object, so no enumeration, spread or structured clone can reach it. */
@@ -37,8 +53,10 @@ export class Secret {
   readonly baseDir: string;
   /** Checked by `reveal()`: a secret the receiving API would refuse fails before any write, with a clean message. */
   readonly limits: SecretLimits;
+  /** Where the reference is written in the config (file, line, column), when known: it prefixes every message. */
+  readonly at: Location | undefined;
 
-  constructor(ref: string, field: string, baseDir: string, limits: SecretLimits = {}) {
+  constructor(ref: string, field: string, baseDir: string, limits: SecretLimits = {}, at?: Location) {
     const m = SECRET_REF.exec(ref);
     if (!m) throw new TypeError(`not a secret reference (${field})`);
     this.kind = m[1] as "env" | "file";
@@ -46,12 +64,13 @@ export class Secret {
     this.field = field;
     this.baseDir = baseDir;
     this.limits = limits;
+    this.at = at;
   }
 
   /** A secret given directly (a value just created by an API). It is registered for redaction at once. */
   static fromValue(value: string, field: string): Secret {
     const s = Object.create(Secret.prototype) as Secret;
-    Object.assign(s, { kind: "env", name: "(generated)", field, baseDir: "", limits: {} });
+    Object.assign(s, { kind: "env", name: "(generated)", field, baseDir: "", limits: {}, at: undefined });
     values.set(s, value);
     registerSecret(value);
     return s;
@@ -68,46 +87,98 @@ export class Secret {
   }
 
   /**
-   * Read the value (once; cached). Throws SecretError naming the variable or file and the field, never
-   * the value, also when the value breaks `limits`. The value is registered with the redactor before it is
-   * returned (or refused).
+   * Read the value (once; cached). Throws SecretError naming the variable or file and the field (and,
+   * when known, where the reference is written), never the value, also when the value breaks `limits` or
+   * the shape every secret has (at most MAX_SECRET_BYTES, one line unless `multiline`). The value is
+   * registered with the redactor before it is returned (or refused).
    */
   reveal(env: NodeJS.ProcessEnv = process.env): string {
     const cached = values.get(this);
     if (cached !== undefined) return cached;
+    const r = this.#read(env);
+    if ("problem" in r) throw new SecretError(this.#where() + r.problem.message, r.problem.hint);
+    values.set(this, r.value);
+    return r.value;
+  }
+
+  /**
+   * For `homelab validate`: read the source if it is there and report what `reveal()` would refuse, as a
+   * located config problem. A source that is not there (a variable not set, a file not created yet on the
+   * machine that validates) is no problem here: plan and apply report it. The value is never printed; it
+   * is registered with the redactor like any revealed value.
+   */
+  check(env: NodeJS.ProcessEnv = process.env): ConfigProblem | undefined {
+    if (values.has(this)) return undefined;
+    const r = this.#read(env);
+    if ("value" in r) {
+      values.set(this, r.value);
+      return undefined;
+    }
+    if (r.absent) return undefined;
+    return { ...(this.at ?? {}), path: this.field, message: r.problem.message.slice(this.field.length + 2), hint: r.problem.hint };
+  }
+
+  /** `file:line:col: ` when the reference's place is known. */
+  #where(): string {
+    return this.at ? `${this.at.file}:${this.at.line}:${this.at.col}: ` : "";
+  }
+
+  /** The value, or why it cannot be used (`absent`: the variable is not set, or the file does not exist or may not be read by this user). */
+  #read(env: NodeJS.ProcessEnv): { value: string } | { problem: { message: string; hint: string }; absent?: boolean } {
+    const fail = (message: string, hint: string, absent = false) => ({ problem: { message: `${this.field}: ${message}`, hint }, absent });
+    const source = this.kind === "env" ? `environment variable ${this.name}` : `file ${this.path}`;
     let value: string;
     if (this.kind === "env") {
       const v = env[this.name];
       if (v === undefined || v === "") {
-        throw new SecretError(
-          `${this.field}: environment variable ${this.name} is ${v === undefined ? "not set" : "empty"}`,
+        return fail(
+          `environment variable ${this.name} is ${v === undefined ? "not set" : "empty"}`,
           `export ${this.name}=... before running homelab, or change ${this.field} to \${file:PATH}`,
+          v === undefined,
         );
+      }
+      if (Buffer.byteLength(v, "utf8") > MAX_SECRET_BYTES) {
+        return fail(`environment variable ${this.name} holds more than ${formatBytes(MAX_SECRET_BYTES)}, the limit for a secret`, `check that ${this.ref} holds only the secret itself`);
       }
       value = v;
     } else {
       try {
-        value = readFileSync(this.path, "utf8").replace(/\r?\n$/, "");
+        value = readBoundedText(this.path, { limit: MAX_SECRET_BYTES, what: "secret file" }).replace(/\r?\n$/, "");
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code ?? "EIO";
-        const why = code === "ENOENT" ? "does not exist" : code === "EACCES" ? "is not readable (permission denied)" : code === "EISDIR" ? "is a directory" : `cannot be read (${code})`;
-        throw new SecretError(`${this.field}: secret file ${this.path} ${why}`, `create the file with the secret as its only content, readable by the user homelab runs as (chmod 600)`);
+        if (!(err instanceof FileReadError)) throw err;
+        const hint =
+          err.reason === "too-large" || err.reason === "special"
+            ? `point ${this.ref} at a regular file that holds only the secret (at most ${formatBytes(MAX_SECRET_BYTES)})`
+            : `create the file with the secret as its only content, readable by the user homelab runs as (chmod 600)`;
+        // Missing or unreadable here may be fine where apply runs (validate in CI, apply on the admin host): `absent`.
+        return fail(`secret file ${err.message}`, hint, err.reason === "missing" || err.reason === "denied");
       }
-      if (value === "") {
-        throw new SecretError(`${this.field}: secret file ${this.path} is empty`, `write the secret into the file`);
-      }
+      if (value === "") return fail(`secret file ${this.path} is empty`, `write the secret into the file`);
     }
     registerSecret(value);
+    const multiline = this.limits.multiline ?? /(^|\.)privateKey$/.test(this.field);
+    if (!multiline) {
+      // eslint-disable-next-line no-control-regex
+      const bad = /[\u0000-\u0008\u000a-\u001f\u007f]/.exec(value);
+      if (bad) {
+        const lineBreak = bad[0] === "\n" || bad[0] === "\r";
+        return fail(
+          `the secret in ${source} ${lineBreak ? "has more than one line" : "contains a control character"}; it would be sent as part of the secret`,
+          this.kind === "file"
+            ? `the file must hold only the secret, on one line (one final newline is fine): ${lineBreak ? "remove the other lines or the blank line" : "remove the control character"} from ${this.path}`
+            : `set ${this.name} to the secret only, on one line`,
+        );
+      }
+    }
     const max = this.limits.maxLength;
     if (max !== undefined && value.length > max) {
       // The length is not printed either: only the limit, which is public.
-      throw new SecretError(
-        `${this.field}: the secret in ${this.kind === "env" ? `environment variable ${this.name}` : `file ${this.path}`} is longer than ${max} characters, the most ${this.limits.receiver ?? "its receiver accepts"}`,
+      return fail(
+        `the secret in ${source} is longer than ${max} characters, the most ${this.limits.receiver ?? "its receiver accepts"}`,
         `check that ${this.ref} holds only the secret itself, and that the secret is the one meant for this field`,
       );
     }
-    values.set(this, value);
-    return value;
+    return { value };
   }
 
   toString(): string {
@@ -119,4 +190,25 @@ export class Secret {
   [inspect.custom](): string {
     return `Secret(${this.ref})`;
   }
+}
+
+/**
+ * Every Secret in a typed config, checked as `homelab validate` does (Secret.check): located problems for
+ * sources that are there but unusable (too large, not a regular file, several lines, empty).
+ */
+export function checkSecrets(config: unknown, env: NodeJS.ProcessEnv = process.env): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const seen = new Set<unknown>();
+  const walk = (v: unknown): void => {
+    if (typeof v !== "object" || v === null || seen.has(v)) return;
+    seen.add(v);
+    if (v instanceof Secret) {
+      const p = v.check(env);
+      if (p) problems.push(p);
+      return;
+    }
+    for (const child of Array.isArray(v) ? v : Object.values(v)) walk(child);
+  };
+  walk(config);
+  return problems;
 }

@@ -127,10 +127,10 @@ function tooLarge(path: string, opts: BoundedReadOptions): FileReadError {
 
 function errnoError(path: string, err: unknown): FileReadError {
   const code = (err as NodeJS.ErrnoException).code ?? "EIO";
-  if (code === "ENOENT") return new FileReadError(path, "missing", "does not exist", code);
-  if (code === "ENOTDIR") return new FileReadError(path, "missing", "does not exist (a part of the path is not a directory)", code);
-  if (code === "EACCES" || code === "EPERM") return new FileReadError(path, "denied", "is not readable (permission denied)", code);
-  if (code === "ELOOP") return new FileReadError(path, "io", "cannot be read (too many levels of symbolic links)", code);
+  if (code === "ENOENT") return new FileReadError(path, "missing", "does not exist (ENOENT)", code);
+  if (code === "ENOTDIR") return new FileReadError(path, "missing", "does not exist (ENOTDIR: a part of the path is not a directory)", code);
+  if (code === "EACCES" || code === "EPERM") return new FileReadError(path, "denied", `is not readable (permission denied, ${code})`, code);
+  if (code === "ELOOP") return new FileReadError(path, "io", "cannot be read (ELOOP: too many levels of symbolic links)", code);
   if (code === "EISDIR") return new FileReadError(path, "directory", "is a directory, not a regular file", code);
   return new FileReadError(path, "io", `cannot be read (${code})`, code);
 }

@@ -15,15 +15,13 @@
  * Failure semantics of the mutating methods: a failed create leaves nothing behind (PVE writes under a
  * lock, all or nothing); after a failed update or delete, assume the object is unchanged / still exists.
  */
-import { readFileSync } from "node:fs";
 import { Agent } from "node:https";
 import got, { type Got, type Response } from "got";
-import { UserError } from "../../core/errors.js";
 import type { TlsSettings } from "../../core/desired.js";
 import type { Secret } from "../../config/secret.js";
 import { redact, registerSecret } from "../../log/redact.js";
 import { httpError, transportError, type RequestDescription } from "./errors.js";
-import { PinnedAgent } from "./tls.js";
+import { PinnedAgent, readCaFile } from "./tls.js";
 import type { PveVersionInfo } from "./versions.js";
 import type {
   PveAclEntry,
@@ -311,15 +309,8 @@ export class ProxmoxClient {
     this.#authorization = `PVEAPIToken=${this.#tokenId}=${secret}`;
     let certificateAuthority: string | undefined;
     if (this.#tls.ca !== undefined && this.#tls.fingerprint === undefined) {
-      try {
-        certificateAuthority = readFileSync(this.#tls.ca, "utf8");
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code ?? "EIO";
-        throw new UserError(`clusters.${this.name}.tls.ca: cannot read ${this.#tls.ca} (${code})`, {
-          hint: "point tls.ca at the PEM file of the CA that signed the cluster's certificate (on a node: /etc/pve/pve-root-ca.pem)",
-          code: "E_TLS_CA",
-        });
-      }
+      // Bounded: a regular file of at most 1 MiB (tls.ts MAX_CA_BYTES), so `tls.ca: /dev/zero` cannot hang (issue 10 item 3).
+      certificateAuthority = readCaFile(this.#tls.ca, `clusters.${this.name}.tls.ca`);
     }
     this.#http = got.extend({
       prefixUrl: `${this.url}/api2/json/`,

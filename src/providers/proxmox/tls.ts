@@ -10,6 +10,49 @@
 import { Agent, type AgentOptions, type RequestOptions } from "node:https";
 import type { Duplex } from "node:stream";
 import { connect, type ConnectionOptions, type TLSSocket } from "node:tls";
+import { UserError } from "../../core/errors.js";
+import { FileReadError, formatBytes, readBoundedText } from "../../core/read-file.js";
+
+/**
+ * The largest CA file read (`clusters.<name>.tls.ca`): 1 MiB. A PEM bundle of every public root CA is about
+ * 200 KiB; a larger file is the wrong file (or `/dev/zero`), and is refused before it fills memory.
+ */
+export const MAX_CA_BYTES = 1024 * 1024;
+
+const CA_HINT = "point tls.ca at the PEM file of the CA that signed the cluster's certificate (on a node: /etc/pve/pve-root-ca.pem)";
+
+/**
+ * Read a cluster's CA file: a regular file of at most MAX_CA_BYTES (src/core/read-file.ts). `field` names
+ * the setting (`clusters.pve.tls.ca`); `at` (`homelab.yaml:12:9`) where it is written, when known.
+ * Throws UserError E_TLS_CA naming the file, what it is and the limit.
+ */
+export function readCaFile(path: string, field: string, at?: string): string {
+  try {
+    return readBoundedText(path, { limit: MAX_CA_BYTES, what: "CA file" });
+  } catch (err) {
+    if (!(err instanceof FileReadError)) throw err;
+    throw new UserError(`${at ? `${at}: ` : ""}${field}: CA file ${err.message}`, { hint: caHint(err), code: "E_TLS_CA" });
+  }
+}
+
+/**
+ * For `homelab validate`: what reading the CA file would refuse (not a regular file, larger than the
+ * limit), or undefined when it reads, or is not there (it may exist only where apply runs).
+ */
+export function caFileProblem(path: string): { message: string; hint: string } | undefined {
+  try {
+    readBoundedText(path, { limit: MAX_CA_BYTES, what: "CA file" });
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof FileReadError)) throw err;
+    if (err.reason === "missing" || err.reason === "denied") return undefined;
+    return { message: `CA file ${err.message}`, hint: caHint(err) };
+  }
+}
+
+function caHint(err: FileReadError): string {
+  return err.reason === "too-large" || err.reason === "special" || err.reason === "directory" ? `${CA_HINT}; it must be a regular file of at most ${formatBytes(MAX_CA_BYTES)}` : CA_HINT;
+}
 
 /** `AB:CD:...` / `abcd...` / `ab:cd...` → `ABCD...` (uppercase hex, no separators). */
 export function normalizeFingerprint(fp: string): string {

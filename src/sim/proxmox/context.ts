@@ -1,5 +1,6 @@
 /** What every handler receives, and the handler registry type. */
 import type { MethodInfo } from "./apidoc.js";
+import type { OpenIdService } from "./openid.js";
 import type { TicketSigner } from "./auth.js";
 import type { Params } from "./params.js";
 import type { Caller, PermissionChecker } from "./permissions.js";
@@ -14,6 +15,10 @@ export interface HandlerContext {
   info: MethodInfo;
   signer: TicketSigner;
   omitClientKey: boolean;
+  /** the node's OpenID client: auth states, outgoing HTTPS, syslog (openid.ts) */
+  openid: OpenIdService;
+  /** the caller's address, for the syslog line of a failed OpenID login ("rhost=") */
+  clientIp: string;
   /**
    * The cfs_write_file of a handler that holds a lock: resolves after the simulated pmxcfs write
    * latency (ProxmoxSimOptions.cfsWriteDelayMs; by default at once). Handlers await it between their

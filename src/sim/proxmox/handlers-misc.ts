@@ -1,6 +1,7 @@
 /**
- * Index pages, login (POST /access/ticket, spec 2.2), password change, and thin stand-ins for TFA,
- * OpenID login and VNC tickets, which the reconciler does not use.
+ * Index pages, login (POST /access/ticket, spec 2.2), password change, the OpenID login endpoints
+ * (implemented in openid.ts), and thin stand-ins for TFA and VNC tickets, which the reconciler does
+ * not use.
  */
 import { userUsable } from "./auth.js";
 import { param, type HandlerContext, type HandlerTable } from "./context.js";
@@ -109,26 +110,16 @@ export const miscHandlers: HandlerTable = {
 
   "GET /access/openid": () => [{ subdir: "auth-url" }, { subdir: "login" }],
 
-  "POST /access/openid/auth-url": (ctx) => {
-    const realm = ctx.params.realm!;
-    const rec = ctx.state.realms.get(realm);
-    if (!rec) throw handlerError(`authentication domain '${realm}' does not exist`);
-    if (rec.type !== "openid") throw handlerError(`wrong realm type (${rec.type} != openid)`);
-    const issuer = String(rec.opts.get("issuer-url") ?? "").replace(/\/$/, "");
-    const q = new URLSearchParams({
-      response_type: "code",
-      client_id: String(rec.opts.get("client-id") ?? ""),
-      redirect_uri: ctx.params["redirect-url"]!,
-      scope: `openid ${String(rec.opts.get("scopes") ?? "email profile")}`,
-      state: "homelab-sim-state",
-    });
-    return `${issuer}/authorize?${q.toString()}`;
-  },
+  // The OpenID login as Proxmox performs it: discovery, state, code exchange, ID token (openid.ts).
+  "POST /access/openid/auth-url": (ctx) => ctx.openid.authUrl(ctx),
 
-  // The simulator has no identity provider: every OpenID login attempt fails like a bad code.
-  "POST /access/openid/login": () => {
-    throw authFailure();
-  },
+  "POST /access/openid/login": (ctx) =>
+    ctx.openid.login(ctx, ctx.clientIp, (username) => ({
+      ticket: ctx.signer.ticket(username),
+      username,
+      CSRFPreventionToken: ctx.signer.csrf(username),
+      cap: capabilities(ctx, username),
+    })),
 
   "GET /access/tfa": () => [],
   "GET /access/tfa/{userid}": (ctx) => {

@@ -14,12 +14,14 @@ import { applyFixture, snapshot } from "./fixture.js";
 import { aclHandlers } from "./handlers-acl.js";
 import { groupHandlers, roleHandlers } from "./handlers-groups-roles.js";
 import { miscHandlers } from "./handlers-misc.js";
+import { OpenIdService } from "./openid.js";
+import { OpenIdHttp } from "./openid-fetch.js";
 import { realmHandlers } from "./handlers-realms.js";
 import { userHandlers } from "./handlers-users.js";
 import { mulberry32 } from "../rng.js";
 import { createRequestHandler, type LogEntry, type ServerConfig } from "./server.js";
 import { ROOT, SimState } from "./state.js";
-import type { FaultOptions, ProxmoxFixture, ProxmoxSim, ProxmoxSimOptions } from "./types.js";
+import type { FaultOptions, ProxmoxFixture, ProxmoxSim, ProxmoxSimOptions, SyslogEntry } from "./types.js";
 import { DEFAULT_PVE_VERSION, formatVersion, parsePveVersion } from "./versions.js";
 
 export type {
@@ -35,6 +37,7 @@ export type {
   ProxmoxFixture,
   ProxmoxSim,
   ProxmoxSimOptions,
+  SyslogEntry,
 } from "./types.js";
 export { PRIVILEGES, BUILTIN_ROLES } from "./constants.js";
 export { runProxmoxSimStandalone, type StandaloneInfo } from "./standalone.js";
@@ -80,6 +83,22 @@ export async function startProxmoxSim(opts: ProxmoxSimOptions = {}): Promise<Pro
 
   let faults: FaultOptions | undefined = opts.faults;
   const log: LogEntry[] = [];
+  const syslog: SyslogEntry[] = [];
+  let blockedHosts = [...(opts.openidBlockedHosts ?? [])];
+  const debug = opts.debug ?? false;
+  const openid = new OpenIdService({
+    http: new OpenIdHttp({
+      trustedCAs: opts.openidTrustedCAs ?? [],
+      blockedHosts: () => blockedHosts,
+      timeoutMs: opts.openidTimeoutMs ?? 10_000,
+    }),
+    syslog: (level, message) => {
+      const entry = { time: Date.now(), level, message };
+      syslog.push(entry);
+      if (debug) process.stderr.write(`[pve-sim ${level}] ${message.replace(/\n$/, "")}\n`);
+    },
+    now: () => Date.now(),
+  });
   const tls = generateSelfSignedCert({ commonName: "homelab-sim" });
   const cfg: ServerConfig = {
     state,
@@ -95,6 +114,7 @@ export async function startProxmoxSim(opts: ProxmoxSimOptions = {}): Promise<Pro
     log,
     failRules: [],
     cfsWriteDelayMs: opts.cfsWriteDelayMs ?? 0,
+    openid,
   };
   const handler = createRequestHandler(cfg);
   const server = createServer({ cert: tls.certPem, key: tls.keyPem }, handler);
@@ -153,6 +173,8 @@ export async function startProxmoxSim(opts: ProxmoxSimOptions = {}): Promise<Pro
       cfg.shuffleRng = mulberry32(seed);
       cfg.faultRng = mulberry32(seed ^ 0x5bd1e995);
       log.length = 0;
+      syslog.length = 0;
+      openid.reset();
     },
     setVersion: (v) => {
       cfg.state.version = parsePveVersion(v);
@@ -160,6 +182,14 @@ export async function startProxmoxSim(opts: ProxmoxSimOptions = {}): Promise<Pro
     get version() {
       return formatVersion(cfg.state.version);
     },
+    syslog,
+    clearSyslog: () => {
+      syslog.length = 0;
+    },
+    setOpenIdBlockedHosts: (hosts) => {
+      blockedHosts = [...hosts];
+    },
+    openIdPending: (realm) => openid.pending(realm),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { matchRoute, type MethodInfo, type Route } from "./apidoc.js";
 import { authenticate, extractCredentials, type TicketSigner, verifyApiToken } from "./auth.js";
 import type { HandlerContext, HandlerTable } from "./context.js";
+import type { OpenIdService } from "./openid.js";
 import { ApiError, handlerError, paramError, permError } from "./errors.js";
 import { decodePathComponent, isListParam, parseForm, validateParams } from "./params.js";
 import { isRootTicket, PermissionChecker, type Caller } from "./permissions.js";
@@ -41,6 +42,7 @@ export interface ServerConfig {
   failRules: Array<Required<Pick<FailRule, "method" | "path" | "times" | "status">> & { message: string }>;
   /** simulated pmxcfs write latency inside a lock (HandlerContext.cfsWrite) */
   cfsWriteDelayMs: number;
+  openid: OpenIdService;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -334,6 +336,8 @@ async function dispatch(
     info,
     signer: cfg.signer,
     omitClientKey: cfg.omitClientKey,
+    openid: cfg.openid,
+    clientIp: req.socket.remoteAddress ?? "",
     cfsWrite: () =>
       cfg.cfsWriteDelayMs > 0 ? sleep(cfg.cfsWriteDelayMs) : new Promise<void>((resolve) => setImmediate(resolve)),
     shuffle: <T>(items: T[]): T[] => (cfg.shuffle ? shuffled(items, cfg.shuffleRng) : items),

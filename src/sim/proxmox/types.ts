@@ -99,6 +99,30 @@ export interface ProxmoxSimOptions {
    * writers overlap; only the lock keeps them apart.
    */
   cfsWriteDelayMs?: number;
+  /**
+   * PEM certificates the "node" trusts for its outgoing OpenID requests (discovery, JWKS, token,
+   * userinfo), on top of the public roots: the CA of a test issuer (a real node uses the system trust
+   * store, /etc/ssl/certs). Default none.
+   */
+  openidTrustedCAs?: string[];
+  /**
+   * Hosts the node cannot reach: "host" or "host:port" (IPv6 in brackets). A request to one fails as
+   * a connect timeout would ("io: Connection timed out (os error 110)"), at once. Change it later with
+   * ProxmoxSim.setOpenIdBlockedHosts. Default none.
+   */
+  openidBlockedHosts?: string[];
+  /** timeout of each outgoing OpenID request; default 10000 ms */
+  openidTimeoutMs?: number;
+  /** also print every syslog line (ProxmoxSim.syslog) to stderr; default false */
+  debug?: boolean;
+}
+
+/** A line the simulated node wrote to syslog or the cluster log (OpenID logins). */
+export interface SyslogEntry {
+  /** epoch milliseconds */
+  time: number;
+  level: "info" | "warn" | "err";
+  message: string;
 }
 
 /** One ProxmoxSim.failNext rule. */
@@ -147,5 +171,16 @@ export interface ProxmoxSim {
   setVersion(v: string): void;
   /** the release played, "X.Y.Z" */
   readonly version: string;
+  /**
+   * What the node logged, oldest first: the reason of each failed OpenID login ("openid
+   * authentication failure; rhost=... msg=..."), group-mapping notes, successful logins. Live array;
+   * cleared by reset() and clearSyslog().
+   */
+  readonly syslog: readonly SyslogEntry[];
+  clearSyslog(): void;
+  /** Replace the hosts the node cannot reach (ProxmoxSimOptions.openidBlockedHosts). */
+  setOpenIdBlockedHosts(hosts: string[]): void;
+  /** Pending OpenID auth requests of a realm (state entries not yet used or expired). */
+  openIdPending(realm: string): number;
   close(): Promise<void>;
 }

@@ -1,5 +1,6 @@
 import type { ConfigProblem } from "../core/errors.js";
-import { BUILTIN_REALMS, BUILTIN_ROLES, ROOT_USER, realmOf } from "../core/pve.js";
+import { BUILTIN_REALMS, BUILTIN_ROLES, ROOT_USER, isBuiltinRole, realmOf } from "../core/pve.js";
+import { nullRecord } from "../core/record.js";
 import type { LoadedConfig, Segment } from "./load.js";
 import { issuerUrl, toEpoch } from "./desired.js";
 import { dotted } from "./schema.js";
@@ -10,6 +11,17 @@ const GUID = /^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A
 
 /** Username claims whose value Entra computes per app and cannot be known before a first login (spec entra 5.2). */
 const UNKNOWABLE_CLAIMS = new Set(["sub", "subject"]);
+
+/**
+ * Username claims of an Entra ID token whose value is the name a person writes before the `@realm` of a
+ * user id: `upn`, `email`, `preferred_username` (usually the UPN), and `username`, which Entra does not
+ * issue, so Proxmox falls back to `preferred_username` (access API 4.6). With any other claim (`oid`, `sub`,
+ * a made-up one) the name is not the person's sign-in name, so a user created in advance never matches.
+ */
+const READABLE_CLAIMS = ["upn", "email", "preferred_username", "username"];
+
+/** An Entra object id as tokens carry it in `oid`: a GUID in lower case. */
+const OBJECT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The largest `expire` homelab sends: 9999-12-31T23:59:59Z, the last instant a `YYYY-MM-DD` date can name. */
 const MAX_EXPIRE = 253402300799;
@@ -52,6 +64,112 @@ function textTrouble(value: unknown, zero?: string): { message: string; hint: st
   return undefined;
 }
 
+/**
+ * Why a URL from the file would fail when homelab or Proxmox uses it, or undefined. Node's HTTP clients,
+ * Graph and browsers parse URLs as the WHATWG URL standard says; a URL it refuses fails only at run time
+ * (`ERR_INVALID_URL`, issue 10 item 8), so each one is parsed here. The parser accepts port 0, which no
+ * server listens on, so the port written (if any) must be 1 to 65535. `origin`: the value is an origin that
+ * must read exactly as a browser writes it. Exported for tests.
+ */
+export function urlTrouble(value: unknown, origin = false): { message: string; hint: string } | undefined {
+  if (typeof value !== "string") return undefined;
+  // The authority's port: after the last `@` (user info), after the host or the `[...]` of an IPv6 address.
+  const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/(?:[^/?#]*@)?(?:\[[^\]/?#]*\]|[^/?#:[\]]*)(?::([^/?#]*))?/.exec(value);
+  const port = m?.[1];
+  if (port !== undefined) {
+    const hint = "a TCP port is a number from 1 to 65535 (Proxmox VE's API listens on 8006); leave the port out for https's 443";
+    if (port === "") return { message: `${quoteText(value)} has \`:\` but no port after it`, hint };
+    if (!/^\d+$/.test(port)) return { message: `${quoteText(value)} has port \`${port}\`, which is not a number`, hint };
+    const n = Number(port);
+    if (n < 1 || n > 65535) return { message: `${quoteText(value)} has port ${n}, outside 1-65535`, hint };
+  }
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return {
+      message: `${quoteText(value)} is not a valid URL`,
+      hint: "a URL parser refuses it: check the host name (letters, digits, `-` and `.`; a name ending in a number is read as an IPv4 address, each part at most 255) and write an IPv6 address in brackets, e.g. https://[fd00::1]:8006",
+    };
+  }
+  // An origin (a cluster URL, a redirect URI) must be written as browsers write it: Proxmox's web UI sends
+  // the browser's `location.origin` as the redirect URI, and Entra ID compares redirect URIs exactly.
+  if (origin && url.origin !== value.replace(/\/$/, "")) {
+    return {
+      message: `${quoteText(value)} is written differently from its origin \`${url.origin}\``,
+      hint: `browsers write the host in lower case and leave out the default port 443 and leading zeros, and Entra ID would compare the redirect URI \`${url.origin}\` with what is registered letter by letter: write \`${url.origin}\``,
+    };
+  }
+  return undefined;
+}
+
+/**
+ * Advice about a valid configuration: things Proxmox will do that work against the file. Runs only on data
+ * that passed every check. Each warning is located like a problem; validate, plan and apply show them.
+ */
+export function checkWarnings(loaded: LoadedConfig): ConfigProblem[] {
+  const d = loaded.data as { realms?: Record<string, RealmConfig>; groups?: Record<string, GroupConfig> };
+  const realms = nullRecord(d.realms);
+  const groups = Object.entries(nullRecord(d.groups));
+  const warnings: ConfigProblem[] = [];
+  for (const [realm, r] of Object.entries(realms)) {
+    if (r.groupsOverwrite !== true) continue;
+    // Proxmox only maps (and overwrites) groups when the realm has a groups claim (access API 4.6); homelab
+    // sets `groups` itself when Entra groups are mapped into the realm (config/desired.ts).
+    const claimed = r.groupsClaim !== undefined || groups.some(([, g]) => g.realm === realm && g.entraGroup !== undefined);
+    if (!claimed) continue;
+    const managed: { path: Segment[]; user: string; group: string }[] = [];
+    for (const [name, g] of groups) {
+      if (g.entraGroup !== undefined) continue;
+      g.members?.forEach((m, i) => {
+        if (realmOf(m) === realm) managed.push({ path: ["groups", name, "members", i], user: m, group: name });
+      });
+    }
+    if (managed.length === 0) continue;
+    const shown = managed.slice(0, 3).map((x) => `\`${x.user}\` from \`${x.group}\` (${dotted(x.path)})`).join(", ");
+    const more = managed.length > 3 ? ` and ${managed.length - 3} more` : "";
+    warnings.push({
+      ...(loaded.locate(["realms", realm, "groupsOverwrite"], true) ?? {}),
+      path: dotted(["realms", realm, "groupsOverwrite"]),
+      message: `realm \`${realm}\` has \`groupsOverwrite: true\`, so each login removes ${shown}${more}; homelab adds ${managed.length === 1 ? "it" : "them"} back on its next run, and the memberships come and go`,
+      hint: "Proxmox's groups-overwrite removes every group membership not in the login's groups claim, including groups homelab manages: drop `groupsOverwrite`, or map the group from the identity provider (`entraGroup:`, or a group named as the groups claim names it) instead of listing `members`",
+    });
+  }
+  return warnings;
+}
+
+/**
+ * Why a user named `name` in a tenant realm could not be created before the person's first login, given
+ * the realm's username claim, or undefined when Proxmox will give the login exactly that name. The message
+ * part is appended to "... is named before its first login".
+ */
+function claimTrouble(claim: string, name: string): { message: string; hint: string } | undefined {
+  if (READABLE_CLAIMS.includes(claim)) return undefined;
+  const readable = "Set `usernameClaim: upn` (or `email`, `preferred_username`) so user ids are sign-in names and can be created in advance";
+  if (UNKNOWABLE_CLAIMS.has(claim)) {
+    return { message: "", hint: `Entra's \`sub\` is pairwise: a random value per user and app, unknown until the person logs in. ${readable}` };
+  }
+  if (claim === "oid") {
+    if (OBJECT_ID.test(name)) return undefined;
+    const upper = OBJECT_ID.test(name.toLowerCase());
+    return {
+      message: upper ? ", and its object id is written in capitals" : ", and is not named by an Entra object id",
+      hint: upper
+        ? "Entra ID tokens carry `oid` in lower case, and Proxmox user ids are case-sensitive: write the object id in lower case"
+        : `with \`oid\`, Proxmox names each person by their Entra object id (a GUID such as \`0a1b2c3d-...@realm\`): write the Object ID shown in the Entra admin center as the name, or ${readable.charAt(0).toLowerCase()}${readable.slice(1)}`,
+    };
+  }
+  const guess = closest(claim, READABLE_CLAIMS);
+  return {
+    message: `; homelab cannot know that claim's value in advance${guess ? ` (did you mean \`${guess}\`?)` : ""}`,
+    hint: `Proxmox names each person by the value of the \`${claim}\` claim in their Entra ID token, which a user id in the file cannot be matched against (an Entra token without that claim even fails the login). ${readable}`,
+  };
+}
+
+function isMapping(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
 function quoteText(v: string): string {
   return `\`${v.length > 80 ? `${v.slice(0, 77)}...` : v}\``;
 }
@@ -70,12 +188,14 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
     users?: Record<string, UserConfig>;
     access?: AccessConfig[];
   };
-  const tenants = d.tenants ?? {};
-  const clusters = d.clusters ?? {};
-  const realms = d.realms ?? {};
-  const roles = d.roles ?? {};
-  const groups = d.groups ?? {};
-  const users = d.users ?? {};
+  // Records without a prototype: a name from the file (`toString`, `constructor`, `__proto__`) is found only
+  // when it is declared (issue 10 item 6).
+  const tenants = nullRecord(d.tenants);
+  const clusters = nullRecord(d.clusters);
+  const realms = nullRecord(d.realms);
+  const roles = nullRecord(d.roles);
+  const groups = nullRecord(d.groups);
+  const users = nullRecord(d.users);
   const access = d.access ?? [];
   const problems: ConfigProblem[] = [];
 
@@ -107,6 +227,19 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
     if (name in clusters) add(["tenants", name], `\`${name}\` names both a tenant and a cluster`, "give the tenant and the cluster different names: plans and reports list them side by side", true);
   }
 
+  /** Every URL homelab connects to or registers is refused here if a URL parser or a TCP port would refuse it. */
+  const checkUrl = (path: Segment[], value: unknown, origin = false) => {
+    const t = urlTrouble(value, origin);
+    if (t) add(path, t.message, t.hint);
+  };
+  for (const [name, c] of Object.entries(clusters)) {
+    if (isMapping(c)) checkUrl(["clusters", name, "url"], c.url, true);
+  }
+  for (const [name, t] of Object.entries(tenants)) {
+    const cloud = isMapping(t) ? t.cloud : undefined;
+    if (isMapping(cloud)) for (const f of ["loginUrl", "graphUrl"]) checkUrl(["tenants", name, "cloud", f], cloud[f]);
+  }
+
   // Realms.
   const defaults: string[] = [];
   const guidReported = new Set<string>();
@@ -132,6 +265,8 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
       }
     }
     checkClusters([...at, "clusters"], r.clusters);
+    checkUrl([...at, "issuerUrl"], r.issuerUrl);
+    if (Array.isArray(r.app?.redirectUris)) r.app.redirectUris.forEach((u, i) => checkUrl([...at, "app", "redirectUris", i], u, true));
     // SectionConfig.pm write_config writes a comment only `if ($scfg->{comment})`, and the built-in realms
     // get their default comment back whenever Proxmox reads a false one (Auth/Plugin.pm parse_config).
     checkText([...at, "comment"], r.comment, BUILTIN_REALMS.includes(name) ? "puts the realm's default comment back" : DROPPED);
@@ -147,10 +282,10 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
 
   // Roles.
   for (const [name, r] of Object.entries(roles)) {
-    if (name in BUILTIN_ROLES) add(["roles", name], `\`${name}\` is a built-in role and cannot be redefined`, "built-in roles exist on every cluster: use it in `access` directly, or give your role another name", true);
+    if (isBuiltinRole(name)) add(["roles", name], `\`${name}\` is a built-in role and cannot be redefined`, "built-in roles exist on every cluster: use it in `access` directly, or give your role another name", true);
     checkClusters(["roles", name, "clusters"], r.clusters);
   }
-  const roleKnown = (role: string) => role in BUILTIN_ROLES || role in roles;
+  const roleKnown = (role: string) => isBuiltinRole(role) || role in roles;
 
   // Users named anywhere, for the username-claim check.
   const namedUsers = new Map<string, Segment[]>();
@@ -195,8 +330,9 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
     checkText([...at, "comment"], g.comment, DROPPED);
     if (g.entraGroup !== undefined) {
       if (g.realm === undefined) add([...at, "entraGroup"], "an Entra group needs `realm`: the tenant realm whose logins carry it", "add `realm: <name of a realm with tenant:>`", true);
-      else if (g.realm in realms && realms[g.realm]!.tenant === undefined) add([...at, "realm"], `realm \`${g.realm}\` is not provisioned in a tenant, so it cannot map Entra groups`, "Entra groups need a realm with `tenant:`; for an external issuer, name the group as the issuer's groups claim does, without `entraGroup`");
-      else if (BUILTIN_REALMS.includes(g.realm) && !(g.realm in realms)) add([...at, "realm"], `Entra groups only on tenant realms: \`${g.realm}\` is a built-in realm`, "name a realm declared with `tenant:` (its logins carry the Entra groups claim), or drop `entraGroup` for a plain Proxmox group");
+      // A built-in realm, declared (`realms: { pve: {...} }`) or not, has no tenant and no logins with claims.
+      else if (BUILTIN_REALMS.includes(g.realm)) add([...at, "realm"], `Entra groups only on tenant realms: \`${g.realm}\` is a built-in realm`, "name a realm declared with `tenant:` (its logins carry the Entra groups claim), or drop `entraGroup` for a plain Proxmox group");
+      else if (g.realm in realms && realms[g.realm]!.tenant === undefined) add([...at, "realm"], `Entra groups only on tenant realms: realm \`${g.realm}\` is not provisioned in a tenant, so it cannot map Entra groups`, "Entra groups need a realm with `tenant:`; for an external issuer, name the group as the issuer's groups claim does, without `entraGroup`");
       // Without a comment, the display name becomes the Proxmox group's comment (config/desired.ts).
       if (g.comment === undefined) checkText([...at, "entraGroup"], g.entraGroup, DROPPED, " (it becomes the Proxmox group's comment)");
       if (g.membersExclusive !== undefined) add([...at, "membersExclusive"], "`membersExclusive` only applies to plain groups", "an Entra group's members come from the groups claim at each login, not from the file: remove `membersExclusive`, or drop `entraGroup` for a plain Proxmox group", true);
@@ -255,15 +391,16 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
     const r = realms[realm];
     if (!r || r.tenant === undefined || reported.has(realm)) continue;
     const claim = r.usernameClaim ?? "subject";
-    if (UNKNOWABLE_CLAIMS.has(claim)) {
-      reported.add(realm);
-      add(
-        ["realms", realm, ...(r.usernameClaim ? ["usernameClaim"] : [])],
-        `realm \`${realm}\` uses the \`${claim === "subject" ? "sub" : claim}\` claim${r.usernameClaim ? "" : " (the default)"}, but \`${userid}\` (${dotted(path)}) is named before its first login`,
-        "Entra's `sub` is pairwise: a random value per user and app, unknown until the person logs in. Set `usernameClaim: upn` (or `email`, `username`) so user ids are readable and can be created in advance",
-        true,
-      );
-    }
+    const trouble = claimTrouble(claim, userid.slice(0, userid.length - realm.length - 1));
+    if (!trouble) continue;
+    reported.add(realm);
+    const shown = claim === "subject" ? "sub" : claim;
+    add(
+      ["realms", realm, ...(r.usernameClaim ? ["usernameClaim"] : [])],
+      `realm \`${realm}\` uses the \`${shown}\` claim${r.usernameClaim ? "" : " (the default)"}, but \`${userid}\` (${dotted(path)}) is named before its first login${trouble.message}`,
+      trouble.hint,
+      true,
+    );
   }
 
   if (allClusters.length === 0 && (Object.keys(realms).length > 0 || access.length > 0)) {

@@ -4,6 +4,7 @@ import type {
   DesiredState, DesiredTenant, DesiredUser, EntraGroupId, RealmOptionValue,
 } from "../core/desired.js";
 import { BUILTIN_REALMS, realmOf } from "../core/pve.js";
+import { hasOwn, own } from "../core/record.js";
 import type { HomelabConfig, RealmConfig, TenantConfig } from "./types.js";
 
 const CLOUDS = {
@@ -13,7 +14,7 @@ const CLOUDS = {
 } as const;
 
 /** Optional ID-token claims Entra must be told to emit for a username claim (spec entra 5.2). */
-const CLAIMS_NEEDING_OPTIONAL: Record<string, string> = { upn: "upn", email: "email" };
+const CLAIMS_NEEDING_OPTIONAL: ReadonlyMap<string, string> = new Map([["upn", "upn"], ["email", "email"]]);
 
 export const DEFAULT_SECRET_LIFETIME_DAYS = 180;
 export const DEFAULT_RENEW_BEFORE_DAYS = 30;
@@ -36,18 +37,18 @@ export function issuerUrl(t: TenantConfig): string {
  */
 export function buildDesired(cfg: HomelabConfig, baseDir = "."): DesiredState {
   const allClusters = Object.keys(cfg.clusters).sort();
-  const realmClusters = (realm: string): string[] => cfg.realms[realm]?.clusters ?? allClusters;
+  const realmClusters = (realm: string): string[] => own(cfg.realms, realm)?.clusters ?? allClusters;
   const userClusters = (userid: string): string[] => {
     const realm = realmOf(userid);
-    return cfg.users[userid]?.clusters ?? (realm in cfg.realms ? realmClusters(realm) : allClusters);
+    return own(cfg.users, userid)?.clusters ?? (hasOwn(cfg.realms, realm) ? realmClusters(realm) : allClusters);
   };
   const groupClusters = (key: string): string[] => {
-    const g = cfg.groups[key]!;
-    return g.clusters ?? (g.realm !== undefined && g.realm in cfg.realms ? realmClusters(g.realm) : allClusters);
+    const g = own(cfg.groups, key)!;
+    return g.clusters ?? (g.realm !== undefined && hasOwn(cfg.realms, g.realm) ? realmClusters(g.realm) : allClusters);
   };
   const groupId = (key: string): string | EntraGroupId => {
-    const g = cfg.groups[key]!;
-    return g.entraGroup !== undefined ? { tenant: cfg.realms[g.realm!]!.tenant!, displayName: g.entraGroup, realm: g.realm! } : key;
+    const g = own(cfg.groups, key)!;
+    return g.entraGroup !== undefined ? { tenant: own(cfg.realms, g.realm!)!.tenant!, displayName: g.entraGroup, realm: g.realm! } : key;
   };
 
   // Every user named anywhere, with the plain groups they are a member of.
@@ -58,7 +59,7 @@ export function buildDesired(cfg: HomelabConfig, baseDir = "."): DesiredState {
   for (const [key, g] of Object.entries(cfg.groups)) for (const m of g.members ?? []) name(m).add(key);
 
   const clusters: DesiredCluster[] = allClusters.map((cname) => {
-    const c = cfg.clusters[cname]!;
+    const c = own(cfg.clusters, cname)!;
     const on = (list: string[]) => list.includes(cname);
 
     const realms: DesiredRealm[] = Object.entries(cfg.realms)
@@ -83,7 +84,7 @@ export function buildDesired(cfg: HomelabConfig, baseDir = "."): DesiredState {
     const users: DesiredUser[] = [...memberships.entries()]
       .filter(([u]) => on(userClusters(u)))
       .map(([userid, groupsOf]) => {
-        const u = cfg.users[userid] ?? {};
+        const u = own(cfg.users, userid) ?? {};
         return {
           address: `proxmox.user/${cname}:${userid}`, cluster: cname, userid,
           enable: u.enable ?? true,
@@ -121,19 +122,19 @@ export function buildDesired(cfg: HomelabConfig, baseDir = "."): DesiredState {
   });
 
   const tenants: DesiredTenant[] = Object.keys(cfg.tenants).sort().map((tname) => {
-    const t = cfg.tenants[tname]!;
+    const t = own(cfg.tenants, tname)!;
     const apps: DesiredApplication[] = Object.entries(cfg.realms)
       .filter(([, r]) => r.tenant === tname)
       .map(([realm, r]) => {
         const entraGroups = Object.values(cfg.groups).filter((g) => g.realm === realm && g.entraGroup !== undefined).map((g) => g.entraGroup!);
         const onClusters = realmClusters(realm);
-        const claim = CLAIMS_NEEDING_OPTIONAL[r.usernameClaim ?? ""];
+        const claim = CLAIMS_NEEDING_OPTIONAL.get(r.usernameClaim ?? "");
         return {
           address: `entra.application/${tname}:${realm}`, tenant: tname, realm,
           displayName: r.app?.displayName ?? `Proxmox VE (${realm})`,
           signInAudience: "AzureADMyOrg" as const,
           ...(r.usernameClaim !== undefined ? { usernameClaim: r.usernameClaim } : {}),
-          redirectUris: uniqSorted([...onClusters.map((c) => trimSlash(cfg.clusters[c]!.url)), ...(r.app?.redirectUris ?? []).map(trimSlash)]),
+          redirectUris: uniqSorted([...onClusters.map((c) => trimSlash(own(cfg.clusters, c)!.url)), ...(r.app?.redirectUris ?? []).map(trimSlash)]),
           optionalIdTokenClaims: claim ? [claim] : [],
           groupMembershipClaims: entraGroups.length > 0 ? ("ApplicationGroup" as const) : ("None" as const),
           assignedGroups: uniqSorted(entraGroups),
@@ -165,7 +166,7 @@ function desiredRealm(cfg: HomelabConfig, cluster: string, realm: string, r: Rea
 
   const app = r.tenant !== undefined ? `entra.application/${r.tenant}:${realm}` : undefined;
   const hasEntraGroups = Object.values(cfg.groups).some((g) => g.realm === realm && g.entraGroup !== undefined);
-  set("issuer-url", app ? issuerUrl(cfg.tenants[r.tenant!]!) : r.issuerUrl);
+  set("issuer-url", app ? issuerUrl(own(cfg.tenants, r.tenant!)!) : r.issuerUrl);
   set("client-id", app ? { ref: app, field: "appId" } : r.clientId);
   set("username-claim", r.usernameClaim);
   set("scopes", r.scopes?.join(" "));

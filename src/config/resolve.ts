@@ -1,5 +1,6 @@
-import { ConfigError, type ConfigProblem } from "../core/errors.js";
-import { checkReferences } from "./check.js";
+import { ConfigError, sortProblems, type ConfigProblem } from "../core/errors.js";
+import { nullRecord } from "../core/record.js";
+import { checkReferences, checkWarnings } from "./check.js";
 import { loadConfig, loadConfigText, type LoadedConfig, type Segment } from "./load.js";
 import { checkSchema, dotted } from "./schema.js";
 import { Secret, type SecretLimits } from "./secret.js";
@@ -8,6 +9,8 @@ import type { ClusterConfig, HomelabConfig, RealmConfig, TenantConfig } from "./
 export interface ValidConfig {
   config: HomelabConfig;
   loaded: LoadedConfig;
+  /** Located advice about a valid file (check.ts checkWarnings), sorted like problems; not errors. */
+  warnings: ConfigProblem[];
 }
 
 /**
@@ -28,7 +31,7 @@ function validateLoaded(loaded: LoadedConfig): ValidConfig {
   if (schemaProblems.length === 0) {
     const refProblems = checkReferences(loaded);
     if (refProblems.length > 0) throw new ConfigError(refProblems);
-    return { config: toTyped(loaded), loaded };
+    return { config: toTyped(loaded), loaded, warnings: sortProblems(checkWarnings(loaded)) };
   }
   // Report every problem at once: reference checks also run on data that failed the schema, but they
   // assume its shapes, so a check that trips over a malformed value is skipped, and a reference problem
@@ -44,12 +47,17 @@ function validateLoaded(loaded: LoadedConfig): ValidConfig {
   throw new ConfigError([...schemaProblems, ...refProblems.filter((r) => !bad.some((b) => related(r.path, b)))]);
 }
 
-/** Turn validated data into HomelabConfig: empty sections become `{}`/`[]`, secret strings become Secret objects. */
+/**
+ * Turn validated data into HomelabConfig: empty sections become `{}`/`[]`, secret strings become Secret
+ * objects. Every section keyed by names is a record without a prototype, so that `config.roles[name]` and
+ * `name in config.tenants` never find Object.prototype's `toString` or `constructor`, and a `__proto__`
+ * name is a key like any other (issue 10 item 6).
+ */
 export function toTyped(loaded: LoadedConfig): HomelabConfig {
   const d = loaded.data as Record<string, any>;
   const secret = (path: Segment[], ref: string, limits?: SecretLimits) => new Secret(ref, dotted(path), loaded.baseDir(path), limits);
 
-  const tenants: Record<string, TenantConfig> = {};
+  const tenants = nullRecord<TenantConfig>();
   for (const [name, t] of Object.entries<any>(d.tenants ?? {})) {
     const c = t.credentials;
     tenants[name] = {
@@ -63,11 +71,11 @@ export function toTyped(loaded: LoadedConfig): HomelabConfig {
       },
     };
   }
-  const clusters: Record<string, ClusterConfig> = {};
+  const clusters = nullRecord<ClusterConfig>();
   for (const [name, c] of Object.entries<any>(d.clusters ?? {})) {
     clusters[name] = { ...c, token: { id: c.token.id, secret: secret(["clusters", name, "token", "secret"], c.token.secret) } };
   }
-  const realms: Record<string, RealmConfig> = {};
+  const realms = nullRecord<RealmConfig>();
   for (const [name, r] of Object.entries<any>(d.realms ?? {})) {
     // Proxmox stores at most 256 characters of `client-key` (access API 3.1.5.1); it is checked when read.
     realms[name] = { ...r, ...(r.clientKey !== undefined ? { clientKey: secret(["realms", name, "clientKey"], r.clientKey, { maxLength: 256, receiver: "Proxmox VE accepts for a realm's client-key" }) } : {}) };
@@ -78,9 +86,9 @@ export function toTyped(loaded: LoadedConfig): HomelabConfig {
     tenants,
     clusters,
     realms,
-    roles: d.roles ?? {},
-    groups: d.groups ?? {},
-    users: d.users ?? {},
+    roles: nullRecord(d.roles),
+    groups: nullRecord(d.groups),
+    users: nullRecord(d.users),
     access: d.access ?? [],
     prune: { acl: prune.acl ?? false, users: prune.users ?? false, groups: prune.groups ?? false, roles: prune.roles ?? false },
   };

@@ -2,6 +2,7 @@
  * Facts about Proxmox VE access control that the config checks, the planner and the simulator share.
  * Source: shared/spec/proxmox-access-api.md section 4 (access-control 9.1.1, PVE 9.2).
  */
+import { nullRecord } from "./record.js";
 
 /** The 47 privileges of section 4.3. */
 export const PRIVILEGES: readonly string[] = [
@@ -20,8 +21,12 @@ export const PRIVILEGES: readonly string[] = [
 const vm = PRIVILEGES.filter((p) => p.startsWith("VM."));
 const pveAdminExcluded = new Set(["Permissions.Modify", "Sys.PowerMgmt", "Sys.Modify", "Sys.Incoming", "Sys.AccessNetwork", "Realm.Allocate", "Mapping.Modify"]);
 
-/** The 17 built-in ("special") roles of section 4.4 and their privileges. They cannot be created, changed or deleted. */
-export const BUILTIN_ROLES: Readonly<Record<string, readonly string[]>> = {
+/**
+ * The 17 built-in ("special") roles of section 4.4 and their privileges. They cannot be created, changed or
+ * deleted. A record without a prototype, so that `"toString" in BUILTIN_ROLES` is false (issue 10 item 6);
+ * test a name with `isBuiltinRole`.
+ */
+export const BUILTIN_ROLES: Readonly<Record<string, readonly string[]>> = nullRecord<readonly string[]>({
   Administrator: PRIVILEGES,
   NoAccess: [],
   PVEAdmin: PRIVILEGES.filter((p) => !pveAdminExcluded.has(p)),
@@ -39,7 +44,13 @@ export const BUILTIN_ROLES: Readonly<Record<string, readonly string[]>> = {
   PVEUserAdmin: ["Group.Allocate", "Realm.AllocateUser", "User.Modify"],
   PVEVMAdmin: vm,
   PVEVMUser: ["VM.Audit", "VM.Backup", "VM.Config.CDROM", "VM.Config.Cloudinit", "VM.Console", "VM.GuestAgent.Audit", "VM.GuestAgent.FileRead", "VM.GuestAgent.FileSystemMgmt", "VM.GuestAgent.FileWrite", "VM.PowerMgmt"],
-};
+});
+Object.freeze(BUILTIN_ROLES);
+
+/** Whether `roleid` is one of the built-in roles (never a member of Object.prototype). */
+export function isBuiltinRole(roleid: string): boolean {
+  return Object.hasOwn(BUILTIN_ROLES, roleid);
+}
 
 /** The realms every installation has (section 4.5). */
 export const BUILTIN_REALMS: readonly string[] = ["pam", "pve"];

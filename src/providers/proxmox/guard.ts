@@ -18,6 +18,7 @@
  */
 import type { Change } from "../../core/plan.js";
 import { realmOf, ROOT_USER } from "../../core/pve.js";
+import { own } from "../../core/record.js";
 import { UserError } from "../../core/errors.js";
 import type { Provider } from "../../engine/provider.js";
 import { byAddress, groupIdOf } from "./common.js";
@@ -307,7 +308,7 @@ function currentPrivileges(target: ClusterTarget, observed: ObservedCluster, bef
   const answer = observed.permissions;
   const covered = new Set([...DEFAULT_PERMISSION_PATHS, ...observed.acl.map((e) => e.path)]);
   return (path) => {
-    if (answer !== undefined && (path in answer || covered.has(path))) return new Map(Object.entries(answer[path] ?? {}));
+    if (answer !== undefined && (Object.hasOwn(answer, path) || covered.has(path))) return new Map(Object.entries(own(answer, path) ?? {}));
     return effectivePrivileges(before, target.runAs.tokenId, path, now);
   };
 }

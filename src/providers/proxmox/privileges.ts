@@ -10,7 +10,7 @@
  * `effectivePrivileges` combines the two. Pools (spec 2.5) are not modelled: homelab neither reads nor
  * writes them, and the guard only evaluates `/access...` paths and the paths of ACL entries it plans.
  */
-import { BUILTIN_ROLES, PRIVILEGES, ROOT_USER } from "../../core/pve.js";
+import { BUILTIN_ROLES, PRIVILEGES, ROOT_USER, isBuiltinRole } from "../../core/pve.js";
 import type { ObservedCluster } from "./observed.js";
 
 /** privilege → whether it propagates to the paths below (the shape of `GET /access/permissions`). */
@@ -57,7 +57,7 @@ const NONE: PrivilegeSet = new Map();
  */
 export function rolePrivileges(observed: Pick<ObservedCluster, "roles">): Map<string, readonly string[]> {
   const out = new Map<string, readonly string[]>();
-  for (const [id, r] of observed.roles) out.set(id, r.special && BUILTIN_ROLES[id] !== undefined ? BUILTIN_ROLES[id]! : r.privs);
+  for (const [id, r] of observed.roles) out.set(id, r.special && isBuiltinRole(id) ? BUILTIN_ROLES[id]! : r.privs);
   for (const [id, privs] of Object.entries(BUILTIN_ROLES)) if (!out.has(id)) out.set(id, privs);
   return out;
 }

@@ -37,6 +37,11 @@ export interface Outcome {
   halted?: boolean;
   /** A create that found its object already there and took it over (see ApplyResult). */
   adopted?: boolean;
+  /**
+   * The run was interrupted (SIGINT/SIGTERM): skipped, never attempted; or, on a failed change, still in flight when
+   * the wait for it ran out (`drainMs`), so whether it happened is unknown. A rerun picks either up.
+   */
+  interrupted?: boolean;
   ms?: number;
 }
 
@@ -49,6 +54,21 @@ export interface ExecuteOptions {
    * change on that target is started; they settle as skipped with `halted`, and a rerun picks them up.
    */
   halts?(error: unknown): boolean;
+  /**
+   * Stop: once aborted, no further change is started (they settle as skipped with `interrupted`); the ones in flight
+   * may finish for up to `drainMs` (default 10 s), after which they settle as failed with `interrupted` and the
+   * executor returns without them.
+   */
+  signal?: AbortSignal;
+  drainMs?: number;
+}
+
+/** The error of a change still in flight when an interrupted run stopped waiting for it. */
+export class InFlightError extends Error {
+  constructor(ms: number) {
+    super(`still in flight ${Math.round(ms / 1000)} s after the interrupt; whether it was made is unknown (a rerun finds out)`);
+    this.name = "InFlightError";
+  }
 }
 
 interface Unit {
@@ -99,6 +119,7 @@ export async function execute(plan: Plan, appliers: ReadonlyMap<string, Applier>
   }
 
   const settle = (c: Change, status: Status, extra: Partial<Outcome> = {}) => {
+    if (outcomes.has(c.address)) return; // given up on after an interrupt, then finished: already reported
     const o: Outcome = { address: c.address, kind: c.kind, target: c.target, action: c.action, status, ...extra };
     outcomes.set(c.address, o);
     opts.onDone?.(o);
@@ -120,6 +141,8 @@ export async function execute(plan: Plan, appliers: ReadonlyMap<string, Applier>
   let started = 0;
   let next = 0; // ready[next..] are waiting to start
   const running = new Set<Promise<void>>();
+  /** What each running call applies (to account for it if an interrupt stops waiting for it). */
+  const inFlight = new Map<Promise<void>, Change[]>();
   /** Targets that stopped, with the address of the change whose failure stopped them. */
   const halted = new Map<string, string>();
   const start = (u: Unit) => {
@@ -155,12 +178,38 @@ export async function execute(plan: Plan, appliers: ReadonlyMap<string, Applier>
       )
       .finally(() => running.delete(p));
     running.add(p);
+    inFlight.set(p, runnable);
   };
 
+  const stopped = abortPromise(opts.signal);
   while (started < units.length || running.size > 0) {
+    if (opts.signal?.aborted) break;
     while (next < ready.length && running.size < concurrency) start(ready[next++]!);
-    if (running.size > 0) await Promise.race(running);
+    if (running.size > 0) await Promise.race([...running, stopped.promise]);
     else if (next >= ready.length && started < units.length) throw new Error("executor stalled: unsatisfiable dependencies"); // cannot happen for an acyclic graph
   }
+  stopped.dispose();
+  if (opts.signal?.aborted) {
+    // Interrupted: let what is in flight finish (bounded), then account for everything else as not attempted.
+    const drainMs = opts.drainMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<"late">((r) => (timer = setTimeout(() => r("late"), drainMs)));
+    while (running.size > 0 && (await Promise.race([Promise.race(running).then(() => "done" as const), late])) !== "late");
+    clearTimeout(timer);
+    for (const [p, members] of inFlight) if (running.has(p)) for (const m of members) settle(m, "failed", { error: new InFlightError(drainMs), interrupted: true });
+    for (const c of plan.changes) if (!outcomes.has(c.address)) settle(c, "skipped", { interrupted: true });
+  }
   return plan.changes.map((c) => outcomes.get(c.address)!);
+}
+
+/** A promise that resolves when `signal` aborts (never without one), and a way to drop its listener. */
+function abortPromise(signal: AbortSignal | undefined): { promise: Promise<void>; dispose(): void } {
+  if (!signal) return { promise: new Promise<void>(() => {}), dispose: () => {} };
+  let onAbort = () => {};
+  const promise = new Promise<void>((r) => {
+    onAbort = () => r();
+    if (signal.aborted) r();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+  return { promise, dispose: () => signal.removeEventListener("abort", onAbort) };
 }

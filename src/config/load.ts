@@ -1,7 +1,9 @@
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { dirname, join, resolve as resolvePath } from "node:path";
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from "yaml";
 import { ConfigError, UserError, type ConfigProblem } from "../core/errors.js";
+import { printable } from "../core/printable.js";
+import { FileReadError, formatBytes, readBoundedText } from "../core/read-file.js";
 
 /** One path segment into the config: a map key or an array index. */
 export type Segment = string | number;
@@ -12,6 +14,14 @@ export type Segment = string | number;
  * legitimate file that reuses a few anchors stays far below it.
  */
 const MAX_ALIAS_COUNT = 10_000;
+
+/**
+ * The largest config file read: 16 MiB (each file of a directory). A large homelab's config is a few
+ * hundred KiB; the limit only keeps `-f /dev/zero`-like inputs from filling memory (issue 10 item 3).
+ * Only regular files are read (src/core/read-file.ts): a FIFO, a device or a socket, given with -f or as
+ * an entry of a config directory, is refused.
+ */
+export const MAX_CONFIG_FILE_BYTES = 16 * 1024 * 1024;
 
 export interface SourceFile {
   /** The path as shown to the user (as given on the command line, joined with the file name for directories). */
@@ -87,15 +97,27 @@ export function loadConfigText(text: string, display: string): LoadedConfig {
 function parseFile(display: string, problems: ConfigProblem[]): { src: SourceFile; data: Record<string, unknown> } | undefined {
   let text: string;
   try {
-    text = readFileSync(display, "utf8");
+    text = readBoundedText(display, { limit: MAX_CONFIG_FILE_BYTES, what: "config file" });
   } catch (err) {
-    problems.push({ file: display, path: "", message: `cannot be read (${(err as NodeJS.ErrnoException).code ?? "EIO"})` });
+    if (!(err instanceof FileReadError)) throw err;
+    problems.push({
+      file: display,
+      path: "",
+      message: err.why,
+      ...(err.reason === "special" || err.reason === "too-large" || err.reason === "directory"
+        ? { hint: `a config is a regular YAML file of at most ${formatBytes(MAX_CONFIG_FILE_BYTES)} (or a directory of them); pass it with -f PATH` }
+        : {}),
+    });
     return undefined;
   }
   return parseText(display, text, problems);
 }
 
-function parseText(display: string, text: string, problems: ConfigProblem[]): { src: SourceFile; data: Record<string, unknown> } | undefined {
+function parseText(display: string, raw: string, problems: ConfigProblem[]): { src: SourceFile; data: Record<string, unknown> } | undefined {
+  // YAML 1.2 counts a lone CR as a line break (spec 5.4, b-break), the yaml library does not: a file saved
+  // with old Mac line endings would be one long line, all comment after a first `#` ("the file is empty").
+  // One character for one character, so every offset (and line and column) stays the same.
+  const text = raw.replace(/\r(?!\n)/g, "\n");
   const lines = new LineCounter();
   // uniqueKeys is off because duplicates are reported below with both places named.
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false, version: "1.2", strict: true });
@@ -106,6 +128,15 @@ function parseText(display: string, text: string, problems: ConfigProblem[]): { 
   };
   const before = problems.length;
   for (const e of [...doc.errors, ...doc.warnings]) {
+    if (e.code === "MULTIPLE_DOCS") {
+      problems.push({
+        ...at(e.pos[0]),
+        path: "",
+        message: "a second YAML document starts here: homelab reads one YAML document per file",
+        hint: "remove this `---` line (and a `...` before it); to split the config, put each part in its own *.yaml file of a directory and pass the directory with -f",
+      });
+      continue;
+    }
     problems.push({ ...at(e.pos[0]), path: "", message: yamlMessage(e.message, e.code) });
   }
   if (problems.length > before) return undefined;
@@ -122,6 +153,21 @@ function parseText(display: string, text: string, problems: ConfigProblem[]): { 
     problems.push({ ...at(doc.contents.range?.[0] ?? 0), path: "", message: `the top level is ${kind}, not a mapping`, hint: "the file must be a mapping of sections such as `version: 1`, `clusters:`, `realms:`, `access:`" });
     return undefined;
   }
+  // An alias whose anchor is not defined before it: yaml's toJS would throw the same ReferenceError as
+  // for an alias bomb, so these are found first, each at its own place.
+  visit(doc, {
+    Alias: (_k, n) => {
+      if (n.resolve(doc) !== undefined) return;
+      const name = printable(n.source);
+      problems.push({
+        ...at(n.range?.[0] ?? 0),
+        path: "",
+        message: `the alias \`*${name}\` refers to no anchor: no \`&${name}\` is defined before it`,
+        hint: `an alias repeats a value marked earlier with &${name}; to write a text that starts with \`*\`, quote it: "*${name}"`,
+      });
+    },
+  });
+  if (problems.length > before) return undefined;
   let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
@@ -137,7 +183,7 @@ function parseText(display: string, text: string, problems: ConfigProblem[]): { 
 
 /** yaml's messages may quote a source line (which could hold a secret): keep only the first sentence. */
 function yamlMessage(message: string, code: string): string {
-  const first = message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "").trim();
+  const first = printable(message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "").trim());
   return `YAML ${code === "BAD_INDENT" || code === "MISSING_CHAR" || code === "UNEXPECTED_TOKEN" || code === "BLOCK_AS_IMPLICIT_KEY" ? "syntax error" : "error"}: ${first}`;
 }
 
@@ -151,7 +197,7 @@ function findDuplicateKeys(doc: Document.Parsed, at: (o: number) => Omit<Locatio
         const first = seen.get(name);
         if (first) {
           const f = at(first.range?.[0] ?? 0);
-          problems.push({ ...at(key?.range?.[0] ?? 0), path: "", message: `duplicate key \`${name}\` (first defined at line ${f.line}, column ${f.col})`, hint: "a key may appear only once in a mapping: merge the two entries or rename one" });
+          problems.push({ ...at(key?.range?.[0] ?? 0), path: "", message: `duplicate key \`${printable(name)}\` (first defined at line ${f.line}, column ${f.col})`, hint: "a key may appear only once in a mapping: merge the two entries or rename one" });
         } else if (key) {
           seen.set(name, key);
         }
@@ -168,7 +214,10 @@ interface Origin {
 
 /** Merge the files' top-level sections: mappings merge by key (a key in two files is an error), lists concatenate. */
 function merge(parsed: { src: SourceFile; data: Record<string, unknown> }[]): LoadedConfig {
-  const data: Record<string, unknown> = {};
+  // Keyed by names from the files: without a prototype, `toString` or `constructor` is not found in it
+  // before it is defined, and `__proto__` is an ordinary key (assigning it to a plain object would replace
+  // the prototype instead), issue 10 item 6. Sections that are mappings are copied the same way.
+  const data: Record<string, unknown> = Object.create(null);
   const origins = new Map<string, Origin>(); // "section" or "section\0key" → origin
   const listOrigins = new Map<string, Origin[]>(); // list sections: index → origin
   const problems: ConfigProblem[] = [];
@@ -179,8 +228,8 @@ function merge(parsed: { src: SourceFile; data: Record<string, unknown> }[]): Lo
   parsed.forEach(({ data: fileData }, file) => {
     for (const [section, value] of Object.entries(fileData)) {
       const existing = data[section];
-      if (!(section in data)) {
-        data[section] = isPlainObject(value) ? { ...value } : Array.isArray(value) ? [...value] : value;
+      if (!Object.hasOwn(data, section)) {
+        data[section] = isPlainObject(value) ? nullRecord(value) : Array.isArray(value) ? [...value] : value;
         origins.set(section, { file });
         if (isPlainObject(value)) for (const k of Object.keys(value)) origins.set(`${section}\0${k}`, { file });
         if (Array.isArray(value)) listOrigins.set(section, value.map((_, index) => ({ file, index })));
@@ -278,6 +327,13 @@ function fmt(l: Location | undefined): string {
 
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** A copy of `from` without a prototype (its `__proto__` key, if any, copied as a plain key). */
+function nullRecord(from: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = Object.create(null);
+  for (const [k, v] of Object.entries(from)) out[k] = v;
+  return out;
 }
 
 function isScalarValue(v: unknown): boolean {

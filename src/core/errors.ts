@@ -1,3 +1,5 @@
+import { printable } from "./printable.js";
+
 /**
  * The error kinds of homelab. Deep code throws one of these; only the CLI turns them into output and an
  * exit code (STYLE.md section 4). Each class has a stable `code` string that JSON output and tests key on.
@@ -75,11 +77,15 @@ function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** `FILE:LINE:COL: path: message` plus an indented hint line, the format every config problem is printed in. */
+/**
+ * `FILE:LINE:COL: path: message` plus an indented hint line, the format every config problem is printed in.
+ * Each part may quote the user's text (a key, an id, a file name): control characters are shown escaped
+ * (src/core/printable.ts), so a message is one line that cannot recolour or rewrite the terminal.
+ */
 export function formatProblem(p: ConfigProblem): string {
-  const where = p.file === undefined ? "" : `${p.file}${p.line === undefined ? "" : `:${p.line}:${p.col ?? 1}`}: `;
-  const head = `${where}${p.path ? `${p.path}: ` : ""}${p.message}`;
-  return p.hint ? `${head}\n  hint: ${p.hint}` : head;
+  const where = p.file === undefined ? "" : `${printable(p.file)}${p.line === undefined ? "" : `:${p.line}:${p.col ?? 1}`}: `;
+  const head = `${where}${p.path ? `${printable(p.path)}: ` : ""}${printable(p.message)}`;
+  return p.hint ? `${head}\n  hint: ${printable(p.hint)}` : head;
 }
 
 /**

@@ -7,10 +7,22 @@
  * (errata 9); GET/DELETE carry their parameters in the query string (a body there is a 501).
  *
  * Retries: only GET is retried (a POST/PUT/DELETE that failed mid-flight may have been applied; the planner
- * re-reads instead), on network errors (not TLS/pin failures), 502/503/504 and 595-599, with exponential
- * backoff plus jitter, honouring Retry-After. 500 is NEVER retried: PVE uses it for every handler error
- * ("does not exist", "already exists", validation inside handlers), which a retry cannot fix, and a
+ * re-reads instead), on network errors (not TLS/pin failures, not timeouts), 502/503/504 and 595-599, with
+ * exponential backoff plus jitter, honouring Retry-After. 500 is NEVER retried: PVE uses it for every handler
+ * error ("does not exist", "already exists", validation inside handlers), which a retry cannot fix, and a
  * transient 500 is indistinguishable from those by status alone.
+ *
+ * Timeouts (src/providers/timeouts.ts, HOMELAB_CONNECT_TIMEOUT_S / HOMELAB_REQUEST_TIMEOUT_S): connect plus TLS
+ * handshake, then the wait for the answer. A timed-out request is not repeated, so they bound each request
+ * (a silent server used to keep `plan` waiting 4 x 30 s, issue 10 item 10). A request waiting longer than
+ * 3 s is shown on the progress line (src/providers/waits.ts).
+ *
+ * Keep-alive (chain soak finding C4): pveproxy, and the simulator (Node's default), close a connection idle
+ * for 5 s. A request written on such a connection just as the server closes it fails with ECONNRESET before
+ * any byte of an answer; the server never read it. So idle sockets are dropped after FREE_SOCKET_TIMEOUT_MS
+ * (below the server's 5 s; Node also honours a shorter `Keep-Alive: timeout=` hint), and a request that still
+ * fails that way on a REUSED socket, before any byte of the answer, is sent once more on a new connection,
+ * whatever its method (the pattern Node's http documentation gives for `request.reusedSocket`).
  *
  * Failure semantics of the mutating methods: a failed create leaves nothing behind (PVE writes under a
  * lock, all or nothing); after a failed update or delete, assume the object is unchanged / still exists.
@@ -20,6 +32,8 @@ import got, { type Got, type Response } from "got";
 import type { TlsSettings } from "../../core/desired.js";
 import type { Secret } from "../../config/secret.js";
 import { redact, registerSecret } from "../../log/redact.js";
+import { isTimeout, requestTimeouts, timeoutText } from "../timeouts.js";
+import { watchRequest } from "../waits.js";
 import { httpError, transportError, type RequestDescription } from "./errors.js";
 import { PinnedAgent, readCaFile } from "./tls.js";
 import type { PveVersionInfo } from "./versions.js";
@@ -83,9 +97,9 @@ export interface ProxmoxClientOptions {
   url: string;
   token: { id: string; secret: Secret };
   tls: TlsSettings;
-  /** Time allowed for an answer once the request is sent, ms. Default 30000. */
+  /** Time allowed for an answer once the request is sent, ms. Default: HOMELAB_REQUEST_TIMEOUT_S, else 30 s. */
   timeoutMs?: number;
-  /** Time allowed for TCP connect plus TLS handshake, ms. Default 5000. */
+  /** Time allowed for TCP connect plus TLS handshake, ms. Default: HOMELAB_CONNECT_TIMEOUT_S, else 10 s. */
   connectTimeoutMs?: number;
   /** Retries of a failed GET (so at most retries + 1 attempts). Default 3. */
   retries?: number;
@@ -96,19 +110,26 @@ export interface ProxmoxClientOptions {
   onWarning?: (message: string) => void;
   /** Kept-alive sockets per cluster. Default 8. */
   maxSockets?: number;
+  /** An idle kept-alive socket is closed after this many ms. Default FREE_SOCKET_TIMEOUT_MS. */
+  freeSocketTimeoutMs?: number;
 }
 
-const DEFAULT_TIMEOUT_MS = 30_000;
-const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+/**
+ * Idle sockets are closed after 4 s: below the 5 s after which pveproxy and the simulator (Node's default
+ * `keepAliveTimeout`) close them, so a request is rarely written on a socket the server is closing.
+ */
+export const FREE_SOCKET_TIMEOUT_MS = 4000;
 const DEFAULT_RETRIES = 3;
 const DEFAULT_RETRY_BASE_MS = 250;
 const MAX_RETRY_DELAY_MS = 10_000;
 /** Statuses worth retrying on a GET: gateway/availability errors and pveproxy's forwarding failures (spec 1.5). */
 const RETRY_STATUSES = new Set([502, 503, 504, 595, 596, 597, 598, 599]);
 const RETRY_CODES = new Set([
-  "ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "EAI_AGAIN", "ENETUNREACH", "EHOSTUNREACH", "ECONNABORTED",
+  "ECONNRESET", "ECONNREFUSED", "EPIPE", "EAI_AGAIN", "ENETUNREACH", "EHOSTUNREACH", "ECONNABORTED",
   "ERR_STREAM_PREMATURE_CLOSE",
 ]);
+/** How a kept-alive socket closed by the server fails the request written on it ("socket hang up" is ECONNRESET). */
+const STALE_SOCKET_CODES = new Set(["ECONNRESET", "EPIPE", "ERR_STREAM_PREMATURE_CLOSE"]);
 
 /** Boolean realm options (spec 3.1.5) that come back as 0/1. */
 const REALM_BOOLEANS = new Set(["default", "autocreate", "groups-autocreate", "groups-overwrite", "query-userinfo", "secure", "verify", "case-sensitive"]);
@@ -242,8 +263,6 @@ function aclKey(a: PveAclEntry): string {
 
 // --- the client ----------------------------------------------------------------------------------------
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** Parse Retry-After (seconds or an HTTP date) into ms, or undefined. */
 function retryAfterMs(header: string | string[] | undefined): number | undefined {
   const v = Array.isArray(header) ? header[0] : header;
@@ -272,6 +291,10 @@ export class ProxmoxClient {
   readonly #maxSockets: number;
   #http: Got | undefined;
   #authorization: string | undefined;
+  /** Incremented by close(): a request started before it stops at its next failure or backoff. */
+  #generation = 0;
+  /** Wakes the backoff sleeps in progress (close() ends them). */
+  readonly #wakers = new Set<() => void>();
 
   constructor(opts: ProxmoxClientOptions) {
     this.name = opts.name;
@@ -279,12 +302,16 @@ export class ProxmoxClient {
     this.#tokenId = opts.token.id;
     this.#secret = opts.token.secret;
     this.#tls = opts.tls;
-    this.#timeouts = { connectMs: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, responseMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS };
+    const fromEnv = opts.connectTimeoutMs === undefined || opts.timeoutMs === undefined ? requestTimeouts() : undefined;
+    this.#timeouts = { connectMs: opts.connectTimeoutMs ?? fromEnv!.connectMs, responseMs: opts.timeoutMs ?? fromEnv!.responseMs };
     this.#retries = Math.max(0, opts.retries ?? DEFAULT_RETRIES);
     this.#retryBaseMs = Math.max(0, opts.retryBaseDelayMs ?? DEFAULT_RETRY_BASE_MS);
     this.#onRetry = opts.onRetry;
     this.#maxSockets = opts.maxSockets ?? 8;
-    const agentOpts = { keepAlive: true, maxSockets: this.#maxSockets };
+    // `timeout` of a keep-alive Agent is the idle (free) socket timeout: Agent.keepSocketAlive sets it on each
+    // socket put back in the pool (and takes the server's `Keep-Alive: timeout=N` hint minus 1 s when shorter);
+    // a request in flight is timed by got's options below, not by this.
+    const agentOpts = { keepAlive: true, maxSockets: this.#maxSockets, timeout: opts.freeSocketTimeoutMs ?? FREE_SOCKET_TIMEOUT_MS };
     this.#agent = opts.tls.fingerprint !== undefined
       ? new PinnedAgent({ ...agentOpts, fingerprint: opts.tls.fingerprint, handshakeTimeoutMs: this.#timeouts.connectMs })
       : new Agent(agentOpts);
@@ -295,8 +322,15 @@ export class ProxmoxClient {
     }
   }
 
-  /** Close kept-alive connections. The client stays usable (new connections are opened on demand). */
+  /**
+   * Close kept-alive connections and end the requests under way: one in flight or waiting to be retried fails
+   * at once instead of being repeated, and no further retry is announced (with --debug, retry lines used to go
+   * on after the command had printed its final error). The client stays usable: a request started after
+   * close() opens a new connection.
+   */
   close(): void {
+    this.#generation++;
+    for (const wake of [...this.#wakers]) wake();
     this.#agent.destroy();
   }
 
@@ -319,7 +353,7 @@ export class ProxmoxClient {
         rejectUnauthorized: this.#tls.insecure !== true,
         ...(certificateAuthority !== undefined ? { certificateAuthority } : {}),
       },
-      timeout: { connect: this.#timeouts.connectMs, secureConnect: this.#timeouts.connectMs, response: this.#timeouts.responseMs },
+      timeout: { lookup: this.#timeouts.connectMs, connect: this.#timeouts.connectMs, secureConnect: this.#timeouts.connectMs, response: this.#timeouts.responseMs },
       retry: { limit: 0 },
       throwHttpErrors: false,
       followRedirect: false,
@@ -341,10 +375,14 @@ export class ProxmoxClient {
     const shownPath = `/${rel}${!hasBody && encoded !== "" ? `?${encoded}` : ""}`;
     const desc: RequestDescription = { cluster: this.name, method, path: redact(shownPath), url: redact(`${this.url}/api2/json${shownPath}`) };
     const safe = method === "GET";
+    let staleRetried = false;
+    const generation = this.#generation;
     for (let attempt = 1; ; attempt++) {
+      if (this.#generation !== generation) throw this.#closedError(desc);
       const started = performance.now();
       let response: Response<string> | undefined;
       let failure: unknown;
+      const done = watchRequest(`${this.name} (${this.url})`);
       try {
         response = await http(rel, {
           method,
@@ -356,17 +394,28 @@ export class ProxmoxClient {
         });
       } catch (err) {
         failure = err;
+      } finally {
+        done();
       }
       const status = response?.statusCode ?? 0;
       this.requestLog.push({ method, path: desc.path, status, ms: Math.round(performance.now() - started), attempt });
 
       if (response && status >= 200 && status < 300) return unwrap<T>(response.body, desc);
+      // Closed meanwhile (the run is over): no retry, no further line.
+      if (this.#generation !== generation) throw this.#closedError(desc);
 
       const code = failure !== undefined ? networkCode(failure) : undefined;
-      const retryable = safe && attempt <= this.#retries && (response ? RETRY_STATUSES.has(status) : code !== undefined && RETRY_CODES.has(code));
+      if (!response && !staleRetried && staleSocket(failure, code)) {
+        // Written on a kept-alive socket the server had closed: it never read the request (see the header).
+        staleRetried = true;
+        this.#onRetry?.({ cluster: this.name, method, path: desc.path, attempt, reason: `${code} on a reused connection`, delayMs: 0 });
+        continue;
+      }
+      const timedOut = !response && isTimeout(failure);
+      const retryable = safe && !timedOut && attempt <= this.#retries && (response ? RETRY_STATUSES.has(status) : code !== undefined && RETRY_CODES.has(code));
       if (!retryable) {
         if (response) throw httpError(desc, status, response.statusMessage, response.body);
-        throw transportError(desc, failure, this.#timeouts);
+        throw transportError(desc, timedOut ? timeoutFailure(failure, this.url, this.#timeouts) : failure, this.#timeouts);
       }
       const backoff = Math.min(MAX_RETRY_DELAY_MS, this.#retryBaseMs * 2 ** (attempt - 1));
       const jittered = Math.round(backoff / 2 + Math.random() * (backoff / 2));
@@ -374,8 +423,26 @@ export class ProxmoxClient {
       const delayMs = after !== undefined ? Math.min(Math.max(after, jittered), 60_000) : jittered;
       const reason = response ? `${status} ${redact(response.statusMessage ?? "")}`.trim() : code!;
       this.#onRetry?.({ cluster: this.name, method, path: desc.path, attempt, reason, delayMs });
-      await sleep(delayMs);
+      await this.#sleep(delayMs);
     }
+  }
+
+  /** A backoff that ends early when the client is closed (the loop then stops). */
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wakers = this.#wakers;
+      const t = setTimeout(done, ms);
+      wakers.add(done);
+      function done(): void {
+        clearTimeout(t);
+        wakers.delete(done);
+        resolve();
+      }
+    });
+  }
+
+  #closedError(desc: RequestDescription): Error {
+    return transportError(desc, Object.assign(new Error("the client was closed: the run is over"), { code: "ERR_CLIENT_CLOSED" }), this.#timeouts);
   }
 
   // --- realms ---------------------------------------------------------------------------------------
@@ -549,6 +616,22 @@ export class ProxmoxClient {
     const field = (k: string) => (data?.[k] === undefined || data?.[k] === null ? "" : String(data[k]));
     return { version: field("version"), release: field("release"), repoid: field("repoid") };
   }
+}
+
+/**
+ * A request that failed on a kept-alive socket the server had closed: a reset (or "socket hang up") on a
+ * REUSED socket before any byte of an answer. got's error carries its Request, whose `reusedSocket` is
+ * the ClientRequest's (Node http: true when the request was written on a socket from the pool).
+ */
+function staleSocket(err: unknown, code: string | undefined): boolean {
+  if (code === undefined || !STALE_SOCKET_CODES.has(code)) return false;
+  const e = err as { request?: { reusedSocket?: boolean }; response?: unknown; timings?: { response?: number } };
+  return e.request?.reusedSocket === true && e.response === undefined && e.timings?.response === undefined;
+}
+
+/** A timed-out request's failure, reworded to name the origin, the timeout and its variable (timeouts.ts). */
+function timeoutFailure(err: unknown, origin: string, timeouts: { connectMs: number; responseMs: number }): Error {
+  return Object.assign(new Error(timeoutText(err, origin, timeouts)), { code: "ETIMEDOUT" });
 }
 
 function networkCode(err: unknown): string | undefined {

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEntraSim, type EntraSim } from "../../src/sim/entra/index.js";
 
@@ -55,7 +56,36 @@ describe("entra sim: discovery endpoints (2.3, 2.8, 5.1)", () => {
     expect(doc.tenant_discovery_endpoint).toBe(`${sim.loginUrl}/${sim.tenantId}/v2.0/.well-known/openid-configuration`);
     expect(doc["api-version"]).toBe("1.1");
     expect(doc.metadata[0].aliases).toContain("login.microsoftonline.com");
-    const keys = await fetch(`${sim.loginUrl}/${sim.tenantId}/discovery/v2.0/keys`);
-    expect(await keys.json()).toEqual({ keys: [] });
+  });
+
+  it("jwks_uri publishes one RSA signing key with kid = x5t, its certificate, and the tenant's issuer", async () => {
+    const r = await fetch(`${sim.loginUrl}/${sim.tenantId}/discovery/v2.0/keys`);
+    expect(r.status).toBe(200);
+    const { keys } = (await r.json()) as { keys: Array<Record<string, unknown>> };
+    expect(keys).toHaveLength(1);
+    const k = keys[0]!;
+    expect(k).toMatchObject({ kty: "RSA", use: "sig", e: "AQAB", issuer: `${sim.loginUrl}/${sim.tenantId}/v2.0` });
+    expect(k.kid).toBe(k.x5t);
+    const der = Buffer.from(String((k.x5c as string[])[0]), "base64");
+    expect(createHash("sha1").update(der).digest("base64url")).toBe(k.kid);
+    expect(Buffer.from(String(k.n), "base64url").length).toBe(256);
+    // The same key on every read, and from the domain alias.
+    const again = (await (await fetch(`${sim.loginUrl}/homelabsim.onmicrosoft.com/discovery/v2.0/keys`)).json()) as { keys: unknown[] };
+    expect(again.keys).toEqual(keys);
+    const unknown = await fetch(`${sim.loginUrl}/00000000-1111-4222-8333-444444444444/discovery/v2.0/keys`);
+    expect(unknown.status).toBe(400);
+  });
+
+  it("userinfo_endpoint is the simulator's Graph /oidc/userinfo, which refuses a request without a user token", async () => {
+    const doc = (await (await fetch(`${sim.loginUrl}/${sim.tenantId}/v2.0/.well-known/openid-configuration`)).json()) as { userinfo_endpoint: string };
+    expect(doc.userinfo_endpoint).toBe(`${sim.graphUrl}/oidc/userinfo`);
+    expect((await fetch(doc.userinfo_endpoint)).status).toBe(401);
+    const t = await fetch(`${sim.loginUrl}/${sim.tenantId}/oauth2/v2.0/token`, {
+      method: "POST",
+      body: new URLSearchParams({ client_id: sim.automation.clientId, client_secret: sim.automation.clientSecret, scope: "https://graph.microsoft.com/.default", grant_type: "client_credentials" }),
+    });
+    const { access_token } = (await t.json()) as { access_token: string };
+    // An app-only token has no user: Graph refuses it.
+    expect((await fetch(doc.userinfo_endpoint, { headers: { authorization: `Bearer ${access_token}` } })).status).toBe(403);
   });
 });

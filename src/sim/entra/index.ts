@@ -2,7 +2,8 @@ import { DEFAULT_TENANT_ID, GRAPH_APP_ID, GRAPH_CLI_APP_ID, newGuid, newSecretTe
 import { Knobs } from "./knobs.js";
 import { DEFAULT_AUTOMATION_PERMISSIONS, GRAPH_APP_ROLES } from "./permissions.js";
 import { listen, type ServerDeps } from "./server.js";
-import { Directory, eqi } from "./state.js";
+import { createHash } from "node:crypto";
+import { DEFAULT_USER_PASSWORD, Directory, eqi } from "./state.js";
 import type { DeviceUser } from "./token-endpoint.js";
 import type { EntraSim, EntraSimKnobs, EntraSimOptions, LogEntry } from "./types.js";
 
@@ -35,13 +36,16 @@ export type {
   Trigger,
 } from "./types.js";
 export type { AppManagementPoliciesKnob, SimAppManagementPolicy } from "./graph-policies.js";
-export { DEFAULT_AUTOMATION_PERMISSIONS, DEFAULT_TENANT_ID, GRAPH_APP_ID, GRAPH_APP_ROLES, GRAPH_CLI_APP_ID };
+export { DEFAULT_AUTOMATION_PERMISSIONS, DEFAULT_TENANT_ID, DEFAULT_USER_PASSWORD, GRAPH_APP_ID, GRAPH_APP_ROLES, GRAPH_CLI_APP_ID };
+export { SIGN_IN_USERS, GUEST_UPN, DISABLED_UPN, MANY_GROUPS_UPN } from "./people.js";
+export { signIn, buildAuthorizeUrl, pageError, type SignInOptions, type SignInResult, type AuthorizeUrlParts } from "./signin-client.js";
 
 export const DEFAULT_TENANT_DOMAIN = "homelabsim.onmicrosoft.com";
 
 export async function startEntraSim(opts: EntraSimOptions = {}): Promise<EntraSim> {
   const tenantId = (opts.tenantId ?? DEFAULT_TENANT_ID).toLowerCase();
   const dir = new Directory(tenantId, DEFAULT_TENANT_DOMAIN, opts.now ?? (() => new Date()));
+  dir.pairwiseSalt = opts.pairwiseSalt ?? createHash("sha256").update(`homelab-sim pairwise ${tenantId}`).digest("hex");
   const knobValues: EntraSimKnobs = {
     consistencyDelay: opts.consistencyDelay ?? 0,
     credentialDelay: opts.credentialDelay ?? 0,
@@ -77,7 +81,9 @@ export async function startEntraSim(opts: EntraSimOptions = {}): Promise<EntraSi
     },
     log,
     urls: { loginUrl: "", graphUrl: "" },
+    codeSeconds: opts.authorizationCodeSeconds ?? 600,
   };
+  deps.tokenConfig.urls = deps.urls;
   const { server, url } = await listen(deps, opts.host ?? "127.0.0.1", opts.port ?? 0);
   deps.urls.loginUrl = url;
   deps.urls.graphUrl = url;

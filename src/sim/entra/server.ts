@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { handleAuthorize } from "./authorize.js";
 import { instanceDiscovery, openIdConfiguration } from "./discovery.js";
 import { GraphError, TokenError } from "./errors.js";
 import { handleApplications } from "./graph-applications.js";
@@ -7,12 +8,13 @@ import { parseSegment, type GraphCtx, type Reply } from "./graph-context.js";
 import { handleGroups, handleMe, handleUsers } from "./graph-directory.js";
 import { handlePolicies } from "./graph-policies.js";
 import { handleServicePrincipals } from "./graph-service-principals.js";
+import { issuerUrl, userinfoClaims } from "./id-token.js";
 import { innerErrorDate, newGuid } from "./ids.js";
 import type { Knobs } from "./knobs.js";
 import type { Caller } from "./permissions.js";
 import type { Json } from "./shapes.js";
 import type { Directory } from "./state.js";
-import { handleIdentityPost, tokenErrorBody, type TokenEndpointConfig } from "./token-endpoint.js";
+import { handleIdentityPost, tenantMatches, tokenErrorBody, type TokenEndpointConfig } from "./token-endpoint.js";
 import type { LogEntry } from "./types.js";
 
 /**
@@ -28,6 +30,8 @@ export interface ServerDeps {
   tokenConfig: TokenEndpointConfig;
   log: LogEntry[];
   urls: { loginUrl: string; graphUrl: string };
+  /** Authorization-code lifetime, seconds. */
+  codeSeconds: number;
 }
 
 export async function listen(deps: ServerDeps, host: string, port: number): Promise<{ server: Server; url: string }> {
@@ -75,6 +79,9 @@ function handle(deps: ServerDeps, req: IncomingMessage, res: ServerResponse, raw
   const method = (req.method ?? "GET").toUpperCase();
   if (segments[0] === "v1.0") {
     const status = handleGraph(deps, req, res, method, segments.slice(1), url, path, rawBody);
+    deps.log.push({ api: "graph", method, path, status });
+  } else if (segments[0] === "oidc" && segments[1] === "userinfo" && segments.length === 2) {
+    const status = handleUserinfo(deps, req, res, method);
     deps.log.push({ api: "graph", method, path, status });
   } else {
     const status = handleIdentity(deps, req, res, method, segments, url, rawBody);
@@ -190,6 +197,36 @@ function route(ctx: GraphCtx): Reply {
   }
 }
 
+/**
+ * Graph's OIDC userinfo endpoint (`https://graph.microsoft.com/oidc/userinfo`, the discovery document's
+ * `userinfo_endpoint`), GET or POST with the access token of a user sign-in (authorization code flow).
+ */
+function handleUserinfo(deps: ServerDeps, req: IncomingMessage, res: ServerResponse, method: string): number {
+  const { dir } = deps;
+  const requestId = newGuid();
+  const fail = (status: number, code: string, message: string): number => {
+    res.writeHead(status, {
+      "content-type": GRAPH_JSON,
+      "request-id": requestId,
+      "www-authenticate": `Bearer realm="", authorization_uri="${deps.urls.loginUrl}/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`,
+    });
+    res.end(JSON.stringify({ error: { code, message, innerError: { date: innerErrorDate(dir.now()), "request-id": requestId, "client-request-id": requestId } } }));
+    return status;
+  };
+  if (method !== "GET" && method !== "POST") return fail(405, "Request_BadRequest", "The HTTP method is not allowed.");
+  const m = req.headers.authorization ? /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization) : null;
+  if (!m?.[1]) return fail(401, "InvalidAuthenticationToken", "Access token is empty.");
+  const grant = dir.accessTokens.get(m[1]);
+  if (!grant) return fail(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.");
+  if (dir.now().getTime() >= grant.expiresAt) return fail(401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.");
+  const user = grant.kind === "user" ? dir.collections.users.get(grant.principalId) : undefined;
+  // userinfo needs a user token with the openid scope.
+  if (!user || !grant.permissions.includes("openid")) return fail(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
+  res.writeHead(200, { "content-type": "application/json; charset=utf-8", "request-id": requestId });
+  res.end(JSON.stringify(userinfoClaims(dir, deps.urls.graphUrl, user, grant.appId, grant.permissions)));
+  return 200;
+}
+
 // ---- identity ---------------------------------------------------------------------------------------------------
 
 function handleIdentity(
@@ -222,6 +259,12 @@ function handleIdentity(
   };
   const [tenant = "", ...rest] = segments;
   const tail = rest.join("/");
+  if (tail === "oauth2/v2.0/authorize" && (method === "GET" || method === "POST")) {
+    const r = handleAuthorize(dir, { codeSeconds: deps.codeSeconds }, tenant, method, req.url ?? "", url.searchParams, form);
+    res.writeHead(r.status, { ...r.headers, "x-ms-request-id": headers["x-ms-request-id"] ?? "", date: headers.date ?? "" });
+    res.end(r.body);
+    return r.status;
+  }
   try {
     if (tail === "oauth2/v2.0/token" || tail === "oauth2/v2.0/devicecode") {
       if (method !== "POST")
@@ -234,7 +277,11 @@ function handleIdentity(
       return send(200, openIdConfiguration(dir, deps.urls.loginUrl, deps.urls.graphUrl, tenant), { "cache-control": "max-age=86400, private" });
     if (method === "GET" && tenant === "common" && tail === "discovery/instance")
       return send(200, instanceDiscovery(dir, deps.urls.loginUrl, url.searchParams.get("authorization_endpoint")));
-    if (method === "GET" && tail === "discovery/v2.0/keys") return send(200, { keys: [] });
+    if (method === "GET" && tail === "discovery/v2.0/keys") {
+      if (!tenantMatches(dir, tenant) && !["common", "organizations", "consumers"].includes(tenant.toLowerCase()))
+        return send(400, { error: "invalid_tenant", error_description: `AADSTS90002: Tenant '${tenant}' not found.`, error_codes: [90002] });
+      return send(200, dir.signing.jwks(issuerUrl(deps.urls.loginUrl, dir.tenantId)), { "cache-control": "max-age=86400, private" });
+    }
     return send(404, { error: "not_found", error_description: `No simulated endpoint at ${method} /${segments.join("/")}` });
   } catch (err) {
     if (!(err instanceof TokenError)) throw err;

@@ -1,4 +1,5 @@
 import { normaliseKeyCredential } from "./client-assertion.js";
+import { SigningKey } from "./signing.js";
 import { GRAPH_APP_ID, graphDate, isGuid, newGuid, newOpaque, newSecretText } from "./ids.js";
 import { GRAPH_APP_ROLES } from "./permissions.js";
 import {
@@ -52,6 +53,30 @@ interface StoredSecret {
   pendingUses: number;
 }
 
+/** What the sign-in page checks for a user; not Graph properties (Graph never returns passwords). */
+export interface UserSignIn {
+  password: string;
+  accountEnabled: boolean;
+  userType: "Member" | "Guest";
+}
+
+/** An authorization code (v2-oauth2-auth-code-flow): single use, short-lived, bound to client and redirect URI. */
+export interface AuthCodeGrant {
+  clientId: string;
+  redirectUri: string;
+  userId: string;
+  scopes: string[];
+  nonce?: string;
+  codeChallenge?: string;
+  codeChallengeMethod?: "plain" | "S256";
+  authTime: number;
+  expiresAt: number;
+  redeemed: boolean;
+}
+
+/** Default password of fixture users that name none (documented in the README; a local simulator only). */
+export const DEFAULT_USER_PASSWORD = "homelab-sim-password";
+
 export type SecretCheck = "ok" | "no-app" | "wrong" | "expired" | "no-sp" | "disabled";
 
 export const ACCESS_TOKEN_SECONDS = 3599;
@@ -73,8 +98,15 @@ export class Directory {
   readonly accessTokens = new Map<string, AccessGrant>();
   readonly refreshTokens = new Map<string, RefreshGrant>();
   readonly deviceCodes = new Map<string, DeviceGrant>();
+  /** Sign-in data by user object id (authorize endpoint). */
+  readonly userSignIn = new Map<string, UserSignIn>();
+  readonly authCodes = new Map<string, AuthCodeGrant>();
   readonly graphSpId = newGuid();
   knobs: EntraSimKnobs = {};
+  /** Salt of pairwise subjects (5.2); set from options by startEntraSim. */
+  pairwiseSalt = "";
+  /** The tenant's token-signing key (jwks_uri). */
+  readonly signing = new SigningKey();
 
   constructor(
     readonly tenantId: string,
@@ -279,9 +311,17 @@ export class Directory {
     automation: { clientId: string; clientSecret: string; permissions: string[]; displayName: string },
   ): { objectId: string; servicePrincipalId: string } {
     const now = this.now();
+    const generated: Array<[string, number]> = [];
     for (const u of fixture.users ?? []) {
       const id = (u.id ?? newGuid()).toLowerCase();
-      this.collections.users.set(id, this.entity(userTemplate({ ...u, id })));
+      const { password, accountEnabled, userType, generatedGroups, ...props } = u;
+      this.collections.users.set(id, this.entity(userTemplate({ ...props, id })));
+      this.userSignIn.set(id, {
+        password: password ?? DEFAULT_USER_PASSWORD,
+        accountEnabled: accountEnabled ?? true,
+        userType: userType ?? (u.userPrincipalName.includes("#EXT#") ? "Guest" : "Member"),
+      });
+      if (generatedGroups) generated.push([id, generatedGroups]);
     }
     const upnToId = (upn: string): string => {
       const u = this.findRaw("users", (d) => eqi(d.userPrincipalName, upn));
@@ -291,9 +331,28 @@ export class Directory {
     for (const g of fixture.groups ?? []) {
       const id = (g.id ?? newGuid()).toLowerCase();
       const e = this.entity(groupTemplate({ ...g, id }, now));
+      if (g.securityEnabled === false) e.data.securityEnabled = false;
       e.members = (g.members ?? []).map(upnToId);
       this.collections.groups.set(id, e);
     }
+    // Nested groups, once every group exists.
+    for (const g of fixture.groups ?? []) {
+      if (!g.memberGroups?.length) continue;
+      const parent = this.findRaw("groups", (d) => d.displayName === g.displayName);
+      for (const name of g.memberGroups) {
+        const child = this.findRaw("groups", (d) => d.displayName === name);
+        if (!child) throw new Error(`entra sim fixture: unknown member group '${name}'`);
+        parent?.members.push(String(child.data.id));
+      }
+    }
+    let n = 0;
+    for (const [userId, count] of generated)
+      for (let i = 1; i <= count; i++) {
+        const id = newGuid();
+        const e = this.entity(groupTemplate({ id, displayName: `Generated group ${String(++n).padStart(3, "0")}` }, now));
+        e.members = [userId];
+        this.collections.groups.set(id, e);
+      }
 
     // The automation app: an application, its service principal, one secret, and Graph app-role assignments.
     const autoApp = this.entity(applicationTemplate(newGuid(), automation.clientId, now, this.domain));

@@ -1,6 +1,8 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { JWT_BEARER, verifyClientAssertion } from "./client-assertion.js";
 import { TokenError } from "./errors.js";
+import { createHash } from "node:crypto";
+import { idTokenClaims } from "./id-token.js";
 import { GRAPH_APP_ID, GRAPH_CLI_APP_ID, aadTimestamp, base64url, newGuid, newOpaque } from "./ids.js";
 import { ACCESS_TOKEN_SECONDS, eqi, type Directory } from "./state.js";
 import type { Json } from "./shapes.js";
@@ -23,6 +25,8 @@ export interface TokenEndpointConfig {
   deviceUser: DeviceUser;
   /** False: the device-code request of a public client is refused with AADSTS7000218 (see EntraSimOptions). */
   publicClientFlows: boolean;
+  /** The simulator's own URLs (the ID token's `iss`, the overage pointer); filled in once the server listens. */
+  urls?: { loginUrl: string; graphUrl: string };
 }
 
 export interface TokenReply {
@@ -70,6 +74,8 @@ export function handleIdentityPost(
       return deviceCodeToken(dir, cfg, form);
     case "refresh_token":
       return refreshToken(dir, cfg, form);
+    case "authorization_code":
+      return authorizationCode(dir, cfg, form, headers);
     default:
       throw new TokenError(400, "unsupported_grant_type", 70003, `The app requested an unsupported grant type '${grant}'.`);
   }
@@ -79,7 +85,7 @@ function missing(param: string): TokenError {
   return new TokenError(400, "invalid_request", 900144, `The request body must contain the following parameter: '${param}'.`);
 }
 
-function appNotFound(dir: Directory, clientId: string): TokenError {
+export function appNotFound(dir: Directory, clientId: string): TokenError {
   return new TokenError(
     400,
     "unauthorized_client",
@@ -164,6 +170,78 @@ function checkSecret(dir: Directory, displayName: unknown, clientId: string, sec
         `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${clientId}'.`,
       );
   }
+}
+
+/**
+ * `grant_type=authorization_code` (v2-oauth2-auth-code-flow "Redeem a code for an access token"): the client
+ * authenticates with its secret (client_secret_basic or client_secret_post, checked as for client credentials:
+ * AADSTS7000215 wrong, AADSTS7000222 expired) or a certificate assertion; the code is single use (AADSTS54005),
+ * expires (AADSTS70008), belongs to the client, and is redeemed with the redirect URI it was issued for
+ * (AADSTS500112) and, when the authorization request carried a PKCE challenge, the matching verifier
+ * (AADSTS501481). Answers `id_token` (when `openid` was requested) and an access token for Graph (userinfo).
+ * No refresh token: Proxmox never asks for `offline_access`.
+ */
+function authorizationCode(dir: Directory, cfg: TokenEndpointConfig, form: URLSearchParams, headers: IncomingHttpHeaders): TokenReply {
+  const cred = presentedSecret(form, headers);
+  const clientId = cred.clientId ?? form.get("client_id") ?? undefined;
+  if (!clientId) throw missing("client_id");
+  const app = dir.rawAppByAppId(clientId);
+  if (!app) throw appNotFound(dir, clientId);
+  const code = form.get("code");
+  if (!code) throw missing("code");
+  const redirectUri = form.get("redirect_uri");
+  if (!redirectUri) throw missing("redirect_uri");
+  const assertion = form.get("client_assertion");
+  if (assertion !== null && cred.secret === undefined) {
+    if (form.get("client_assertion_type") !== JWT_BEARER) throw missing("client_assertion_type");
+    verifyClientAssertion(app, clientId, assertion, dir.now());
+    if (!dir.rawSpByAppId(clientId)) throw missingSp(dir, clientId);
+  } else if (cred.secret !== undefined || app.data.isFallbackPublicClient !== true) {
+    checkSecret(dir, app.data.displayName, clientId, cred.secret);
+  }
+  const grant = dir.authCodes.get(code);
+  if (!grant) throw new TokenError(400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.");
+  if (!eqi(grant.clientId, clientId))
+    throw new TokenError(400, "invalid_grant", 70000, "The provided value for the 'code' parameter is not valid. The code was issued to a different client.");
+  if (grant.redeemed)
+    throw new TokenError(400, "invalid_grant", 54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.");
+  if (dir.now().getTime() >= grant.expiresAt) {
+    dir.authCodes.delete(code);
+    throw new TokenError(400, "invalid_grant", 70008, "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.");
+  }
+  if (!sameRedirect(grant.redirectUri, redirectUri))
+    throw new TokenError(400, "invalid_client", 500112, `The reply address '${redirectUri}' does not match the reply address '${grant.redirectUri}' provided when requesting Authorization code.`);
+  if (grant.codeChallenge !== undefined) {
+    const verifier = form.get("code_verifier");
+    const expected = grant.codeChallengeMethod === "S256" && verifier !== null ? base64url(createHash("sha256").update(verifier).digest()) : verifier;
+    if (verifier === null || expected !== grant.codeChallenge)
+      throw new TokenError(400, "invalid_grant", 501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request.");
+  }
+  grant.redeemed = true;
+  const user = dir.collections.users.get(grant.userId);
+  if (!user) throw new TokenError(400, "invalid_grant", 50034, "The user account does not exist in the directory.");
+  const oidcScopes = grant.scopes.filter((s) => OIDC_SCOPES.includes(s.toLowerCase()) && s.toLowerCase() !== "offline_access");
+  const permissions = [...delegatedPermissions(grant.scopes).filter((p) => p !== "User.Read"), "User.Read"].sort();
+  const access_token = dir.issueAccessToken({ kind: "user", appId: clientId, principalId: grant.userId, permissions: [...permissions, ...oidcScopes.map((s) => s.toLowerCase())] });
+  const scope = [...oidcScopes.map((s) => s.toLowerCase()), ...permissions.map((p) => `https://graph.microsoft.com/${p}`)].join(" ");
+  const body: Json = { token_type: "Bearer", scope, expires_in: ACCESS_TOKEN_SECONDS, ext_expires_in: ACCESS_TOKEN_SECONDS, access_token };
+  if (grant.scopes.some((s) => s.toLowerCase() === "openid")) {
+    const urls = cfg.urls ?? { loginUrl: "https://login.microsoftonline.com", graphUrl: "https://graph.microsoft.com" };
+    const guest = dir.userSignIn.get(grant.userId)?.userType === "Guest";
+    const claims = idTokenClaims(dir, urls, app.data, dir.rawSpByAppId(clientId), { user, guest }, grant);
+    body.id_token = dir.signing.signJwt(claims);
+  }
+  return { status: 200, body };
+}
+
+/**
+ * The redirect URI of the token request against the authorization request's, exactly, except that a URI without a
+ * path equals itself with "/" (Entra appends that slash when redirecting, 5.4, so a client may send either) [U].
+ */
+function sameRedirect(issued: string, presented: string): boolean {
+  if (issued === presented) return true;
+  const bare = (u: string): string => (/^[a-z][a-z0-9+.-]*:\/\/[^/?#]+\/$/i.test(u) ? u.slice(0, -1) : u);
+  return bare(issued) === bare(presented);
 }
 
 function publicClientKnown(dir: Directory, clientId: string): "public" | "confidential" | undefined {

@@ -67,6 +67,17 @@ export interface EntraFixtureUser {
   mail?: string;
   givenName?: string;
   surname?: string;
+  /** Sign-in password (authorization endpoint). Default DEFAULT_USER_PASSWORD. Never served by Graph. */
+  password?: string;
+  /** false: sign-in is refused with AADSTS50057 (UserDisabled). Default true. */
+  accountEnabled?: boolean;
+  /** "Guest" for a B2B guest (upn `name_domain#EXT#@tenant`): signs in with `mail` too, and gets `email` by default (5.2). */
+  userType?: "Member" | "Guest";
+  /**
+   * Also a direct member of this many generated security groups ("Generated group 001", ...): the
+   * more-than-200-groups overage case of 5.3.
+   */
+  generatedGroups?: number;
 }
 
 export interface EntraFixtureGroup {
@@ -74,7 +85,11 @@ export interface EntraFixtureGroup {
   displayName: string;
   /** Direct members, by userPrincipalName. */
   members?: string[];
+  /** Nested groups that are direct members of this one, by displayName (transitive memberships, 5.3). */
+  memberGroups?: string[];
   description?: string;
+  /** false: a Microsoft 365 / distribution group, not in the `SecurityGroup` groups claim. Default true. */
+  securityEnabled?: boolean;
 }
 
 export interface EntraFixture {
@@ -113,6 +128,13 @@ export interface EntraSimOptions extends EntraSimKnobs {
    * request answers 401 invalid_client AADSTS7000218, as reported from the field (issue 9). Default true.
    */
   publicClientFlows?: boolean;
+  /**
+   * Salt of the pairwise `sub` (5.2): HMAC of user oid and client id under it. Default derived from the tenant id,
+   * so the same tenant gives the same `sub` on every run, as Entra does.
+   */
+  pairwiseSalt?: string;
+  /** Authorization-code lifetime in seconds on the simulator clock (default 600: "about 10 minutes"). */
+  authorizationCodeSeconds?: number;
 }
 
 export type LogEntry = { api: "token" | "graph"; method: string; path: string; status: number };

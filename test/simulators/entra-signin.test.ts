@@ -2,6 +2,7 @@ import { createPublicKey, verify as verifySig } from "node:crypto";
 import * as oidc from "openid-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  DEFAULT_AUTOMATION_PERMISSIONS,
   DEFAULT_USER_PASSWORD,
   DISABLED_UPN,
   GUEST_UPN,
@@ -30,6 +31,7 @@ const APP = {
   required: "0d000000-0000-4000-8000-00000000000d",
   expired: "0e000000-0000-4000-8000-00000000000e",
   all: "0f000000-0000-4000-8000-00000000000f",
+  rotating: "10000000-0000-4000-8000-000000000010",
 };
 const ALICE = "alice@homelabsim.onmicrosoft.com";
 const BOB = "bob@homelabsim.onmicrosoft.com";
@@ -62,6 +64,7 @@ async function assign(appId: string, groupId: string): Promise<void> {
 
 beforeAll(async () => {
   sim = await startEntraSim({
+    automation: { permissions: [...DEFAULT_AUTOMATION_PERMISSIONS, "Application.ReadWrite.All"] },
     fixture: {
       users: [
         { displayName: "Alice Admin", userPrincipalName: ALICE, mail: "alice@contoso.example", givenName: "Alice", surname: "Admin" },
@@ -88,6 +91,7 @@ beforeAll(async () => {
         { appId: APP.sec, displayName: "Security groups app", web: web(OTHER_REDIRECT), passwordCredentials: [{ secretText: SECRET.sec }], groupMembershipClaims: "SecurityGroup" },
         { appId: APP.all, displayName: "All groups app", web: web(OTHER_REDIRECT), passwordCredentials: [{ secretText: SECRET.sec }], groupMembershipClaims: "All" },
         { appId: APP.required, displayName: "Assignment required", web: web(OTHER_REDIRECT), passwordCredentials: [{ secretText: SECRET.other }] },
+        { appId: APP.rotating, displayName: "Rotating", web: web(OTHER_REDIRECT), passwordCredentials: [{ secretText: SECRET.other }] },
         {
           appId: APP.expired,
           displayName: "Expired secret",
@@ -95,7 +99,7 @@ beforeAll(async () => {
           passwordCredentials: [{ secretText: EXPIRED, startDateTime: new Date(Date.now() - 400 * DAY).toISOString(), endDateTime: new Date(Date.now() - DAY).toISOString() }],
         },
       ],
-      servicePrincipals: [{ appId: APP.pve }, { appId: APP.other }, { appId: APP.sec }, { appId: APP.all }, { appId: APP.required, appRoleAssignmentRequired: true }, { appId: APP.expired }],
+      servicePrincipals: [{ appId: APP.rotating }, { appId: APP.pve }, { appId: APP.other }, { appId: APP.sec }, { appId: APP.all }, { appId: APP.required, appRoleAssignmentRequired: true }, { appId: APP.expired }],
     },
   });
   issuer = new URL(`${sim.loginUrl}/${sim.tenantId}/v2.0`);
@@ -279,6 +283,23 @@ describe("entra sim sign-in: claims the app asks for", () => {
     expect(claims.groups).toBeUndefined();
     expect(claims._claim_names).toEqual({ groups: "src1" });
     expect((claims._claim_sources as { src1: { endpoint: string } }).src1.endpoint).toBe(`${sim.graphUrl}/v1.0/users/${String(claims.oid)}/getMemberObjects`);
+    // The pointer works with the user's own access token (the one userinfo takes).
+    const config = await client(APP.sec, SECRET.sec);
+    const { tokens } = await login(config, OTHER_REDIRECT, MANY_GROUPS_UPN);
+    const r = await fetch((claims._claim_sources as { src1: { endpoint: string } }).src1.endpoint, {
+      method: "POST",
+      headers: { authorization: `Bearer ${tokens.access_token}`, "content-type": "application/json" },
+      body: JSON.stringify({ securityEnabledOnly: true }),
+    });
+    expect(r.status).toBe(200);
+    expect(((await r.json()) as { value: string[] }).value).toHaveLength(205);
+    // ...and only for themself.
+    const other = await fetch(`${sim.graphUrl}/v1.0/users/${ALICE}/getMemberObjects`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${tokens.access_token}`, "content-type": "application/json" },
+      body: JSON.stringify({ securityEnabledOnly: true }),
+    });
+    expect(other.status).toBe(403);
     // With ApplicationGroup none of the 205 is assigned: no groups, no overage.
     const app = (await login(await client(APP.pve, SECRET.pve), PVE_REDIRECT, MANY_GROUPS_UPN)).claims;
     expect(app.groups).toBeUndefined();
@@ -365,6 +386,24 @@ describe("entra sim sign-in: errors Entra shows", () => {
     expect(err?.error_description).toMatch(/^AADSTS7000215: /);
     const tokens = await oidc.authorizationCodeGrant(good, new URL(r.location), checks);
     expect(tokens.claims()?.aud).toBe(APP.pve);
+  });
+
+  it("a secret rotated in the middle of a sign-in: the code fails with the removed secret, and works with the new one", async () => {
+    const app = (await (await graph(`/applications(appId='${APP.rotating}')`)).json()) as { id: string; passwordCredentials: Array<{ keyId: string }> };
+    const oldKey = app.passwordCredentials[0]!.keyId;
+    const config = await client(APP.rotating, SECRET.other);
+    const f = await start(config, OTHER_REDIRECT);
+    const r = await signIn({ authorizeUrl: f.url.href, username: ALICE, password: DEFAULT_USER_PASSWORD });
+    if (!r.ok) throw new Error(r.message);
+    const added = (await (await graph(`/applications/${app.id}/addPassword`, { method: "POST", body: JSON.stringify({ passwordCredential: { displayName: "rotated" } }) })).json()) as { secretText: string };
+    expect((await graph(`/applications/${app.id}/removePassword`, { method: "POST", body: JSON.stringify({ keyId: oldKey }) })).status).toBe(204);
+    const checks = { pkceCodeVerifier: f.verifier, expectedNonce: f.nonce, expectedState: f.state };
+    await expect(oidc.authorizationCodeGrant(config, new URL(r.location), checks)).rejects.toMatchObject({
+      error: "invalid_client",
+      error_description: expect.stringMatching(/^AADSTS7000215: /),
+    });
+    const tokens = await oidc.authorizationCodeGrant(await client(APP.rotating, added.secretText), new URL(r.location), checks);
+    expect(tokens.claims()?.aud).toBe(APP.rotating);
   });
 
   it("expired client secret: AADSTS7000222", async () => {

@@ -2,6 +2,7 @@ import { GraphError, invalidObjectId, notFound } from "./errors.js";
 import { methodNotAllowed } from "./graph-applications.js";
 import { checkQueryOptions, contextUrl, countCollection, listCollection, parseSelect, project } from "./graph-query.js";
 import type { GraphCtx, Reply, Segment } from "./graph-context.js";
+import { transitiveGroups } from "./id-token.js";
 import { isGuid } from "./ids.js";
 import { READ_GROUPS, READ_USERS, requireAny } from "./permissions.js";
 import { groupTemplate, userTemplate, type Json } from "./shapes.js";
@@ -17,6 +18,8 @@ const USER_PROPS = new Set([
 const GROUP_PROPS = new Set(Object.keys(groupTemplate({ id: "", displayName: "" }, new Date(0))));
 
 export function handleUsers(ctx: GraphCtx, first: Segment, rest: string[]): Reply {
+  const memberObjects = getMemberObjects(ctx, first, rest);
+  if (memberObjects) return memberObjects;
   requireAny(ctx.caller, READ_USERS);
   if (ctx.method !== "GET") throw methodNotAllowed();
   if (!first.key && rest.length === 0)
@@ -78,6 +81,38 @@ export function handleMe(ctx: GraphCtx, rest: string[]): Reply {
   checkQueryOptions(ctx, ["$select"]);
   const select = parseSelect(ctx, "user", USER_PROPS);
   return { status: 200, body: { "@odata.context": contextUrl(ctx, "users", select, true), ...project(structuredClone(user.data), select) } };
+}
+
+/**
+ * `POST /users/{id}/getMemberObjects` (the groups-claim overage pointer, 5.3): ids of every group the user is in,
+ * nested ones included; `securityEnabledOnly` keeps security groups. Callable by the user themself (a delegated
+ * token of theirs, User.Read) or by an app that reads users and groups. Undefined when the request is not this.
+ */
+function getMemberObjects(ctx: GraphCtx, first: Segment, rest: string[]): Reply | undefined {
+  const key = first.key ? first.key.value : rest[0];
+  const tail = first.key ? rest : rest.slice(1);
+  if (key === undefined || tail.length !== 1 || tail[0] !== "getMemberObjects") return undefined;
+  if (ctx.method !== "POST") throw methodNotAllowed();
+  const user = isGuid(key) ? ctx.dir.get("users", key.toLowerCase()) : ctx.dir.find("users", (d) => eqi(d.userPrincipalName, key));
+  const self = ctx.caller.kind === "user" && user !== undefined && eqi(ctx.caller.principalId, user.data.id);
+  if (!self) {
+    requireAny(ctx.caller, READ_USERS);
+    requireAny(ctx.caller, READ_GROUPS);
+  }
+  if (!user) throw notFound(key);
+  let body: Json = {};
+  try {
+    body = ctx.rawBody ? (JSON.parse(ctx.rawBody) as Json) : {};
+  } catch {
+    throw new GraphError(400, "BadRequest", "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.");
+  }
+  if (typeof body.securityEnabledOnly !== "boolean")
+    throw new GraphError(400, "Request_BadRequest", "The parameter 'securityEnabledOnly' in the request payload is not a valid parameter for the function 'getMemberObjects'.");
+  const groups = transitiveGroups(ctx.dir, String(user.data.id)).filter((g) => !body.securityEnabledOnly || g.data.securityEnabled !== false);
+  return {
+    status: 200,
+    body: { "@odata.context": `${ctx.base}/$metadata#Collection(Edm.String)`, value: groups.map((g) => String(g.data.id)) },
+  };
 }
 
 function listMembers(ctx: GraphCtx, group: Entity): Reply {

@@ -2,12 +2,18 @@ import { describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { buildDesired } from "../../src/config/desired.js";
 import { validateText } from "../../src/config/resolve.js";
+import { Secret } from "../../src/config/secret.js";
+import type { DesiredState } from "../../src/core/desired.js";
+import { BUILTIN_ROLES, realmOf } from "../../src/core/pve.js";
 import { ConfigError } from "../../src/core/errors.js";
 import { playbook } from "../helpers/config.js";
 import { rng, type R } from "../helpers/rng.js";
 
 
-const CHARS = [":", "-", " ", "  ", "{", "}", "[", "]", '"', "'", "&a", "*a", "\n", "#", "!", "!!binary ", "%", "@", "|", ">", "\t", "?", ",", "~", "0", "é", "${env:X}", "<<: *a"];
+/** Members of Object.prototype: names that a plain-object lookup finds without their being declared (issue 10 item 6). */
+const PROTO = ["toString", "constructor", "valueOf", "hasOwnProperty", "__proto__", "isPrototypeOf", "toLocaleString"];
+
+const CHARS = [":", "-", " ", "  ", "{", "}", "[", "]", '"', "'", "&a", "*a", "\n", "#", "!", "!!binary ", "%", "@", "|", ">", "\t", "?", ",", "~", "0", "é", "${env:X}", "<<: *a", ...PROTO, ...PROTO.map((p) => ` ${p}`), "@__proto__", "__proto__: "];
 
 function mutateText(text: string, r: R): string {
   const lines = text.split("\n");
@@ -42,7 +48,12 @@ function mutateText(text: string, r: R): string {
   }
 }
 
-const VALUES: unknown[] = [null, 0, -1, 1.5, 2 ** 53, true, false, "", "x", "x".repeat(300), "/", "a@b", "root@pam", "${env:A}", "${file:/x}", [], [1], ["a"], {}, { a: 1 }, { user: "x@pve" }, "2027-02-30", "PVEx", "Administrator", "VM.Audit", "/vms/100"];
+const VALUES: unknown[] = [null, 0, -1, 1.5, 2 ** 53, true, false, "", "x", "x".repeat(300), "/", "a@b", "root@pam", "${env:A}", "${file:/x}", [], [1], ["a"], {}, { a: 1 }, { user: "x@pve" }, "2027-02-30", "PVEx", "Administrator", "VM.Audit", "/vms/100", ...PROTO, ...PROTO.map((p) => `${p}@pve`), "jane@toString", [...PROTO]];
+
+/** Set a key as an own property: `obj["__proto__"] = v` would replace the prototype instead. */
+function put(obj: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true });
+}
 
 /** Paths to every node of a plain JS value. */
 function paths(v: unknown, at: (string | number)[] = [], out: (string | number)[][] = []): (string | number)[][] {
@@ -71,14 +82,16 @@ function mutateData(data: any, r: R): unknown {
       if (!Array.isArray(parent)) {
         const v = parent[key];
         delete parent[key];
-        parent[`${String(key)}${r.pick(["s", "", "_", "X"])}`.slice(0, r.int(3) === 0 ? 3 : 100)] = v;
+        // Renamed: a near miss (`realmss`, `rea`) or a member of Object.prototype (`toString`, `__proto__`).
+        const renamed = r.int(4) === 0 ? r.pick(PROTO) : `${String(key)}${r.pick(["s", "", "_", "X"])}`.slice(0, r.int(3) === 0 ? 3 : 100);
+        put(parent, renamed, v);
       }
       break;
     case 3: {
       const v = parent[key];
       if (typeof v === "string") parent[key] = v.slice(0, r.int(v.length + 1)) + r.pick(["", "x", "@", "/", " ", ".", "-"]);
       else if (Array.isArray(v)) v.push(structuredClone(r.pick(VALUES)));
-      else if (v && typeof v === "object") v[r.pick(["extra", "type", "tenant", "clusters", "members", "entraGroup", "usernameClaim", "default"])] = structuredClone(r.pick(VALUES));
+      else if (v && typeof v === "object") put(v, r.pick(["extra", "type", "tenant", "clusters", "members", "entraGroup", "usernameClaim", "default", ...PROTO]), structuredClone(r.pick(VALUES)));
       else parent[key] = String(v);
       break;
     }
@@ -93,11 +106,38 @@ function mutateData(data: any, r: R): unknown {
   return data;
 }
 
-/** Validate; on success also build the desired state. Returns "valid" or "invalid"; anything else throws. */
+/**
+ * What validate accepts, plan and apply can use: every ACL names a role that exists (built in or declared on
+ * that cluster) and a group the cluster gets, every membership a declared group, every user a realm that
+ * exists, and no value is a function (an inherited `toString` taken for a declared name, issue 10 item 6).
+ */
+function checkDesired(d: DesiredState): void {
+  const walk = (v: unknown, at: string): void => {
+    if (typeof v === "function") throw new Error(`a function in the desired state at ${at}`);
+    if (v instanceof Secret || v === null || typeof v !== "object") return;
+    for (const [k, x] of Object.entries(v)) walk(x, `${at}.${k}`);
+  };
+  walk(d, "desired");
+  for (const c of d.clusters) {
+    const roles = new Set([...Object.keys(BUILTIN_ROLES), ...c.roles.map((r) => r.roleid)]);
+    const groups = new Set(c.groups.flatMap((g) => (typeof g.groupid === "string" ? [g.groupid] : [])));
+    const realms = new Set(["pam", "pve", ...c.realms.map((r) => r.realm)]);
+    for (const a of c.acl) {
+      if (!roles.has(a.roleid)) throw new Error(`${a.address}: role ${a.roleid} does not exist on cluster ${c.name}`);
+      if (a.type === "group" && typeof a.ugid === "string" && !groups.has(a.ugid)) throw new Error(`${a.address}: group ${a.ugid} is not created on cluster ${c.name}`);
+    }
+    for (const u of c.users) {
+      if (!realms.has(realmOf(u.userid))) throw new Error(`${u.address}: realm ${realmOf(u.userid)} does not exist on cluster ${c.name}`);
+      for (const g of u.groups) if (!groups.has(g)) throw new Error(`${u.address}: group ${g} is not created on cluster ${c.name}`);
+    }
+  }
+}
+
+/** Validate; on success also build and check the desired state. Returns "valid" or "invalid"; anything else throws. */
 function outcome(text: string): "valid" | "invalid" {
   try {
     const { config } = validateText(text);
-    buildDesired(config);
+    checkDesired(buildDesired(config));
     return "valid";
   } catch (err) {
     if (err instanceof ConfigError) {

@@ -5,11 +5,30 @@
  * without a consent screen, and hooks to tamper with the token response (re-signed with the OP's own
  * key) for the faults a conforming OP never produces: wrong `iss`, foreign `aud`, bad nonce, expiry.
  */
-import { createPrivateKey, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
+import { createPrivateKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from "node:crypto";
 import { createServer, request, type Server } from "node:https";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import Provider from "oidc-provider";
+// @ts-ignore -- oidc-provider ships no type declarations; OidcProvider below types the part used here
+import ProviderModule from "oidc-provider";
 import { generateSelfSignedCert } from "../../src/sim/tls.js";
+
+/** The slice of oidc-provider's API these tests use. */
+interface OidcContext {
+  oidc: {
+    session?: { accountId?: string };
+    client?: { clientId: string };
+    params?: Record<string, unknown>;
+    provider: { Grant: new (o: { accountId: string; clientId: string }) => { addOIDCScope(s: string): void; save(): Promise<string> } };
+  };
+}
+interface OidcProvider {
+  callback(): (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  interactionDetails(req: IncomingMessage, res: ServerResponse): Promise<{ prompt: { name: string } }>;
+  interactionFinished(req: IncomingMessage, res: ServerResponse, result: unknown, o: { mergeWithLastSubmission: boolean }): Promise<void>;
+  on(event: "server_error", fn: (ctx: unknown, err: unknown) => void): void;
+}
+const Provider = ProviderModule as unknown as new (issuer: string, config: Record<string, unknown>) => OidcProvider;
 
 export interface Account {
   sub: string;
@@ -65,7 +84,8 @@ function resign(jwt: string, edit: (c: Record<string, unknown>) => Record<string
 }
 
 export async function startTestIdp(opts: IdpOptions): Promise<TestIdp> {
-  const tls = generateSelfSignedCert({ commonName: "test-idp" });
+  // A distinct subject per OP: two trusted self-signed certificates with one name would shadow each other.
+  const tls = generateSelfSignedCert({ commonName: `test-idp-${randomBytes(4).toString("hex")}` });
   const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   const jwk = { ...privateKey.export({ format: "jwk" }), kid: "test-key", use: "sig", alg: "RS256" };
   const signingKey = createPrivateKey({ key: jwk, format: "jwk" });
@@ -75,7 +95,7 @@ export async function startTestIdp(opts: IdpOptions): Promise<TestIdp> {
   const accounts = new Map(opts.accounts.map((a) => [a.sub, a]));
   const requests: IdpRequest[] = [];
 
-  let provider!: Provider;
+  let provider!: OidcProvider;
   const server: Server = createServer({ cert: tls.certPem, key: tls.keyPem });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const issuer = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -117,13 +137,13 @@ export async function startTestIdp(opts: IdpOptions): Promise<TestIdp> {
       email: ["email", "email_verified"],
       profile: ["preferred_username", "given_name", "family_name", "name"],
     },
-    findAccount: (_ctx, sub) => {
+    findAccount: (_ctx: unknown, sub: string) => {
       const a = accounts.get(sub);
       if (!a) return undefined;
       return { accountId: sub, claims: () => ({ ...a }) };
     },
     // No consent screen: every sign-in gets a grant for what the client asked.
-    loadExistingGrant: async (ctx) => {
+    loadExistingGrant: async (ctx: OidcContext) => {
       const accountId = ctx.oidc.session!.accountId!;
       const grant = new ctx.oidc.provider.Grant({ accountId, clientId: ctx.oidc.client!.clientId });
       grant.addOIDCScope(String(ctx.oidc.params!.scope ?? "openid"));

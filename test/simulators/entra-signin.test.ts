@@ -354,6 +354,19 @@ describe("entra sim sign-in: errors Entra shows", () => {
     const html = await g.text();
     expect(html).toContain('name="passwd"');
     expect(html).toContain("Proxmox VE");
+    // What a browser does with the page: post login and passwd to the form's action.
+    const action = /<form method="POST" action="([^"]*)"/.exec(html)?.[1]?.replace(/&amp;/g, "&");
+    expect(action).toBeDefined();
+    const posted = await fetch(new URL(action!, f.url), {
+      method: "POST",
+      redirect: "manual",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ login: ALICE, passwd: DEFAULT_USER_PASSWORD }),
+    });
+    expect(posted.status).toBe(302);
+    const back = new URL(posted.headers.get("location")!);
+    expect(back.searchParams.get("state")).toBe(f.state);
+    expect(back.searchParams.get("code")).toBeTruthy();
     await expectPage(f.url.href, ALICE, "wrong", 50126);
     await expectPage(f.url.href, "nobody@homelabsim.onmicrosoft.com", DEFAULT_USER_PASSWORD, 50034);
   });

@@ -1,0 +1,27 @@
+import { isAbsolute, resolve as resolvePath } from "node:path";
+import type { ConfigProblem } from "../core/errors.js";
+import { caFileProblem } from "../providers/proxmox/tls.js";
+import type { LoadedConfig } from "./load.js";
+import { dotted } from "./schema.js";
+import { checkSecrets } from "./secret.js";
+import type { HomelabConfig } from "./types.js";
+
+/**
+ * The files and variables a config points at, checked by `homelab validate` where they exist (issue 10
+ * items 3 and 8): `${file:...}` and `${env:...}` secrets (a regular file, at most 64 KiB, not empty, one
+ * line unless a private key: Secret.check) and `clusters.<name>.tls.ca` (a regular file of at most 1 MiB).
+ * A source that is absent is no problem here (validate runs in CI without the secrets; plan and apply
+ * report it), but one that is there and would fail later fails now, located at its reference.
+ */
+export function checkSources(config: HomelabConfig, loaded: LoadedConfig, env: NodeJS.ProcessEnv = process.env): ConfigProblem[] {
+  const problems = checkSecrets(config, env);
+  for (const [name, c] of Object.entries(config.clusters)) {
+    const ca = c.tls?.ca;
+    if (ca === undefined || c.tls?.fingerprint !== undefined) continue;
+    const path = ["clusters", name, "tls", "ca"];
+    const file = isAbsolute(ca) ? ca : resolvePath(loaded.baseDir(path), ca);
+    const p = caFileProblem(file);
+    if (p) problems.push({ ...(loaded.locate(path) ?? {}), path: dotted(path), ...p });
+  }
+  return problems;
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { CycleError, topologicalOrder } from "../../src/core/graph.js";
 import type { Change, Plan } from "../../src/core/plan.js";
-import { execute, type Applier } from "../../src/engine/execute.js";
+import { execute, InFlightError, type Applier, type Outcome } from "../../src/engine/execute.js";
 
 const ch = (address: string, dependsOn: string[] = [], extra: Partial<Change> = {}): Change => ({ address, kind: address.split("/")[0]!, target: "t", action: "create", fields: [], dependsOn, ...extra });
 const planOf = (...changes: Change[]): Plan => ({ changes, unchanged: 0, warnings: [] });
@@ -86,4 +86,66 @@ describe("execute", () => {
     const out = await execute(planOf(ch("a/1", ["x/unchanged"])), r.appliers);
     expect(out[0]!.status).toBe("ok");
   });
+
+  describe("an abort signal (SIGINT/SIGTERM, issue 10 item 5)", () => {
+    it("starts nothing after the abort; what was in flight finishes; the rest settles as skipped and interrupted", async () => {
+      const abort = new AbortController();
+      const started: string[] = [];
+      const finish = new Map<string, () => void>();
+      const appliers = new Map<string, Applier>([["a", { kind: "a", apply: (changes) => {
+        started.push(changes[0]!.address);
+        return new Promise<void>((r) => finish.set(changes[0]!.address, r));
+      } }]]);
+      const done: Outcome[] = [];
+      const run = execute(planOf(...Array.from({ length: 8 }, (_, i) => ch(`a/${i}`)), ch("b/x", ["a/7"], { kind: "a" })), appliers, { concurrency: 2, signal: abort.signal, onDone: (o) => done.push(o) });
+      await tick();
+      finish.get("a/0")!();
+      await tick();
+      expect(started).toEqual(["a/0", "a/1", "a/2"]);
+      abort.abort();
+      await tick();
+      expect(started).toHaveLength(3); // nothing new after the abort
+      finish.get("a/1")!();
+      finish.get("a/2")!();
+      const out = await run;
+      const status = Object.fromEntries(out.map((o) => [o.address, `${o.status}${o.interrupted ? " interrupted" : ""}`]));
+      expect(status).toEqual({
+        "a/0": "ok", "a/1": "ok", "a/2": "ok",
+        "a/3": "skipped interrupted", "a/4": "skipped interrupted", "a/5": "skipped interrupted", "a/6": "skipped interrupted", "a/7": "skipped interrupted", "b/x": "skipped interrupted",
+      });
+      expect(done).toHaveLength(9); // every change reported once
+      expect(started).toHaveLength(3);
+    });
+
+    it("stops waiting for the changes in flight after drainMs: they fail as interrupted with an unknown outcome, and a late answer changes nothing", async () => {
+      const abort = new AbortController();
+      let finishLate = () => {};
+      const appliers = new Map<string, Applier>([["a", { kind: "a", apply: () => new Promise<void>((r) => (finishLate = r)) }]]);
+      const done: Outcome[] = [];
+      const run = execute(planOf(ch("a/1"), ch("a/2", ["a/1"])), appliers, { signal: abort.signal, drainMs: 50, onDone: (o) => done.push(o) });
+      await tick();
+      const t0 = Date.now();
+      abort.abort();
+      const out = await run;
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(45);
+      expect(out[0]).toMatchObject({ address: "a/1", status: "failed", interrupted: true });
+      expect(out[0]!.error).toBeInstanceOf(InFlightError);
+      expect(String((out[0]!.error as Error).message)).toMatch(/whether it was made is unknown/);
+      expect(out[1]).toMatchObject({ address: "a/2", status: "skipped", interrupted: true });
+      finishLate();
+      await tick();
+      expect(done.map((o) => `${o.address} ${o.status}`)).toEqual(["a/1 failed", "a/2 skipped"]);
+    });
+
+    it("an abort before the start runs nothing", async () => {
+      const abort = new AbortController();
+      abort.abort();
+      const r = recorder(["a"]);
+      const out = await execute(planOf(ch("a/1"), ch("a/2")), r.appliers, { signal: abort.signal });
+      expect(r.calls).toEqual([]);
+      expect(out.every((o) => o.status === "skipped" && o.interrupted)).toBe(true);
+    });
+  });
 });
+
+const tick = () => new Promise((r) => setTimeout(r, 5));

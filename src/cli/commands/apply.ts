@@ -372,12 +372,13 @@ async function applyWithProgress(io: Io, targets: TargetSpec[], plan: Plan, opts
 const DRAIN_MS = 10_000;
 
 /** "7 done, 1 failed, 1 skipped" when a change did not go through (failed, skipped or never run); undefined when all did. */
-export function applySummary(outcomes: Pick<Outcome, "status">[], total: number): string | undefined {
-  const count = (s: Outcome["status"]) => outcomes.filter((o) => o.status === s).length;
+export function applySummary(outcomes: Pick<Outcome, "status" | "interrupted">[], total: number): string | undefined {
+  const count = (s: Outcome["status"]) => outcomes.filter((o) => o.status === s && !(s === "skipped" && o.interrupted)).length;
   const [done, failed, skipped] = [count("ok"), count("failed"), count("skipped")];
-  const notRun = total - done - failed - skipped;
-  if (failed === 0 && skipped === 0 && notRun <= 0) return undefined;
-  return [`${done} done`, `${failed} failed`, `${skipped} skipped`, ...(notRun > 0 ? [`${notRun} not run`] : [])].join(", ");
+  const interrupted = outcomes.filter((o) => o.status === "skipped" && o.interrupted).length;
+  const notRun = total - done - failed - skipped - interrupted;
+  if (failed === 0 && skipped === 0 && interrupted === 0 && notRun <= 0) return undefined;
+  return [`${done} done`, `${failed} failed`, `${skipped} skipped`, ...(interrupted > 0 ? [`${interrupted} not attempted (interrupted)`] : []), ...(notRun > 0 ? [`${notRun} not run`] : [])].join(", ");
 }
 
 function outcomeLine(o: Outcome): string {

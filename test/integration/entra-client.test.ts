@@ -533,6 +533,34 @@ describe("entra clients against the simulator", () => {
       expect(tired.hint).toContain("after 2 retries");
     });
 
+    it("creates a realm app by uniqueName (spec 3.4): a lost answer under lag never makes a second app; an existing one is adopted", async () => {
+      ownerId ??= (await graph.servicePrincipalOfCaller()).id;
+      const tag = realmTag("upsert");
+      const body = { displayName: "Upserted", tags: ["homelab", tag] };
+      // The first PATCH lands but is answered 503, and the new app stays invisible for 3 reads: the repeat is
+      // refused as a duplicate, and the app is read by its key once it shows. Without the upsert, a re-read by
+      // tag would miss it and POST a second app (chain soak C1).
+      sim.setKnobs({ faults: { count: 1, methods: ["PATCH"], landed: 1 }, consistencyDelay: 3 });
+      sim.clearLog();
+      const app = await graph.createApplication(body, ownerId, "homelab-realm-upsert");
+      sim.setKnobs({ faults: undefined, consistencyDelay: 0 });
+      expect(app.adopted).toBeUndefined();
+      const graphLog = sim.requestLog.filter((l) => l.api === "graph").map((l) => `${l.method} ${l.status}`);
+      expect(graphLog.slice(0, 3)).toEqual(["PATCH 503", "PATCH 400", "GET 404"]);
+      expect(graphLog.at(-1)).toBe("GET 200");
+      expect(sim.requestLog.some((l) => l.method === "POST" && l.path === "/v1.0/applications")).toBe(false);
+      expect((await graph.listApplicationsByTag(tag)).map((a) => a.id)).toEqual([app.id]);
+      // The caller owns it (owners@odata.bind in the upsert), so OwnedBy can manage it later.
+      await graph.updateApplication(app.id, { displayName: "Upserted" });
+
+      // Another run creating it again (a killed run made it): the existing app is updated and adopted.
+      const again = await makeGraph().createApplication({ ...body, displayName: "Upserted again" }, ownerId, "homelab-realm-upsert");
+      expect(again).toMatchObject({ id: app.id, appId: app.appId, adopted: true });
+      expect((await graph.getApplication(app.id)).displayName).toBe("Upserted again");
+      expect((await graph.listApplicationsByTag(tag)).map((a) => a.id)).toEqual([app.id]);
+      await graph.deleteApplication(app.id);
+    });
+
     it("never puts a token or a secret in an error, a log entry or a retry event", async () => {
       const token = "eyJ0eXAiOi.bogus-access-token.0123456789";
       const bogus = createGraphClient({ graphUrl: sim.graphUrl, tokens: { clientId: "x", getToken: async () => token }, tenant: "contoso", onRetry: (e) => retries.push(e) });

@@ -46,9 +46,10 @@ describe("failure 1: 503s and 429s on creating requests", () => {
       const r = await homelab(["-f", l.file, "apply", "--debug"], { env: l.env });
       expect(r.stderr).not.toMatch(/FAILED/);
       expect(r.code).toBe(0);
-      // The faults did hit creating requests (the 4th request of a run is POST /applications), and were retried.
-      expect(l.entra.requestLog.filter((e) => e.api === "graph" && e.method === "POST" && e.status === 503).length).toBeGreaterThan(0);
-      expect(r.stderr).toMatch(/^debug retry contoso POST \/\S+ attempt 1 \(unavailable 503\)/m);
+      // The faults did hit creating requests (the 4th request of a run creates the app: PATCH
+      // /applications(uniqueName=...)), and were retried.
+      expect(l.entra.requestLog.filter((e) => e.api === "graph" && (e.method === "POST" || e.method === "PATCH") && e.status === 503).length).toBeGreaterThan(0);
+      expect(r.stderr).toMatch(/^debug retry contoso (?:POST|PATCH) \/\S+ attempt 1 \(unavailable 503\)/m);
       expect(r.stderr).toMatch(/\(throttled 429\)/);
       expectConverged(l);
       // Converged: the next run, under the same faults, plans nothing and writes nothing.
@@ -69,7 +70,7 @@ describe("failure 1: 503s and 429s on creating requests", () => {
       const r = await homelab(["-f", l.file, "apply", "--debug"], { env: l.env });
       expect(r.stderr).not.toMatch(/FAILED/);
       expect(r.code).toBe(0);
-      expect(l.entra.requestLog.filter((e) => e.api === "graph" && e.method === "POST" && e.status === 503).length).toBeGreaterThan(0);
+      expect(l.entra.requestLog.filter((e) => e.api === "graph" && (e.method === "POST" || e.method === "PATCH") && e.status === 503).length).toBeGreaterThan(0);
       expectConverged(l);
       const again = await homelab(["-f", l.file, "apply", "--detailed-exitcode"], { env: l.env });
       expect(again.stdout).toMatch(/^No changes\./);
@@ -154,6 +155,36 @@ describe("failure 1, step by step: the graph client re-reads before it repeats a
     expect(posts()).toEqual([`/v1.0/applications/${app.id}/addPassword 503`, `/v1.0/applications/${app.id}/addPassword 200`]);
     expect((await graph.getApplication(app.id)).passwordCredentials!.map((c) => c.keyId)).toEqual([pw.keyId]);
   });
+});
+
+describe("failure 1 under lag: a secret an earlier attempt added, not visible to the plan, does not stay", () => {
+  it("a killed run's addPassword, still replicating when the next run reads: that run removes it once its own secret shows", async () => {
+    const l = await lab(["pve1"]);
+    try {
+      l.write(config);
+      expect((await homelab(["-f", l.file, "apply"], { env: l.env })).code).toBe(0);
+      const app = homelabApps(l.entra)[0]!;
+      // What a run killed after its addPassword answered leaves: a homelab secret nobody holds, replicating
+      // (invisible to the next 2 reads of the app, so the next plan cannot see it).
+      const tokens = createTokenSource({ tenantId: l.entra.tenantId, loginUrl: l.entra.loginUrl, graphUrl: l.entra.graphUrl, credentials: { clientId: l.entra.automation.clientId, clientSecret: Secret.fromValue(l.entra.automation.clientSecret, "test") } });
+      const graph = createGraphClient({ graphUrl: l.entra.graphUrl, tokens, tenant: "contoso", retryDelayMs: 5 });
+      l.entra.setKnobs({ credentialDelay: 2 });
+      const orphan = await graph.addPassword(app.id, { displayName: "homelab:azure:pve1", endDateTime: new Date(Date.now() + 86_400_000).toISOString() });
+      const r = await homelab(["-f", l.file, "apply", "--rotate-secrets"], { env: l.env });
+      expect(r.code).toBe(0);
+      expect(r.stdout).not.toContain(orphan.keyId);
+      l.entra.setKnobs({ credentialDelay: 0 });
+      expect(homelabApps(l.entra)[0]!.passwordCredentials!.map((c) => c.keyId)).not.toContain(orphan.keyId);
+      expectConverged(l);
+      l.entra.clearLog();
+      const again = await homelab(["-f", l.file, "apply", "--detailed-exitcode"], { env: l.env });
+      expect(again.stdout).toMatch(/^No changes\./);
+      expect(graphWrites(l)).toEqual([]);
+    } finally {
+      await l.close();
+      resetTokenSources();
+    }
+  }, 120_000);
 });
 
 describe("failure 2: replication lag", () => {
@@ -310,10 +341,18 @@ describe("failure 9: an app whose tag was removed is never doubled", () => {
     const r = await homelab(["-f", l.file, "apply", "--detailed-exitcode"], { env: l.env });
     expect(r.code).toBe(0);
     expect(homelabApps(l.entra).map((a) => a.id)).toEqual([app.id]);
-    // A realm whose tagged app is gone and whose name is shared only with an unrelated app: created.
+    // Its tag changed to another realm's: the app still carries the realm's uniqueName (set at creation, immutable),
+    // so the create finds it and takes it back (spec 3.4 upsert), reported as adopted: never a second app.
     await graph.updateApplication(app.id, { tags: ["homelab", realmTag("other")] });
+    const b = await homelab(["-f", l.file, "apply"], { env: l.env });
+    expect(b.code).toBe(0);
+    expect(b.stderr).toMatch(/^adopted entra\.application\/contoso:azure$/m);
+    expect(homelabApps(l.entra).map((a) => [a.id, a.tags])).toEqual([[app.id, ["homelab", realmTag("azure")]]]);
+    // A realm whose app is gone and whose name is shared only with an unrelated app: created.
+    await graph.deleteApplication(app.id);
     const c = await homelab(["-f", l.file, "apply"], { env: l.env });
     expect(c.code).toBe(0);
     expect(c.stderr).toMatch(/^created entra\.application\/contoso:azure$/m);
+    expect(homelabApps(l.entra).map((a) => a.id)).not.toContain(app.id);
   });
 });

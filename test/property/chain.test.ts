@@ -38,14 +38,6 @@ export const REGRESSION_SEEDS: number[] = [9016, 9011, 9013, 9010, 9063, 9015];
  * fails. Remove each entry when its fix lands (its regression seeds then pass).
  */
 const KNOWN_OPEN: Array<{ name: string; signature: RegExp }> = [
-  // Item 1's fix re-reads by tag before repeating a create, but under replication lag the re-read misses the
-  // app that landed (its answer was lost, or the run that made it was killed): a second app with the realm's tag.
-  // Seeds 9016 (one run, a lost answer to POST /applications), 9011 and 9021 (the rerun after a kill).
-  { name: "issue 9 item 1 (a create repeated although it landed: the re-read by tag misses an app not visible yet)", signature: /apps tagged homelab:realm=|app registrations carry the tag homelab:realm=/ },
-  // The same for addPassword: a credential that landed but was never used (its answer lost, or its run killed)
-  // is not seen by the re-list or the rerun under credential lag, so it is not removed: a homelab secret no
-  // realm uses, which only the run after deletes. Seeds 9063 (lost answer), 9015 (killed run).
-  { name: "issue 9 item 1 (addPassword: a credential that landed unused is not seen under credential lag and stays)", signature: /\[after an addPassword that landed unused: answer lost or run killed\]/ },
   // Not an issue-9 item (chain-findings C4, 2 of 150 cases): a Proxmox write on a cluster without faults fails with
   // ECONNRESET after a long Entra wait, most likely a keep-alive socket the server closed just as it was reused;
   // the run stops that cluster (exit 1) and the rerun converges. Seeds 200080, 200026.

@@ -78,6 +78,15 @@ function body(d: DesiredApplication, fields?: Set<string>): ApplicationCreate {
   return patch as ApplicationCreate;
 }
 
+/**
+ * The key a realm's app is created by (spec 3.4 `uniqueName`): Graph refuses a second app with it, even while
+ * the first is not visible yet, so a create is never made twice (issue 9 failure 1 under replication lag).
+ * Set only at creation (it is immutable); an app found by its tag is never asked for one.
+ */
+export function appUniqueName(realm: string): string {
+  return `homelab-realm-${realm}`;
+}
+
 /** A redirect URI as Entra matches it: scheme and host case-insensitive, no trailing slash. */
 function normalUri(u: string): string {
   try {
@@ -183,10 +192,10 @@ export const applicationProvider: Provider<TenantTarget, ObservedTenant> = {
     const d = target.desired.applications.find((a) => a.address === change!.address)!;
     if (change!.action === "create") {
       const owner = (await target.graph.servicePrincipalOfCaller()).id;
-      const app = await target.graph.createApplication(body(d), owner);
+      const app = await target.graph.createApplication(body(d), owner, appUniqueName(d.realm));
       target.resolver.record({ ref: d.address, field: "appId" }, app.appId);
       target.resolver.record({ ref: d.address, field: "id" }, app.id);
-      return;
+      return app.adopted ? { adopted: true } : undefined;
     }
     await target.graph.updateApplication(String(change!.data!.id), body(d, new Set(change!.fields.map((f) => f.path))));
   },

@@ -131,6 +131,8 @@ interface Call {
   /** Relative to `${graphUrl}/v1.0/` (no leading slash), or an absolute `@odata.nextLink`. */
   path: string;
   body?: unknown;
+  /** Extra request headers (`Prefer: create-if-missing`). */
+  headers?: Record<string, string>;
   /** Safe to repeat after a 5xx or a transport error. */
   safe: boolean;
   /** Treat these failures as replication lag (only set when the addressed object is known to be fresh). */
@@ -287,7 +289,7 @@ export function createGraphClient(opts: GraphClientOptions) {
         res = await http(call.path, {
           method: call.method,
           ...(absolute ? { prefixUrl: "" } : {}),
-          headers: { authorization: `Bearer ${token}`, "client-request-id": clientRequestId },
+          headers: { ...call.headers, authorization: `Bearer ${token}`, "client-request-id": clientRequestId },
           ...(call.body !== undefined ? { json: call.body } : {}),
         });
       } catch (err) {
@@ -564,6 +566,61 @@ export function createGraphClient(opts: GraphClientOptions) {
     });
   }
 
+  /** createApplication by `uniqueName` (spec 3.4); see there. */
+  async function upsertApplication(body: ApplicationCreate, ownerId: string, uniqueName: string): Promise<EntraApplication & { adopted?: boolean }> {
+    const byKey = `applications(uniqueName=${odataString(uniqueName)})`;
+    let ambiguous = false;
+    let reply: Reply | undefined;
+    try {
+      reply = await send({
+        method: "PATCH",
+        path: byKey,
+        body: { ...body, "owners@odata.bind": ownerBind(ownerId) },
+        headers: { prefer: "create-if-missing" },
+        safe: true,
+        // Only to learn that an attempt was ambiguous: the upsert itself is what makes a repeat safe.
+        recover: async () => {
+          ambiguous = true;
+          return undefined;
+        },
+        permission: PERM.writeApps,
+        what: `create application '${body.displayName}'`,
+      });
+    } catch (err) {
+      if (!(err instanceof GraphRequestError && err.status === 400 && err.graphCode === "Request_MultipleObjectsWithSameKeyValue")) throw err;
+    }
+    if (reply?.status === 201 && reply.body && typeof reply.body === "object") {
+      const app = reply.body as EntraApplication;
+      markFresh(app.id, app.appId);
+      return app;
+    }
+    // 204 or "already exists": it exists, so a 404 on reading it by its key is replication lag.
+    const app = await json<EntraApplication>({
+      method: "GET",
+      path: q(byKey, { $select: APP_SELECT }),
+      safe: true,
+      lag: notFound,
+      waitFor: { key: `app-named:${uniqueName.toLowerCase()}`, what: NEW_APP },
+      permission: PERM.readApps,
+      what: `read application ${uniqueName}`,
+    }).catch((err: unknown) => {
+      if (!(err instanceof GraphRequestError && err.status === 404)) throw err;
+      // Refused as a duplicate, yet never readable: most likely an app deleted to "Deleted applications", which
+      // may keep its key [U: spec 8 item 5, the upsert is not verified against the live service].
+      throw new GraphRequestError({
+        service: "graph",
+        method: "GET",
+        url: `${base}${byKey}`,
+        status: 404,
+        message: `Graph (tenant ${opts.tenant}): an app registration with uniqueName '${uniqueName}' exists but cannot be read`,
+        hint: `if it was deleted, restore it from "Deleted applications" in the Entra admin center (homelab then takes it back) or delete it permanently there; otherwise run again later (replication lag)`,
+        cause: err,
+      });
+    });
+    markFresh(app.id, app.appId);
+    return ambiguous ? app : { ...app, adopted: true };
+  }
+
   const client = {
     /** Every request made (method, path, status, ms, attempt), for `--debug`. Paths carry no secrets. */
     requestLog,
@@ -594,12 +651,23 @@ export function createGraphClient(opts: GraphClientOptions) {
 
     /**
      * Creates an application with `ownerId` (the automation app's service principal object id) as owner, so
-     * that Application.ReadWrite.OwnedBy can manage it later (errata 9.2). After an ambiguous failure it is
-     * repeated only when the body carries a `homelab:` identity tag (`homelab:realm=<realm>`,
-     * `homelab:automation`), and only once a re-read by that tag found no app: one found is the result, several
-     * are refused. The response is authoritative (spec 4.4): its ids are kept and later reads of them wait out lag.
+     * that Application.ReadWrite.OwnedBy can manage it later (errata 9.2). The response is authoritative (spec
+     * 4.4): its ids are kept and later reads of them wait out lag.
+     *
+     * With `uniqueName` (every realm app), the create is the upsert of spec 3.4, `PATCH
+     * /applications(uniqueName='…')` with `Prefer: create-if-missing`: Graph itself refuses a second app with
+     * that key, even while the first is still replicating, so a create whose answer was lost, or that a killed
+     * run made, is never made twice (chain soak C1: a re-read by tag misses an app that is not visible yet).
+     * It is safe to repeat after a 5xx or a lost answer. Its outcomes: 201, the app made now; 204, it existed
+     * and was updated to this body; 400 Request_MultipleObjectsWithSameKeyValue, it exists but is not visible
+     * yet. In the last two the app is read by its key (waiting out lag) and returned with `adopted: true`,
+     * unless an earlier attempt of this call failed ambiguously (then it is most likely that attempt's).
+     *
+     * Without `uniqueName` (the automation app of `bootstrap`) it is a POST, repeated after an ambiguous failure
+     * only when the body carries a `homelab:` identity tag and a re-read by that tag found no app.
      */
-    async createApplication(body: ApplicationCreate, ownerId: string): Promise<EntraApplication> {
+    async createApplication(body: ApplicationCreate, ownerId: string, uniqueName?: string): Promise<EntraApplication & { adopted?: boolean }> {
+      if (uniqueName !== undefined) return upsertApplication(body, ownerId, uniqueName);
       const tag = (Array.isArray(body.tags) ? (body.tags as unknown[]) : []).find((t): t is string => typeof t === "string" && t.startsWith("homelab:"));
       const app = await json<EntraApplication>({
         method: "POST",
@@ -758,11 +826,13 @@ export function createGraphClient(opts: GraphClientOptions) {
     /**
      * Waits until the application's `passwordCredentials` shows (`present: true`) or no longer shows `keyId`
      * `visibility.times` reads in a row (spec 6 rotation steps 2 and 4; terraform uses 5). Bounded by
-     * `visibility.attempts` reads; each wait is reported through onRetry (reason "not-visible").
+     * `visibility.attempts` reads; each wait is reported through onRetry (reason "not-visible"). Returns the
+     * application as the last read showed it.
      */
-    async waitForPassword(id: string, keyId: string, present: boolean, v = visibility): Promise<void> {
+    async waitForPassword(id: string, keyId: string, present: boolean, v = visibility): Promise<EntraApplication | undefined> {
       const path = `/applications/${id}`;
       const progress = present ? "waiting for Entra to show the new client secret" : "waiting for Entra to drop the old client secret";
+      let last: EntraApplication | undefined;
       await waitUntil(`client secret ${keyId} ${present ? "on" : "gone from"} application ${id}`, path, async () => {
         let app: EntraApplication;
         try {
@@ -771,9 +841,11 @@ export function createGraphClient(opts: GraphClientOptions) {
           if (err instanceof GraphRequestError && err.status === 404) return false;
           throw err;
         }
+        last = app;
         const has = (app.passwordCredentials ?? []).some((c) => c.keyId.toLowerCase() === keyId.toLowerCase());
         return has === present;
       }, v, progress);
+      return last;
     },
 
     /** The app's service principal (0 or 1), by `$filter=appId eq` (spec 3.8), or by id when created in this run. */

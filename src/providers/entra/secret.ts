@@ -73,7 +73,13 @@ export const secretProvider: Provider<TenantTarget, ObservedTenant> = {
             { path: "endDateTime", ...(current ? { before: current.endDateTime } : {}), after: `${end.slice(0, 10)} (in ${d.secretLifetimeDays} days)` },
             { path: "secretText", after: "(sensitive)", sensitive: true },
           ],
-          data: { realm: d.realm, cluster: s.cluster, displayName: s.displayName, lifetimeDays: d.secretLifetimeDays },
+          data: {
+            realm: d.realm, cluster: s.cluster, displayName: s.displayName, lifetimeDays: d.secretLifetimeDays,
+            // For the sweep after the new secret shows: the credentials of this name the plan saw, and whether the
+            // realm's key is known to be one of them (or there is none), so that no unseen one can be in use.
+            known: creds.map((c) => c.keyId),
+            sweep: realm === undefined || typeof key !== "string" || current !== undefined,
+          },
         });
         for (const c of creds) changes.push(removal(t, s.address, d, c, [s.address, realmAddress], "replaced: removed once the realm uses the new secret"));
       }
@@ -88,7 +94,7 @@ export const secretProvider: Provider<TenantTarget, ObservedTenant> = {
 
   async apply([change], target) {
     const c = change!;
-    const data = c.data as { realm: string; appObjectId?: string; keyId?: string; displayName?: string; lifetimeDays?: number; cluster?: string };
+    const data = c.data as { realm: string; appObjectId?: string; keyId?: string; displayName?: string; lifetimeDays?: number; cluster?: string; known?: string[]; sweep?: boolean };
     const appAddress = `${APPLICATION_KIND}/${target.desired.name}:${data.realm}`;
     const appObjectId = target.resolver.value({ ref: appAddress, field: "id" });
     if (!appObjectId) throw new Error(`${c.address}: the app's object id is not known`);
@@ -104,9 +110,11 @@ export const secretProvider: Provider<TenantTarget, ObservedTenant> = {
     const discard = () => target.graph.removePassword(appObjectId, created.keyId);
     try {
       // Hand the realm a secret only once Entra accepts it everywhere (spec 6 step 2).
-      await target.graph.waitForPassword(appObjectId, created.keyId, true);
+      const shown = await target.graph.waitForPassword(appObjectId, created.keyId, true);
       const appId = target.resolver.value({ ref: appAddress, field: "appId" })!;
       await target.proveSecret?.(appId, created.secretText.reveal());
+      // Best effort: a leftover it cannot remove now is planned for removal by the next run.
+      await sweepLost(target, appObjectId, shown, created.keyId, data).catch(() => undefined);
     } catch (err) {
       await discard().catch(() => undefined);
       throw err;
@@ -114,6 +122,27 @@ export const secretProvider: Provider<TenantTarget, ObservedTenant> = {
     target.resolver.record({ ref: c.address, field: "secretText" }, created.secretText.reveal(), discard);
   },
 };
+
+/**
+ * Removes the secrets of this name that earlier attempts added but nobody holds: an addPassword whose answer was
+ * lost while the credential was still replicating (the re-list before the repeat could not see it), or one a
+ * killed run added and the plan's read could not see yet (chain soak C1b). Once the new secret shows, those
+ * older ones show too (credentials replicate in order), so the read that confirmed it lists them. Only when
+ * the plan knew which credential the realm uses (or that it uses none): an unseen one can then not be in use.
+ */
+async function sweepLost(
+  target: TenantTarget,
+  appObjectId: string,
+  shown: { passwordCredentials?: PasswordCredential[] | null } | undefined,
+  keep: string,
+  data: { displayName?: string; known?: string[]; sweep?: boolean },
+): Promise<void> {
+  if (!data.sweep || !shown) return;
+  const known = new Set((data.known ?? []).map((k) => k.toLowerCase()));
+  for (const c of shown.passwordCredentials ?? [])
+    if (c.displayName === data.displayName && c.keyId.toLowerCase() !== keep.toLowerCase() && !known.has(c.keyId.toLowerCase()))
+      await target.graph.removePassword(appObjectId, c.keyId);
+}
 
 function renewalReason(d: DesiredApplication, current: PasswordCredential | undefined, creds: PasswordCredential[], realmExists: boolean, keyReadable: boolean, now: number, rotate: boolean): string | undefined {
   if (creds.length === 0) return "no homelab secret for this cluster yet";

@@ -126,16 +126,19 @@ function createApplication(ctx: GraphCtx, extra: Json = {}): Reply {
 
 function upsertApplication(ctx: GraphCtx, uniqueName: string): Reply {
   const existing = ctx.dir.find("applications", (d) => typeof d.uniqueName === "string" && d.uniqueName.toLowerCase() === uniqueName.toLowerCase());
-  if (existing) return patchApplication(ctx, existing);
+  // [U] Whether the upsert of an existing app accepts `owners@odata.bind` is not documented; the simulator adds
+  // the owners (the caller must already own the app), so a client may send the create body unchanged.
+  if (existing) return patchApplication(ctx, existing, ["owners"]);
   const prefer = String(ctx.headers["prefer"] ?? "").toLowerCase();
   if (!prefer.split(",").map((s) => s.trim()).includes("create-if-missing")) throw notFound(uniqueName);
   return createApplication(ctx, { uniqueName });
 }
 
-function patchApplication(ctx: GraphCtx, e: Entity): Reply {
+function patchApplication(ctx: GraphCtx, e: Entity, binds: string[] = []): Reply {
   requireWrite(ctx.caller, e.owners);
   const body = jsonBody(ctx);
-  validateBody(applicationType, "Application", body);
+  validateBody(applicationType, "Application", body, { binds });
+  if (binds.includes("owners")) for (const o of ownersFromBind(ctx, body)) if (!e.owners.includes(o)) e.owners.push(o);
   // 3.5: PATCH cannot set passwordCredentials. [U: exact message]
   if ("passwordCredentials" in body)
     throw badRequest("Invalid value specified for property 'passwordCredentials' of resource 'Application'.");

@@ -127,6 +127,11 @@ export class Secret {
   #read(env: NodeJS.ProcessEnv): { value: string } | { problem: { message: string; hint: string }; absent?: boolean } {
     const fail = (message: string, hint: string, absent = false) => ({ problem: { message: `${this.field}: ${message}`, hint }, absent });
     const source = this.kind === "env" ? `environment variable ${this.name}` : `file ${this.path}`;
+    const tooLarge = () =>
+      fail(
+        `${this.kind === "env" ? source : `secret file ${this.path}`} is larger than ${formatBytes(MAX_SECRET_BYTES)}, the limit for a secret`,
+        `point ${this.ref} at the secret only (at most ${formatBytes(MAX_SECRET_BYTES)}${this.kind === "file" ? ", in a regular file" : ""})`,
+      );
     let value: string;
     if (this.kind === "env") {
       const v = env[this.name];
@@ -137,17 +142,16 @@ export class Secret {
           v === undefined,
         );
       }
-      if (Buffer.byteLength(v, "utf8") > MAX_SECRET_BYTES) {
-        return fail(`environment variable ${this.name} holds more than ${formatBytes(MAX_SECRET_BYTES)}, the limit for a secret`, `check that ${this.ref} holds only the secret itself`);
-      }
       value = v;
     } else {
       try {
-        value = readBoundedText(this.path, { limit: MAX_SECRET_BYTES, what: "secret file" }).replace(/\r?\n$/, "");
+        // Two bytes of room for the final line break, which is not part of the secret.
+        value = readBoundedText(this.path, { limit: MAX_SECRET_BYTES + 2, what: "secret file" }).replace(/\r?\n$/, "");
       } catch (err) {
         if (!(err instanceof FileReadError)) throw err;
+        if (err.reason === "too-large") return tooLarge();
         const hint =
-          err.reason === "too-large" || err.reason === "special"
+          err.reason === "special"
             ? `point ${this.ref} at a regular file that holds only the secret (at most ${formatBytes(MAX_SECRET_BYTES)})`
             : `create the file with the secret as its only content, readable by the user homelab runs as (chmod 600)`;
         // Missing or unreadable here may be fine where apply runs (validate in CI, apply on the admin host): `absent`.
@@ -155,6 +159,7 @@ export class Secret {
       }
       if (value === "") return fail(`secret file ${this.path} is empty`, `write the secret into the file`);
     }
+    if (Buffer.byteLength(value, "utf8") > MAX_SECRET_BYTES) return tooLarge();
     registerSecret(value);
     const multiline = this.limits.multiline ?? /(^|\.)privateKey$/.test(this.field);
     if (!multiline) {

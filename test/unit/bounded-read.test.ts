@@ -240,13 +240,14 @@ describe("secret sources", () => {
     throw new Error("expected a SecretError");
   };
 
-  it("a value of exactly 64 KiB is read; one byte more is refused, located, and never printed", () => {
-    const ok = "k".repeat(MAX_SECRET_BYTES - 1);
-    expect(secretIn("s64", `${ok}\n`).reveal()).toBe(ok);
-    const big = `${"v".repeat(MAX_SECRET_BYTES)}w`;
-    const e = revealError(secretIn("s65", big));
-    expect(e.message).toBe(`homelab.yaml:5:48: clusters.pve.token.secret: secret file ${at("s65")} is larger than 64 KiB, the limit for a secret file`);
-    expect(e.hint).toMatch(/regular file that holds only the secret \(at most 64 KiB\)/);
+  it("a value of exactly 64 KiB is read (with its final CRLF); one byte more is refused, located, and never printed", () => {
+    const ok = "k".repeat(MAX_SECRET_BYTES);
+    expect(secretIn("s64", `${ok}\r\n`).reveal()).toBe(ok);
+    for (const [name, big] of [["s65", `${"v".repeat(MAX_SECRET_BYTES)}w`], ["s65nl", `${"v".repeat(MAX_SECRET_BYTES)}w\n`], ["s66", "v".repeat(MAX_SECRET_BYTES + 3)]]) {
+      const e = revealError(secretIn(name!, big!));
+      expect(e.message).toBe(`homelab.yaml:5:48: clusters.pve.token.secret: secret file ${at(name!)} is larger than 64 KiB, the limit for a secret`);
+      expect(e.hint).toBe("point ${file:" + name + "} at the secret only (at most 64 KiB, in a regular file)");
+    }
   });
 
   it.each([
@@ -260,7 +261,7 @@ describe("secret sources", () => {
   it("a variable over 64 KiB is refused, its value not printed", () => {
     const v = `${"q".repeat(MAX_SECRET_BYTES)}Z`;
     const e = revealError(new Secret("${env:BIG}", "realms.sso.clientKey", "/", {}, where), { BIG: v });
-    expect(e.message).toBe("homelab.yaml:5:48: realms.sso.clientKey: environment variable BIG holds more than 64 KiB, the limit for a secret");
+    expect(e.message).toBe("homelab.yaml:5:48: realms.sso.clientKey: environment variable BIG is larger than 64 KiB, the limit for a secret");
     expect(`${e.message}${e.hint}`).not.toContain("qqqq");
   });
 

@@ -1,10 +1,10 @@
 import { spawn } from "node:child_process";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { GRAPH_APP_ID, GRAPH_APP_ROLES, startEntraSim, type EntraSim } from "../../src/sim/entra/index.js";
 import { bin, homelab, simInfo } from "../helpers/cli.js";
 
@@ -119,6 +119,30 @@ tenants:
     expect(r.stderr).toMatch(/already exists; bootstrap never overwrites a file/);
     expect(readFileSync(out, "utf8").trim()).toBe(first.secret);
     expect(sim.requestLog).toEqual([]);
+  });
+
+  it("refuses a --secret-out that is a dangling symlink, before signing in: nothing is created, the link is left alone (issue 10 item 7)", async () => {
+    const out = join(dir, "dangling.secret");
+    const target = join(dir, "nowhere", "secret");
+    symlinkSync(target, out);
+    const before = automationApps()[0]!.passwordCredentials.length;
+    sim.clearLog();
+    const r = await run("--secret-out", out);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`error --secret-out ${out} already exists as a symbolic link (to ${target}); bootstrap never overwrites a file nor follows a link`);
+    expect(sim.requestLog).toEqual([]);
+    expect(automationApps()[0]!.passwordCredentials).toHaveLength(before);
+    expect(lstatSync(out).isSymbolicLink()).toBe(true);
+    expect(existsSync(target)).toBe(false);
+  });
+
+  it("a failed sign-in leaves no empty --secret-out file behind", async () => {
+    const out = join(dir, "never.secret");
+    const bad = join(dir, "bad-login.yaml");
+    writeFileSync(bad, labConfig(sim.tenantId, "http://127.0.0.1:1", sim.graphUrl));
+    const r = await homelab(["-f", bad, "bootstrap", "--tenant", "lab", "--secret-out", out]);
+    expect(r.code).not.toBe(0);
+    expect(existsSync(out)).toBe(false);
   });
 
   it("a second bootstrap reuses the tagged app: no second app or service principal, grants repaired, one more secret", async () => {
@@ -356,6 +380,49 @@ describe("homelab bootstrap against `homelab sim` (issue 9 failure 8)", () => {
         child.on("close", () => resolve());
         child.kill("SIGTERM");
       });
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("homelab bootstrap: the secret cannot be written after it was added (issue 10 item 7)", () => {
+  it("removes the secret from the app again and says so; no file is left", async () => {
+    const sim = await startEntraSim({ fixture: { users: [ADMIN] }, deviceUser: ADMIN.userPrincipalName, devicePendingPolls: 1, devicePollInterval: 1 });
+    const dir = mkdtempSync(join(tmpdir(), "homelab-bootstrap-full-"));
+    // The disk fills up between the sign-in and the write: every write to a file (not stdout/stderr) fails ENOSPC.
+    vi.resetModules();
+    vi.doMock("node:fs", async (importOriginal) => {
+      const fs = await importOriginal<typeof import("node:fs")>();
+      const writeSync = ((fd: number, ...rest: unknown[]) => {
+        if (fd > 2) throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+        return (fs.writeSync as (...a: unknown[]) => number)(fd, ...rest);
+      }) as typeof fs.writeSync;
+      return { ...fs, writeSync, default: { ...fs, writeSync } };
+    });
+    try {
+      const { bootstrapCommand } = await import("../../src/cli/commands/bootstrap.js");
+      const file = join(dir, "homelab.yaml");
+      writeFileSync(file, labConfig(sim.tenantId, sim.loginUrl, sim.graphUrl));
+      const out = join(dir, "automation.secret");
+      const lines: string[] = [];
+      const io = { out: (l: string) => void lines.push(l), err: (l: string) => void lines.push(l), color: false, debug: false };
+      const err = await bootstrapCommand(io, { file, tenant: "lab", json: false, yes: false, secretOut: out }).then(
+        () => undefined,
+        (e: unknown) => e as { code: string; message: string; hint?: string },
+      );
+      expect(err).toBeDefined();
+      expect(err!.code).toBe("E_SECRET_OUT");
+      expect(err!.message).toMatch(new RegExp(`^could not write the new client secret to ${out.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} \\(ENOSPC\\); it was removed from homelab automation again \\(key id [0-9a-f-]{36}\\), so no secret is left that nobody holds$`));
+      // The app was created (the next bootstrap finds it), but holds no secret; no file with nothing in it is left.
+      const apps = (sim.state().applications as Json[]).filter((a) => (a.tags ?? []).includes(TAG));
+      expect(apps).toHaveLength(1);
+      expect(apps[0]!.passwordCredentials).toEqual([]);
+      expect(sim.requestLog.some((e) => e.method === "POST" && /\/removePassword$/.test(e.path) && e.status < 300)).toBe(true);
+      expect(existsSync(out)).toBe(false);
+    } finally {
+      vi.doUnmock("node:fs");
+      vi.resetModules();
+      await sim.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

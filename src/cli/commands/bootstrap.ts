@@ -1,10 +1,11 @@
-import { existsSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, constants as fsConstants, fstatSync, fsyncSync, lstatSync, openSync, readlinkSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { dirname, resolve as resolvePath } from "node:path";
 import { createInterface } from "node:readline/promises";
 import { AuthError as MsalAuthError, LogLevel, PublicClientApplication, ServerError, type AccountInfo, type NetworkRequestOptions, type NetworkResponse } from "@azure/msal-node";
 import { tenantEndpoints } from "../../config/desired.js";
 import { loadValidConfig } from "../../config/resolve.js";
 import type { Secret } from "../../config/secret.js";
+import type { TenantConfig } from "../../config/types.js";
 import { AuthError, ExitCode, HomelabError, RemoteError, UserError } from "../../core/errors.js";
 import { redact, registerSecret } from "../../log/redact.js";
 import { createGraphClient } from "../../providers/entra/graph.js";
@@ -108,15 +109,7 @@ export async function bootstrapCommand(io: Io, opts: BootstrapOptions): Promise<
 
   // Decide where the secret goes before anything is created (see the header comment).
   const secretOut = opts.secretOut === undefined ? undefined : resolvePath(opts.secretOut);
-  if (secretOut !== undefined) {
-    if (existsSync(secretOut))
-      throw new UserError(`--secret-out ${opts.secretOut} already exists; bootstrap never overwrites a file`, {
-        code: "E_ARGS",
-        hint: "name a new file, or move the old one away first",
-      });
-    if (!isDirectory(dirname(secretOut)))
-      throw new UserError(`--secret-out ${opts.secretOut}: directory ${dirname(secretOut)} does not exist`, { code: "E_ARGS", hint: "create the directory first" });
-  } else if (!opts.yes) {
+  if (secretOut === undefined && !opts.yes) {
     if (!interactive)
       throw new UserError("refusing to print the new client secret: no --secret-out FILE, no --yes, and no terminal to confirm on", {
         code: "E_ARGS",
@@ -127,6 +120,26 @@ export async function bootstrapCommand(io: Io, opts: BootstrapOptions): Promise<
       throw new UserError("not printing the client secret; nothing was changed", { code: "E_ABORTED", hint: "run again with --secret-out FILE to write it to a file (mode 0600)" });
   }
 
+  // The --secret-out file is created now, before the sign-in, exclusively and without following a symlink (issue 10
+  // item 7): an existing file or a symlink, even a dangling one, is refused before anything is added to the tenant.
+  const out = secretOut === undefined ? undefined : openSecretOut(opts.secretOut!, secretOut);
+  try {
+    return await bootstrapInto(io, opts, tenant, lifetimeDays, envName, interactive, secretOut, out);
+  } finally {
+    out?.discard();
+  }
+}
+
+async function bootstrapInto(
+  io: Io,
+  opts: BootstrapOptions,
+  tenant: TenantConfig,
+  lifetimeDays: number,
+  envName: string,
+  interactive: boolean,
+  secretOut: string | undefined,
+  out: SecretFile | undefined,
+): Promise<number> {
   const { loginUrl, graphUrl } = tenantEndpoints(tenant);
   const tenantId = tenant.tenantId;
   const say = (line: string) => io.err(line);
@@ -214,9 +227,26 @@ export async function bootstrapCommand(io: Io, opts: BootstrapOptions): Promise<
       throw new UserError(err.message, { code: err.code, hint: "the tenant's app management policy limits secret lifetime: lower --lifetime-days", cause: err });
     throw err;
   });
-  if (secretOut !== undefined) {
-    // `wx`: fail if the file appeared meanwhile; mode 0600 from the first byte (no chmod window).
-    writeFileSync(secretOut, `${pw.secretText.reveal()}\n`, { mode: 0o600, flag: "wx" });
+  if (out !== undefined) {
+    try {
+      out.write(`${pw.secretText.reveal()}\n`);
+    } catch (err) {
+      // Nobody would hold this secret's value: take it off the app again rather than leave a live credential behind.
+      const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      const removed = await graph.removePassword(app.id, pw.keyId).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      if (removed === undefined)
+        throw new HomelabError("E_SECRET_OUT", `could not write the new client secret to ${secretOut} (${why}); it was removed from ${app.displayName} again (key id ${pw.keyId}), so no secret is left that nobody holds`, {
+          hint: "free space or fix the file system, then run bootstrap again (it finds the app and adds a new secret)",
+          cause: err,
+        });
+      throw new HomelabError("E_SECRET_OUT", `could not write the new client secret to ${secretOut} (${why}), and removing it from ${app.displayName} failed too: ${redact(removed instanceof Error ? removed.message : String(removed))}`, {
+        hint: `remove the client secret with key id ${pw.keyId} from ${app.displayName} (client id ${app.appId}) in the Entra admin center (App registrations > Certificates & secrets): nobody holds its value`,
+        cause: err,
+      });
+    }
     say(`Client secret written to ${secretOut} (mode 0600).`);
   }
 
@@ -299,6 +329,72 @@ function isDirectory(p: string): boolean {
     return statSync(p).isDirectory();
   } catch {
     return false;
+  }
+}
+
+/** The --secret-out file, created empty before the sign-in: `write` fills it once; `discard` removes it unless written. */
+interface SecretFile {
+  write(text: string): void;
+  discard(): void;
+}
+
+/**
+ * Create `path` with O_CREAT|O_EXCL|O_NOFOLLOW and mode 0600 from the first byte (no chmod window). O_EXCL refuses
+ * any existing name, a symlink included even when it dangles (POSIX open(2)); O_NOFOLLOW where the OS has it.
+ */
+function openSecretOut(given: string, path: string): SecretFile {
+  let fd: number;
+  try {
+    fd = openSync(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | (fsConstants.O_NOFOLLOW ?? 0), 0o600);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EEXIST" || code === "ELOOP") {
+      const link = symlinkTarget(path);
+      throw new UserError(`--secret-out ${given} already exists${link !== undefined ? ` as a symbolic link (to ${link})` : ""}; bootstrap never overwrites a file${link !== undefined ? " nor follows a link" : ""}`, {
+        code: "E_ARGS",
+        hint: "name a new file, or move the old one away first",
+      });
+    }
+    if (code === "ENOENT" || code === "ENOTDIR" || !isDirectory(dirname(path)))
+      throw new UserError(`--secret-out ${given}: directory ${dirname(path)} does not exist`, { code: "E_ARGS", hint: "create the directory first" });
+    throw new UserError(`--secret-out ${given}: cannot create it (${code ?? (err as Error).message})`, { code: "E_ARGS", hint: "name a file in a directory you can write to" });
+  }
+  const ino = fstatSync(fd).ino;
+  let written = false;
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    closeSync(fd);
+  };
+  return {
+    write: (text) => {
+      try {
+        writeSync(fd, text);
+        fsyncSync(fd);
+        written = true;
+      } finally {
+        close();
+      }
+    },
+    discard: () => {
+      close();
+      if (written) return;
+      // Only the file this run created (not one someone put there since).
+      try {
+        if (lstatSync(path).ino === ino) unlinkSync(path);
+      } catch {
+        // gone already
+      }
+    },
+  };
+}
+
+function symlinkTarget(path: string): string | undefined {
+  try {
+    return lstatSync(path).isSymbolicLink() ? readlinkSync(path) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,3 +1,5 @@
+import { printable } from "../core/printable.js";
+
 /**
  * One place that knows every secret value this process has seen, so that any text leaving the process
  * (log line, error message, diff, JSON event) can be scrubbed. Secret values are registered when they are
@@ -147,10 +149,16 @@ function failure(value: string): Int32Array {
   return fail;
 }
 
-/** The value as written, as quoted inside a JSON string, and as percent- and form-encoded. */
+/**
+ * The value as written, as quoted inside a JSON string, as escaped in a config problem (printable), as
+ * percent- and form-encoded; and, for a value of several lines (a PEM private key), each line of at least
+ * 16 characters: output is redacted line by line, so a line of the value must be found on its own.
+ */
 function forms(value: string): Set<string> {
   const out = new Set<string>([value]);
   out.add(JSON.stringify(value).slice(1, -1));
+  out.add(printable(value));
+  for (const line of value.split(/\r?\n|\r/)) if (line.length >= 16 && line !== value) out.add(line);
   try {
     out.add(encodeURIComponent(value));
     out.add(new URLSearchParams({ v: value }).toString().slice(2));

@@ -139,3 +139,13 @@ describe("the last-resort description of an uncaught error", () => {
     expect(describeFatal("plain \u001b[31mstring\n", false)).toMatch(/^internal error Error: plain \\u001b\[31mstring\\n$/m);
   });
 });
+
+describe("multi-line secrets", () => {
+  it("each line of a PEM-like secret is redacted on its own, and the whole as escaped in a message", () => {
+    const body = ["MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7", "VJTUt9Us8cKjMzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNb"];
+    const pem = `-----BEGIN PRIVATE KEY-----\n${body.join("\n")}\n-----END PRIVATE KEY-----`;
+    registerSecret(pem);
+    for (const line of body) expect(redact(`key line: ${line}`)).toBe(`key line: ${SENSITIVE}`);
+    expect(redact(`value "${pem.replace(/\n/g, "\\n")}"`)).toBe(`value "${SENSITIVE}"`);
+  });
+});

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Secret } from "../../src/config/secret.js";
 import { AuthError, RemoteError, UserError } from "../../src/core/errors.js";
 import { SENSITIVE } from "../../src/log/redact.js";
-import { createGraphClient, GraphAuthError, GraphRequestError, realmTag, type GraphClient } from "../../src/providers/entra/graph.js";
+import { createGraphClient, GraphAuthError, GraphRequestError, LAG_GROWTH, realmTag, type GraphClient } from "../../src/providers/entra/graph.js";
 import {
   createTokenSource,
   graphScope,
@@ -340,10 +340,10 @@ describe("entra clients against the simulator", () => {
         ["not-replicated", 404],
       ]);
       expect(retries[0]).toMatchObject({ method: "GET", path: expect.stringContaining(`/applications/${app.id}`), attempt: 1 });
-      // Short polls growing by a quarter each (5 ms here, 500 ms by default), jittered by ±20 %.
+      // Short polls growing by a tenth each (LAG_GROWTH; 5 ms here, 500 ms by default), jittered by ±20 %.
       retries.forEach((r, i) => {
-        expect(r.waitMs).toBeGreaterThanOrEqual(Math.floor(5 * 1.25 ** i * 0.8));
-        expect(r.waitMs).toBeLessThanOrEqual(Math.ceil(5 * 1.25 ** i * 1.2));
+        expect(r.waitMs).toBeGreaterThanOrEqual(Math.floor(5 * LAG_GROWTH ** i * 0.8));
+        expect(r.waitMs).toBeLessThanOrEqual(Math.ceil(5 * LAG_GROWTH ** i * 1.2));
       });
 
       // The service principal of a lagging app: 403 "backing application ... local tenant" retried (spec 3.8).

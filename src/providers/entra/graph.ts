@@ -50,6 +50,9 @@ import type {
  * `redact()`; the request, its headers and its body are never attached.
  */
 
+/** How much longer each replication-lag poll waits than the one before (see lagDelay). */
+export const LAG_GROWTH = 1.1;
+
 export const DEFAULT_ACCESS_ROLE_ID = "00000000-0000-0000-0000-000000000000";
 
 /** The marker an app homelab manages for a realm carries in `tags` (identity is never the display name). */
@@ -110,7 +113,7 @@ export interface GraphClientOptions {
   /** Progress while waiting for Entra to show a new object, e.g. "waiting for Entra to show the new app: 6 s". */
   onWait?: (message: string) => void;
   /**
-   * Replication-lag polls after a create (spec 4.4): first wait `delayMs` (default 500), growing by a quarter
+   * Replication-lag polls after a create (spec 4.4): first wait `delayMs` (default 500), growing by a tenth
    * per poll up to `maxDelayMs` (default 3000), each jittered by ±20 %, until `budgetMs` has passed since the
    * first wait for that object (default HOMELAB_ENTRA_WAIT_S seconds, else 120 s). `attempts` optionally caps
    * the number of polls per call (tests).
@@ -363,9 +366,13 @@ export function createGraphClient(opts: GraphClientOptions) {
     }
   }
 
-  /** The wait before lag poll `n` (1-based): `delayMs` growing by a quarter per poll, capped, ±20 % jitter. */
+  /**
+   * The wait before lag poll `n` (1-based): `delayMs` growing by LAG_GROWTH per poll, capped, ±20 % jitter. A
+   * gentle growth: a few seconds of lag (the usual) cost a few seconds, not the doubling of a backoff; after
+   * about 20 polls (25 s) the waits are at the cap.
+   */
   function lagDelay(n: number): number {
-    const base = Math.min(consistency.maxDelayMs, consistency.delayMs * 1.25 ** (n - 1));
+    const base = Math.min(consistency.maxDelayMs, consistency.delayMs * LAG_GROWTH ** (n - 1));
     return Math.max(1, Math.round(base * (0.8 + Math.random() * 0.4)));
   }
 

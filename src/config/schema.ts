@@ -196,7 +196,8 @@ function deref(s: Schema): Schema {
 function childSchema(s: Schema, seg: Segment): Schema | undefined {
   const d = deref(s);
   const props = d.properties as Record<string, Schema> | undefined;
-  if (typeof seg === "string" && props?.[seg]) return deref(props[seg]!);
+  // Own keys only: a realm named `constructor` must not find Object.prototype.constructor (issue 10 item 6).
+  if (typeof seg === "string" && props !== undefined && Object.hasOwn(props, seg)) return deref(props[seg]!);
   if (typeof seg === "number" && d.items && typeof d.items === "object") return deref(d.items as Schema);
   if (typeof seg === "string" && d.additionalProperties && typeof d.additionalProperties === "object") return deref(d.additionalProperties as Schema);
   for (const k of ["anyOf", "oneOf", "allOf"]) {
@@ -212,14 +213,15 @@ function pointerIn(base: Schema, pointer: string[]): Schema | undefined {
   let node: unknown = base;
   for (const raw of pointer) {
     if (node === null || typeof node !== "object") return undefined;
-    node = (node as Record<string, unknown>)[raw.replace(/~1/g, "/").replace(/~0/g, "~")];
+    const key = raw.replace(/~1/g, "/").replace(/~0/g, "~");
+    node = Object.hasOwn(node, key) ? (node as Record<string, unknown>)[key] : undefined;
   }
   return node !== null && typeof node === "object" ? (node as Schema) : undefined;
 }
 
 function valueAt(data: unknown, path: readonly Segment[]): unknown {
   let v = data;
-  for (const s of path) v = v !== null && typeof v === "object" ? (v as Record<string, unknown>)[String(s)] : undefined;
+  for (const s of path) v = v !== null && typeof v === "object" && Object.hasOwn(v, String(s)) ? (v as Record<string, unknown>)[String(s)] : undefined;
   return v;
 }
 

@@ -133,6 +133,20 @@ realms:
     expect(app.optionalIdTokenClaims).toEqual([]);
   });
 
+  it.each(LETTERED)("a schema error inside a realm named %s has the same message and hint as elsewhere", (name) => {
+    const text = (realm: string) => `${head()}realms:
+  ${realm}:
+    issuerUrl: https://auth.lan/
+    clientId: proxmox
+    clientKey: \${env:K}
+    usernameClaim: "a b"
+`;
+    const strip = (ps: ReturnType<typeof problemsOf>) => ps.map(({ path, ...p }) => ({ ...p, path: path.replace(/^realms\.[^.]+/, "realms.X") }));
+    const got = strip(problemsOf(text(name)));
+    expect(got).toEqual(strip(problemsOf(text("sso"))));
+    expect(got[0]!.hint).toMatch(/claim name/);
+  });
+
   it("the typed config's sections have no prototype", () => {
     const { config } = validateText(`${head()}roles:\n  __proto__: { privs: [VM.Audit] }\n`);
     for (const s of [config.tenants, config.clusters, config.realms, config.roles, config.groups, config.users]) expect(Object.getPrototypeOf(s)).toBeNull();

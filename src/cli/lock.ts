@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from "node:crypto";
 import { linkSync, openSync, closeSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync, writeSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
-import { resolve } from "node:path";
-import { HomelabError } from "../core/errors.js";
+import { dirname, resolve } from "node:path";
+import { HomelabError, UserError } from "../core/errors.js";
 
 /**
  * One writer per cluster and per tenant (issue 10 item 4). A run that may write takes one lock file for every
@@ -194,7 +194,17 @@ async function acquireOne(file: string, subject: LockSubject, opts: LockOptions,
   };
   const text = `${JSON.stringify(holder)}\n`;
   for (;;) {
-    if (create(file, text)) return hold(file, holder.nonce, start === undefined);
+    let created: boolean;
+    try {
+      created = create(file, text);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw new UserError(`cannot create the lock file ${file} (${code})`, {
+        code: "E_LOCK_DIR",
+        hint: `homelab keeps its locks in ${dirname(file)}: make it a writable directory, or set HOMELAB_LOCK_DIR to one`,
+      });
+    }
+    if (created) return hold(file, holder.nonce, start === undefined);
     let raw: string;
     let mtimeMs: number;
     try {
@@ -204,26 +214,31 @@ async function acquireOne(file: string, subject: LockSubject, opts: LockOptions,
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "ENOENT") continue; // released meanwhile
       // Another user's lock, say: not ours to judge.
-      if (Date.now() >= deadline) throw locked(subject, file, opts.waitMs, `its lock file cannot be read (${code ?? String(err)})`);
+      if (Date.now() >= deadline) throw locked(`another homelab run may be writing to ${subject.label}: its lock file cannot be read (${code ?? String(err)})`, file, opts.waitMs);
       await sleep(100);
       continue;
     }
     const seen = parseHolder(raw);
     const verdict = judge(seen, probe, mtimeMs);
     if (verdict.state === "stale") {
-      if (takeOver(file, raw)) opts.onWarning?.(`took over the lock of ${subject.label}: ${verdict.why} (${file})`);
-      continue;
+      if (takeOver(file, raw)) {
+        opts.onWarning?.(`took over the lock of ${subject.label}: ${verdict.why} (${file})`);
+        continue;
+      }
+      // Another waiter moved it first (the next round sees its lock), or it may not be moved (another user's file
+      // in a sticky directory): wait as for a held lock.
     }
     if (Date.now() >= deadline) {
       const who = seen ? `another homelab run (pid ${seen.pid}${seen.host !== probe.host ? ` on ${seen.host}` : ""}, since ${seen.since}${seen.file ? `, with ${seen.file}` : ""})` : "another homelab run";
-      throw locked(subject, file, opts.waitMs, verdict.state === "unknown" ? verdict.why : undefined, who);
+      if (verdict.state === "stale") throw locked(`the lock of ${subject.label} is stale (${verdict.why}) but cannot be removed from here`, file, opts.waitMs);
+      throw locked(`${who} is writing to ${subject.label}${verdict.state === "unknown" ? `; ${verdict.why}` : ""}`, file, opts.waitMs);
     }
     await sleep(100);
   }
 }
 
-function locked(subject: LockSubject, file: string, waitMs: number, why?: string, who = "another homelab run"): HomelabError {
-  return new HomelabError("E_LOCKED", `${who} is writing to ${subject.label}${why ? `; ${why}` : ""}; gave up after ${Math.round(waitMs / 1000)} s`, {
+function locked(what: string, file: string, waitMs: number): HomelabError {
+  return new HomelabError("E_LOCKED", `${what}; gave up after ${Math.round(waitMs / 1000)} s`, {
     hint: `wait for it to finish (HOMELAB_LOCK_WAIT_MS sets how long to wait); if no homelab run is going on, remove the lock: rm '${file}'`,
   });
 }

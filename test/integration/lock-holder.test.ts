@@ -114,6 +114,14 @@ describe("acquireLocks in process", () => {
     expect(existsSync(file)).toBe(false);
   });
 
+  it("a lock directory that cannot be written to is a clear error naming it and HOMELAB_LOCK_DIR", async () => {
+    const missing = join(dir, "no", "such", "dir");
+    const err = (await acquireLocks([subject], { waitMs: 0, file: "a.yaml", dir: missing }).catch((e: unknown) => e)) as { code: string; message: string; hint: string };
+    expect(err.code).toBe("E_LOCK_DIR");
+    expect(err.message).toBe(`cannot create the lock file ${lockPath(subject, missing)} (ENOENT)`);
+    expect(err.hint).toBe(`homelab keeps its locks in ${missing}: make it a writable directory, or set HOMELAB_LOCK_DIR to one`);
+  });
+
   it("taking several locks of which one is held gives back the ones already taken", async () => {
     const other = tenantSubject("t", "5e1f0c3a-7d2b-4c8e-9a6f-0b1d2c3e4f50", "https://graph.microsoft.com");
     const held = await acquireLocks([other], { waitMs: 0, file: "a.yaml", dir });
@@ -155,16 +163,16 @@ describe("two runs through different files of one cluster (real processes)", () 
       await until(() => existsSync(lockFile()) && writes(lab.sim).length > 0);
       pid = parseHolder(readFileSync(lockFile(), "utf8"))!.pid;
       process.kill(pid, "SIGSTOP");
-      const others = ["link.yaml", "copy.yaml", "conf"].map((f) => join(lab.dir, f));
+      const [link, copy, directory] = ["link.yaml", "copy.yaml", "conf"].map((f) => join(lab.dir, f));
       // Held: refused at once with a message naming the holder...
-      const refused = await Promise.all(others.map((f) => homelab(["-f", f, "apply"], { env: { ...env(), HOMELAB_LOCK_WAIT_MS: "0" } })));
+      const refused = await Promise.all([link!, directory!].map((f) => homelab(["-f", f, "apply"], { env: { ...env(), HOMELAB_LOCK_WAIT_MS: "0" } })));
       for (const r of refused) {
         expect(r.code).toBe(1);
         expect(r.stderr).toMatch(new RegExp(`^error another homelab run \\(pid ${pid}, since [^,]+, with ${lab.file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\) is writing to cluster 'pve' \\(https://127\\.0\\.0\\.1:\\d+\\); gave up after 0 s$`, "m"));
         expect(r.stderr).toContain(`rm '${lockFile()}'`);
       }
       // ...or waited for: it starts now and takes the lock once the first run is done.
-      const waiting = Promise.all([others[0]!].map((f) => homelab(["-f", f, "apply"], { env: { ...env(), HOMELAB_LOCK_WAIT_MS: "60000" } })));
+      const waiting = Promise.all([copy!].map((f) => homelab(["-f", f, "apply"], { env: { ...env(), HOMELAB_LOCK_WAIT_MS: "60000" } })));
       await new Promise((r) => setTimeout(r, 500));
       process.kill(pid, "SIGCONT");
       const waited = await waiting;
@@ -184,7 +192,7 @@ describe("two runs through different files of one cluster (real processes)", () 
       if (pid) resume(pid);
       lab.sim.setFaults(undefined);
     }
-  });
+  }, 60_000);
 
   it("plan takes no lock: it runs while an apply holds one", async () => {
     writeFileSync(lockFile(), JSON.stringify(holder({ pid: process.pid, start: processStart(process.pid) ?? "x", boot: bootId(), host: hostname() })));

@@ -53,7 +53,11 @@ export class Secret {
   readonly baseDir: string;
   /** Checked by `reveal()`: a secret the receiving API would refuse fails before any write, with a clean message. */
   readonly limits: SecretLimits;
-  /** Where the reference is written in the config (file, line, column), when known: it prefixes every message. */
+  /**
+   * Where the reference is written in the config (file, line, column), when known: `check()` reports its
+   * problems there. (`reveal()` messages start with the field, as every run-time error does; a source that
+   * is there but unusable was already reported, located, when the config was loaded.)
+   */
   readonly at: Location | undefined;
 
   constructor(ref: string, field: string, baseDir: string, limits: SecretLimits = {}, at?: Location) {
@@ -87,43 +91,36 @@ export class Secret {
   }
 
   /**
-   * Read the value (once; cached). Throws SecretError naming the variable or file and the field (and,
-   * when known, where the reference is written), never the value, also when the value breaks `limits` or
-   * the shape every secret has (at most MAX_SECRET_BYTES, one line unless `multiline`). The value is
-   * registered with the redactor before it is returned (or refused).
+   * Read the value (once; cached). Throws SecretError naming the variable or file and the field, never
+   * the value, also when the value breaks `limits` or the shape every secret has (at most
+   * MAX_SECRET_BYTES, one line unless `multiline`). The value is registered with the redactor before it
+   * is returned (or refused).
    */
   reveal(env: NodeJS.ProcessEnv = process.env): string {
     const cached = values.get(this);
     if (cached !== undefined) return cached;
     const r = this.#read(env);
-    if ("problem" in r) throw new SecretError(this.#where() + r.problem.message, r.problem.hint);
+    if ("problem" in r) throw new SecretError(r.problem.message, r.problem.hint);
     values.set(this, r.value);
     return r.value;
   }
 
   /**
-   * For `homelab validate`: read the source if it is there and report what `reveal()` would refuse, as a
-   * located config problem. A source that is not there (a variable not set, a file not created yet on the
-   * machine that validates) is no problem here: plan and apply report it. The value is never printed; it
-   * is registered with the redactor like any revealed value.
+   * When the config is loaded (validate, and every other command before it reads anything): read the
+   * source if it is there and report what `reveal()` would refuse, as a config problem located at the
+   * reference. A source that is not there (a variable not set, a file not created yet on the machine that
+   * validates) is no problem here: `reveal()` reports it when the value is needed. The value is never
+   * printed, nor cached (`reveal()` reads it again, with its own environment); it is registered with the
+   * redactor like any value read.
    */
   check(env: NodeJS.ProcessEnv = process.env): ConfigProblem | undefined {
     if (values.has(this)) return undefined;
     const r = this.#read(env);
-    if ("value" in r) {
-      values.set(this, r.value);
-      return undefined;
-    }
-    if (r.absent) return undefined;
+    if ("value" in r || r.absent) return undefined;
     return { ...(this.at ?? {}), path: this.field, message: r.problem.message.slice(this.field.length + 2), hint: r.problem.hint };
   }
 
-  /** `file:line:col: ` when the reference's place is known. */
-  #where(): string {
-    return this.at ? `${this.at.file}:${this.at.line}:${this.at.col}: ` : "";
-  }
-
-  /** The value, or why it cannot be used (`absent`: the variable is not set, or the file does not exist or may not be read by this user). */
+  /** The value, or why it cannot be used (`absent`: the variable is not set or empty, or the file does not exist or may not be read by this user). */
   #read(env: NodeJS.ProcessEnv): { value: string } | { problem: { message: string; hint: string }; absent?: boolean } {
     const fail = (message: string, hint: string, absent = false) => ({ problem: { message: `${this.field}: ${message}`, hint }, absent });
     const source = this.kind === "env" ? `environment variable ${this.name}` : `file ${this.path}`;
@@ -139,7 +136,8 @@ export class Secret {
         return fail(
           `environment variable ${this.name} is ${v === undefined ? "not set" : "empty"}`,
           `export ${this.name}=... before running homelab, or change ${this.field} to \${file:PATH}`,
-          v === undefined,
+          // An empty variable is how CI says "no secret here": absent too, for check().
+          true,
         );
       }
       value = v;

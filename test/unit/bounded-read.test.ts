@@ -245,7 +245,7 @@ describe("secret sources", () => {
     expect(secretIn("s64", `${ok}\r\n`).reveal()).toBe(ok);
     for (const [name, big] of [["s65", `${"v".repeat(MAX_SECRET_BYTES)}w`], ["s65nl", `${"v".repeat(MAX_SECRET_BYTES)}w\n`], ["s66", "v".repeat(MAX_SECRET_BYTES + 3)]]) {
       const e = revealError(secretIn(name!, big!));
-      expect(e.message).toBe(`homelab.yaml:5:48: clusters.pve.token.secret: secret file ${at(name!)} is larger than 64 KiB, the limit for a secret`);
+      expect(e.message).toBe(`clusters.pve.token.secret: secret file ${at(name!)} is larger than 64 KiB, the limit for a secret`);
       expect(e.hint).toBe("point ${file:" + name + "} at the secret only (at most 64 KiB, in a regular file)");
     }
   });
@@ -255,20 +255,20 @@ describe("secret sources", () => {
     ["/dev/zero", "a character device"],
   ])("${file:%s} is refused at once as %s", (path, kind) => {
     const e = revealError(new Secret(`\${file:${path}}`, "realms.sso.clientKey", "/", {}, where));
-    expect(e.message).toBe(`homelab.yaml:5:48: realms.sso.clientKey: secret file ${path} is ${kind}, not a regular file`);
+    expect(e.message).toBe(`realms.sso.clientKey: secret file ${path} is ${kind}, not a regular file`);
   });
 
   it("a variable over 64 KiB is refused, its value not printed", () => {
     const v = `${"q".repeat(MAX_SECRET_BYTES)}Z`;
     const e = revealError(new Secret("${env:BIG}", "realms.sso.clientKey", "/", {}, where), { BIG: v });
-    expect(e.message).toBe("homelab.yaml:5:48: realms.sso.clientKey: environment variable BIG is larger than 64 KiB, the limit for a secret");
+    expect(e.message).toBe("realms.sso.clientKey: environment variable BIG is larger than 64 KiB, the limit for a secret");
     expect(`${e.message}${e.hint}`).not.toContain("qqqq");
   });
 
   it("an inner newline (after the trailing one is trimmed) is a located error blaming the file; CRLF at the end is fine", () => {
     expect(secretIn("crlf", "tok-123\r\n").reveal()).toBe("tok-123");
     const e = revealError(secretIn("two-lines", "tok-123\nsecond\n"));
-    expect(e.message).toBe(`homelab.yaml:5:48: clusters.pve.token.secret: the secret in file ${at("two-lines")} has more than one line; it would be sent as part of the secret`);
+    expect(e.message).toBe(`clusters.pve.token.secret: the secret in file ${at("two-lines")} has more than one line; it would be sent as part of the secret`);
     expect(e.hint).toContain(`remove the other lines or the blank line from ${at("two-lines")}`);
     expect(`${e.message}${e.hint}`).not.toContain("second");
     expect(revealError(secretIn("blank", "tok-123\n\n")).message).toMatch(/has more than one line/);
@@ -288,8 +288,9 @@ describe("secret sources", () => {
     const bad = secretIn("bad-check", "a\nb");
     const missing = new Secret("${file:does-not-exist}", "clusters.pve.token.secret", dir, {}, where);
     const unset = new Secret("${env:HL_UNSET}", "realms.sso.clientKey", dir, {}, where);
+    const empty = new Secret("${env:HL_EMPTY}", "realms.sso.clientKey", dir, {}, where);
     const good = secretIn("good-check", "good-secret\n");
-    const problems = checkSecrets({ clusters: { pve: { token: { secret: bad } } }, x: [missing, unset, good] }, {});
+    const problems = checkSecrets({ clusters: { pve: { token: { secret: bad } } }, x: [missing, unset, empty, good] }, { HL_EMPTY: "" });
     expect(problems).toEqual([{ ...where, path: "clusters.pve.token.secret", message: `the secret in file ${at("bad-check")} has more than one line; it would be sent as part of the secret`, hint: expect.any(String) }]);
     expect(good.reveal()).toBe("good-secret");
   });

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -7,6 +7,7 @@ import { clusterSubject, lockPath } from "../../src/cli/lock.js";
 import { bin, homelab } from "../helpers/cli.js";
 import { root } from "../helpers/config.js";
 import { pveLab, writes, type PveLab } from "../helpers/pve.js";
+import { startEntraSim } from "../../src/sim/entra/index.js";
 
 /**
  * Issue 10 item 5, with real processes: the built CLI applies against the Proxmox simulator, whose writes are
@@ -154,5 +155,40 @@ describe("signals during apply and plan", () => {
     expect(code).toBe(130);
     expect(run.stderr().trimEnd().split("\n").at(-1)).toBe("interrupted by SIGINT; nothing was changed");
     expect(run.stderr()).not.toMatch(/Interrupted\.|internal error|at .*\.js:\d+/);
+  });
+});
+
+describe("a signal during bootstrap's sign-in", () => {
+  it("exits 130 with one line, and removes the --secret-out file it had created", async () => {
+    const admin = { displayName: "Ada Admin", userPrincipalName: "ada@homelabsim.onmicrosoft.com" };
+    // Nobody approves the sign-in: it stays pending.
+    const sim = await startEntraSim({ fixture: { users: [admin] }, deviceUser: admin.userPrincipalName, devicePendingPolls: 1000, devicePollInterval: 1 });
+    const dir = mkdtempSync(join(tmpdir(), "hl-sig-bootstrap-"));
+    try {
+      const file = join(dir, "homelab.yaml");
+      writeFileSync(file, `version: 1
+tenants:
+  lab:
+    tenantId: ${sim.tenantId}
+    cloud: { loginUrl: ${sim.loginUrl}, graphUrl: ${sim.graphUrl} }
+    credentials:
+      clientId: 00000000-0000-0000-0000-000000000000
+      clientSecret: \${env:LAB_AUTOMATION_SECRET}
+`);
+      const out = join(dir, "automation.secret");
+      const run = start(["-f", file, "bootstrap", "--tenant", "lab", "--secret-out", out], {});
+      await run.waitFor(/enter the code/);
+      expect(existsSync(out)).toBe(true); // created (empty, 0600) before the sign-in
+      run.kill("SIGINT");
+      const { code, signal } = await run.done;
+      expect(signal).toBeNull();
+      expect(code).toBe(130);
+      expect(run.stderr().trimEnd().split("\n").at(-1)).toBe("interrupted by SIGINT; run bootstrap again to finish (it finds the app it created and adds a new secret)");
+      expect(existsSync(out)).toBe(false);
+      expect(sim.state().applications).toHaveLength(1); // only the simulator's own automation app
+    } finally {
+      await sim.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -13,6 +13,7 @@ import { GotNetworkModule } from "../../providers/entra/network.js";
 import { createTokenSource, graphScope, msalAuthority, waitUntilUsable } from "../../providers/entra/token.js";
 import type { AppRoleAssignment, EntraApplication, RetryEvent, ServicePrincipal } from "../../providers/entra/types.js";
 import type { Io } from "../output.js";
+import { installSignalHandlers, setInterruptNote } from "../signals.js";
 
 /**
  * `homelab bootstrap --tenant NAME` (issue 4 section 3; spec 1.2, 1.3, 6): one interactive device-code sign-in by a
@@ -122,11 +123,17 @@ export async function bootstrapCommand(io: Io, opts: BootstrapOptions): Promise<
 
   // The --secret-out file is created now, before the sign-in, exclusively and without following a symlink (issue 10
   // item 7): an existing file or a symlink, even a dangling one, is refused before anything is added to the tenant.
+  // A signal exits with 130/143 (signals.ts) and, through an exit listener, still removes the empty file.
+  installSignalHandlers((line) => io.err(line));
+  setInterruptNote("; run bootstrap again to finish (it finds the app it created and adds a new secret)");
   const out = secretOut === undefined ? undefined : openSecretOut(opts.secretOut!, secretOut);
+  const discard = () => out?.discard();
+  process.on("exit", discard);
   try {
     return await bootstrapInto(io, opts, tenant, lifetimeDays, envName, interactive, secretOut, out);
   } finally {
-    out?.discard();
+    process.removeListener("exit", discard);
+    discard();
   }
 }
 
@@ -401,6 +408,8 @@ function symlinkTarget(path: string): string | undefined {
 /** A y/N question on the terminal (prompt on stderr, so stdout stays clean). */
 async function confirm(question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
+  // On a terminal, readline takes Ctrl-C for itself: pass it on to the process (signals.ts: exit 130).
+  rl.on("SIGINT", () => process.kill(process.pid, "SIGINT"));
   try {
     return /^\s*y(es)?\s*$/i.test(await rl.question(question));
   } finally {

@@ -14,9 +14,11 @@ export const CHECK_IDS = [
   "realm", // the realm exists on the cluster and is an OpenID realm
   "issuer", // the realm's issuer-url is what the config asks for
   "discovery", // the issuer's discovery document is reachable from here and names that issuer
+  "node-discovery", // the Proxmox node fetches it too: POST /access/openid/auth-url answers an authorization URL
   "client-id", // the realm's client-id is the app's (or the config's)
   "client-key", // the realm has a client key when its provider needs one
   "redirect-uri", // the app's redirect URIs contain the cluster's URL
+  "authorize", // the identity provider shows its sign-in page for that URL, not an error (unknown client, unregistered redirect URI)
   "secret", // the realm's client key is valid (proven by a token request for tenant realms) and when it expires
   "username-claim", // the claim is the one the config asks for, is emitted, and gives the expected user ids
   "users", // users named in `access` exist on the cluster and are enabled

@@ -5,9 +5,12 @@ import { realmOf } from "../core/pve.js";
 import { redact } from "../log/redact.js";
 import { connectCluster, connectTenant } from "../providers/connect.js";
 import type { AppRoleAssignment, EntraApplication, EntraGroup, EntraUser, PasswordCredential, ServicePrincipal } from "../providers/entra/types.js";
+import type { ProxmoxClient } from "../providers/proxmox/client.js";
+import { proxmoxErrorInfo } from "../providers/proxmox/errors.js";
 import type { PveRealm, PveUser } from "../providers/proxmox/types.js";
 import { claimShape, daysUntil, fail, groupClaimsEmit, namePart, pass, sameIssuer, sortChecks, warnCheck, type Check } from "./checks.js";
-import { fetchDiscovery, probeTokenEndpoint, type DiscoveryResult, type TokenProbe } from "./discovery.js";
+import { discoveryUrl, fetchDiscovery, probeTokenEndpoint, type DiscoveryResult, type TokenProbe } from "./discovery.js";
+import { classifyNodeMessage, endpointOf, fetchAuthorize, type AuthorizeOutcome } from "./node.js";
 
 export interface VerifyOptions {
   /** The clock secret expiry is measured against (HOMELAB_NOW honoured by the caller). */
@@ -16,6 +19,8 @@ export interface VerifyOptions {
   discoveryTimeoutMs?: number;
   /** Per token request with a realm's credentials, ms (default 10 000). */
   tokenTimeoutMs?: number;
+  /** Per request of an authorization URL at the identity provider, ms (default 5000). */
+  authorizeTimeoutMs?: number;
   onWarning?: (message: string) => void;
   /** `--debug` lines (request logs, retries); never a secret. */
   onDebug?: (line: string) => void;
@@ -31,7 +36,7 @@ interface RealmPlan {
   app?: DesiredApplication;
 }
 
-type ClusterFacts = { ok: true; realms: Map<string, PveRealm | undefined>; users: Map<string, PveUser> } | { ok: false; error: unknown };
+type ClusterFacts = { ok: true; api: ProxmoxClient; realms: Map<string, PveRealm | undefined>; users: Map<string, PveUser> } | { ok: false; error: unknown };
 
 type TenantFacts =
   | {
@@ -85,7 +90,7 @@ export async function verifyAll(desired: DesiredState, opts: VerifyOptions): Pro
         await Promise.all(
           [...r.byCluster.entries()].map(async ([cluster, want]) => {
             const cf = clusterFacts.get(cluster)!;
-            checks.push(...(await clusterChecks(r, want, desired.clusters.find((c) => c.name === cluster)!, cf, facts, { discover, prove: tenantSide.prove, probe: (e, m, id, k) => probeTokenEndpoint(e, m, id, k, { ...(opts.tokenTimeoutMs !== undefined ? { timeoutMs: opts.tokenTimeoutMs } : {}) }), now: opts.now() })));
+            checks.push(...(await clusterChecks(r, want, desired.clusters.find((c) => c.name === cluster)!, cf, facts, { discover, prove: tenantSide.prove, probe: (e, m, id, k) => probeTokenEndpoint(e, m, id, k, { ...(opts.tokenTimeoutMs !== undefined ? { timeoutMs: opts.tokenTimeoutMs } : {}) }), authorize: (u, redirect) => fetchAuthorize(u, redirect, { ...(opts.authorizeTimeoutMs !== undefined ? { timeoutMs: opts.authorizeTimeoutMs } : {}) }), now: opts.now() })));
           }),
         );
       }),
@@ -152,7 +157,7 @@ async function readClusters(clusters: DesiredCluster[], opts: VerifyOptions, clo
               realms.set(r.realm, present.has(r.realm) ? await api.getRealm(r.realm) : undefined);
             }),
         );
-        out.set(c.name, { ok: true, realms, users: new Map(users.map((u) => [u.userid, u])) });
+        out.set(c.name, { ok: true, api, realms, users: new Map(users.map((u) => [u.userid, u])) });
       } catch (err) {
         if (err instanceof AuthError) throw err; // homelab's own token or pin refused: exit 4
         out.set(c.name, { ok: false, error: err });
@@ -339,6 +344,8 @@ interface ClusterCtx {
   prove: Prove;
   /** A client-credentials request at an external issuer with a realm's client id and key. */
   probe(tokenEndpoint: string, methods: readonly string[], clientId: string, key: string): Promise<TokenProbe>;
+  /** A GET of an authorization URL at the identity provider, without signing in. */
+  authorize(url: string, redirectUrl: string): Promise<AuthorizeOutcome>;
   now: Date;
 }
 
@@ -378,8 +385,10 @@ async function clusterChecks(r: RealmPlan, want: DesiredRealm, cluster: DesiredC
   if (storedIssuer && wantIssuer && sameIssuer(storedIssuer, wantIssuer)) out.push(pass("issuer", realm, c, `issuer-url ${storedIssuer}`));
   else out.push(fail("issuer", realm, c, `the realm's issuer-url is ${storedIssuer ?? "(unset)"}, the config asks for ${wantIssuer ?? "(unset)"}`, "run homelab apply to set it"));
 
-  const discovered = storedIssuer ? await ctx.discover(storedIssuer) : undefined;
+  // From here and from the node, at the same time: the node's answer is read against what homelab saw.
+  const [discovered, node] = await Promise.all([storedIssuer ? ctx.discover(storedIssuer) : undefined, nodeAuthUrl(cf.api, realm, cluster.url)]);
   if (storedIssuer && discovered) out.push(discoveryCheck(realm, c, storedIssuer, wantIssuer, r.tenant, discovered));
+  out.push(nodeDiscoveryCheck(realm, c, storedIssuer, wantIssuer, r.tenant, discovered, node));
 
   const storedClientId = str(have.options["client-id"]);
   if (r.tenant) {
@@ -394,6 +403,7 @@ async function clusterChecks(r: RealmPlan, want: DesiredRealm, cluster: DesiredC
   }
 
   out.push(clientKeyCheck(r, want, c, have, discovered));
+  if (node.ok) out.push(authorizeCheck(r, c, cluster.url, storedClientId, await ctx.authorize(node.url, cluster.url)));
   out.push(await secretCheck(r, want, c, have, app, storedClientId, ctx, discovered));
   out.push(usernameClaimCheck(r, want, c, have, app, named));
   return out;
@@ -407,10 +417,112 @@ async function clusterChecks(r: RealmPlan, want: DesiredRealm, cluster: DesiredC
  */
 function discoveryCheck(realm: string, c: string, issuer: string, wantIssuer: string | undefined, tenant: DesiredTenant | undefined, d: DiscoveryResult): Check {
   if (!d.ok) return fail("discovery", realm, c, d.detail, d.hint);
-  if (!sameIssuer(issuer, d.issuer)) return fail("discovery", realm, c, `${d.url} names the issuer ${d.issuer}, the realm has ${issuer}`, issuerMismatchHint(realm, issuer, wantIssuer, tenant, d.issuer));
+  // Exactly, a trailing "/" included: openidconnect-rs (Proxmox's OpenID client) compares the issuer strings as written.
+  if (issuer !== d.issuer) return fail("discovery", realm, c, `${d.url} names the issuer ${d.issuer}, the realm has ${issuer}`, issuerMismatchHint(realm, issuer, wantIssuer, tenant, d.issuer));
   if (d.plainHttp)
     return warnCheck("discovery", realm, c, `reachable over plain http; it names the issuer ${d.issuer}`, "use https: over http anyone on the path between Proxmox and the issuer can change where logins are sent");
   return pass("discovery", realm, c, `reachable; it names the issuer ${d.issuer}`);
+}
+
+type NodeAnswer = { ok: true; url: string } | { ok: false; message: string; status?: number; transport?: boolean };
+
+/**
+ * `POST /access/openid/auth-url` on the cluster, with the cluster's URL as redirect URL (what the Proxmox GUI sends:
+ * its origin, which homelab registers as the app's redirect URI). The endpoint needs no credentials (spec 4.6); the
+ * cluster client sends its token anyway, which Proxmox ignores here. Each call leaves one unused login state on the
+ * node, which Proxmox drops after 10 minutes.
+ */
+async function nodeAuthUrl(api: ProxmoxClient, realm: string, redirectUrl: string): Promise<NodeAnswer> {
+  try {
+    const url = await api.request<unknown>("POST", "access/openid/auth-url", { realm, "redirect-url": redirectUrl });
+    if (typeof url === "string" && url !== "") return { ok: true, url };
+    return { ok: false, message: "the node answered without an authorization URL" };
+  } catch (err) {
+    const info = proxmoxErrorInfo(err);
+    const status = err instanceof HomelabError && "status" in err && typeof err.status === "number" ? err.status : undefined;
+    if (info && status !== undefined) return { ok: false, message: redact(info.serverMessage), status };
+    return { ok: false, message: errorText(err), transport: true };
+  }
+}
+
+/**
+ * The node's own discovery (POST /access/openid/auth-url): Proxmox's message as the row's detail, a hint by what it
+ * says, compared with what homelab saw from here (an issuer reachable from here but not from the node points at the
+ * node's network or trust store).
+ */
+function nodeDiscoveryCheck(realm: string, c: string, issuer: string | undefined, wantIssuer: string | undefined, tenant: DesiredTenant | undefined, here: DiscoveryResult | undefined, node: NodeAnswer): Check {
+  if (node.ok) return pass("node-discovery", realm, c, `the node fetched the issuer's discovery document; sign-in starts at ${endpointOf(node.url)}`);
+  if (node.transport)
+    return fail("node-discovery", realm, c, `POST /access/openid/auth-url got no answer: ${node.message}`, "the node may be waiting for the issuer (Proxmox fetches its discovery document during this request): check from the node that the issuer URL answers, e.g. curl it there");
+  const detail = `the node answered ${node.status ?? "an error"}: ${node.message}`;
+  const doc = issuer ? discoveryUrl(issuer) : "the discovery document";
+  const seenHere = here?.ok === true;
+  const f = classifyNodeMessage(node.message);
+  switch (f.kind) {
+    case "unreachable":
+      return fail("node-discovery", realm, c, detail,
+        seenHere
+          ? `homelab reaches the issuer from here, but the Proxmox node does not: check the node's DNS, routes, firewall and proxy settings for ${doc} (Proxmox fetches it at every login)`
+          : `neither homelab nor the node reaches ${doc}: check the issuer URL and the network path to the issuer`);
+    case "tls":
+      return fail("node-discovery", realm, c, detail,
+        "the node does not trust the issuer's TLS certificate: Proxmox uses the node's system trust store, so add the issuer's CA there on every node (copy it to /usr/local/share/ca-certificates/ and run update-ca-certificates)");
+    case "issuer":
+      return fail("node-discovery", realm, c, detail, issuerMismatchHint(realm, f.expected, wantIssuer, tenant, f.named));
+    case "no-document":
+      return fail("node-discovery", realm, c, detail, `there is no discovery document at ${doc}: check the realm's issuer URL (the issuer itself, without /.well-known/openid-configuration${tenant ? "; for Entra ID the tenant GUID form" : ""})`);
+    case "bad-document":
+      return fail("node-discovery", realm, c, detail, `Proxmox does not accept the document at ${doc} or the keys it names: check that the issuer URL points at an OpenID Connect provider`);
+    case "realm":
+      return fail("node-discovery", realm, c, detail, "run homelab apply to create the OpenID realm");
+    default:
+      return fail("node-discovery", realm, c, detail, "a login through this realm fails with the same error: fix what Proxmox reports");
+  }
+}
+
+/**
+ * The identity provider's answer to the node's authorization URL, before anyone signs in: its sign-in page passes;
+ * an error page or an error sent back to the redirect URI fails, with a hint by Entra ID's error number.
+ */
+function authorizeCheck(r: RealmPlan, c: string, redirectUrl: string, clientId: string | undefined, a: AuthorizeOutcome): Check {
+  const realm = r.realm;
+  const client = clientId ?? "(unset)";
+  switch (a.kind) {
+    case "sign-in":
+      return pass("authorize", realm, c, `the identity provider shows its sign-in page for client ${client} and redirect URI ${redirectUrl}`);
+    case "unreachable":
+      return fail("authorize", realm, c, `cannot request the authorization URL from here: ${a.detail}`, "the node reaches the issuer but this machine does not: a person's browser must reach it too; check DNS, firewall and proxy between browsers and the issuer");
+    case "redirect-error":
+      return fail("authorize", realm, c, `the identity provider sends the browser back with ${a.error}${a.description ? `: ${a.description}` : ""}`, "a login through this realm ends with this error: check the realm's client id, scopes and prompt against the client registered at the identity provider");
+    case "page-error": {
+      const detail = `the identity provider shows an error before sign-in${a.status !== 200 ? ` (HTTP ${a.status})` : ""}: ${a.message}`;
+      return fail("authorize", realm, c, detail, authorizeHint(r, redirectUrl, client, a.aadsts));
+    }
+  }
+}
+
+/** What to change for an error the identity provider shows before sign-in, by Entra ID's AADSTS number. */
+function authorizeHint(r: RealmPlan, redirectUrl: string, clientId: string, aadsts: string | undefined): string {
+  const tenant = r.tenant !== undefined;
+  switch (aadsts) {
+    case "50011":
+      return tenant
+        ? `the app's redirect URIs do not contain ${redirectUrl} (Entra ID compares them exactly): run homelab apply to restore them`
+        : `register ${redirectUrl} as a redirect URI of client ${clientId} in Entra ID (exact match: scheme, host, port, no trailing slash)`;
+    case "700016":
+      return tenant
+        ? `no app with client id ${clientId} in the tenant: the realm's client-id is wrong or the app was deleted; run homelab apply`
+        : `no app with client id ${clientId} in the tenant the issuer URL names: check realms.${r.realm}.clientId and issuerUrl`;
+    case "90002":
+      return "the issuer URL names a tenant Entra ID does not know: check the tenant id";
+    case "900971":
+    case "900144":
+      return "the realm sends no client id or redirect URI: run homelab apply to set the realm's client-id";
+    case undefined:
+      return `check that client ${clientId} exists at the identity provider and has ${redirectUrl} as a redirect URI`;
+    default:
+      return `Entra ID's error AADSTS${aadsts}: see https://login.microsoftonline.com/error?code=${aadsts}`;
+  }
 }
 
 /** What to change when the discovery document names another issuer than the realm's issuer-url. */

@@ -23,17 +23,38 @@ const LAB_KEY = "lab-client-key-4f1e9a";
 
 /**
  * A stand-in external issuer (Authentik, Keycloak, ...): serves a discovery document whose `issuer` and
- * client authentication methods a test can change, and a token endpoint that grants client credentials to
- * client `proxmox` with LAB_KEY (HTTP Basic, RFC 6749 2.3.1), or answers `unauthorized_client` when told to.
+ * client authentication methods a test can change, its (empty) key set, an authorization endpoint that shows a
+ * sign-in page for client `proxmox` with a registered redirect URI and a 400 error page otherwise (as Keycloak
+ * does), and a token endpoint that grants client credentials to client `proxmox` with LAB_KEY (HTTP Basic,
+ * RFC 6749 2.3.1), or answers `unauthorized_client` when told to.
  */
-async function startIssuer(): Promise<{ server: Server; base: string; setIssuer(i: string | undefined): void; setMethods(m: string[] | undefined): void; setGrant(ok: boolean): void }> {
+async function startIssuer(): Promise<{ server: Server; base: string; redirects: Set<string>; setIssuer(i: string | undefined): void; setMethods(m: string[] | undefined): void; setGrant(ok: boolean): void }> {
   let issuer: string | undefined;
   let methods: string[] | undefined = ["client_secret_basic", "client_secret_post"];
   let grant = true;
+  const redirects = new Set<string>();
   const server = createServer((req, res) => {
     if (req.url === "/realms/lab/.well-known/openid-configuration") {
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ issuer: issuer ?? `${base}/realms/lab`, authorization_endpoint: `${base}/realms/lab/auth`, token_endpoint: `${base}/realms/lab/token`, jwks_uri: `${base}/realms/lab/certs`, ...(methods ? { token_endpoint_auth_methods_supported: methods } : {}) }));
+      res.end(
+        JSON.stringify({
+          issuer: issuer ?? `${base}/realms/lab`, authorization_endpoint: `${base}/realms/lab/auth`, token_endpoint: `${base}/realms/lab/token`, jwks_uri: `${base}/realms/lab/certs`,
+          response_types_supported: ["code"], subject_types_supported: ["public"], id_token_signing_alg_values_supported: ["RS256"],
+          ...(methods ? { token_endpoint_auth_methods_supported: methods } : {}),
+        }),
+      );
+      return;
+    }
+    if (req.url === "/realms/lab/certs") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ keys: [] }));
+      return;
+    }
+    if (req.url?.startsWith("/realms/lab/auth?")) {
+      const q = new URL(req.url, base).searchParams;
+      const problem = q.get("client_id") !== "proxmox" ? "Client not found." : !redirects.has(q.get("redirect_uri") ?? "") ? "Invalid parameter: redirect_uri" : undefined;
+      res.writeHead(problem ? 400 : 200, { "content-type": "text/html" });
+      res.end(`<html><head><title>Sign in to lab</title></head><body>${problem ? `<p id="error">We are sorry...</p><p>${problem}</p>` : '<form method="post"><input name="username"/></form>'}</body></html>`);
       return;
     }
     if (req.url === "/realms/lab/token" && req.method === "POST") {
@@ -47,7 +68,7 @@ async function startIssuer(): Promise<{ server: Server; base: string; setIssuer(
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { server, base, setIssuer: (i) => (issuer = i), setMethods: (m) => (methods = m), setGrant: (ok) => (grant = ok) };
+  return { server, base, redirects, setIssuer: (i) => (issuer = i), setMethods: (m) => (methods = m), setGrant: (ok) => (grant = ok) };
 }
 
 /**
@@ -98,6 +119,7 @@ describe("homelab verify against both simulators", () => {
   beforeAll(async () => {
     l = await lab(["pve1", "pve2"]);
     issuer = await startIssuer();
+    issuer.redirects.add(l.pve.get("pve1")!.url);
     l.write(`realms:
   azure:
     tenant: contoso
@@ -156,9 +178,15 @@ access:
     expect(ids("azure")).toEqual(["app", "directory", "group-claims", "group-assignment"]);
     expect(find(r.checks, "group-assignment", "azure")!.detail).toBe("the mapped group is assigned to the app: Proxmox Admins");
     expect(find(r.checks, "group-claims", "azure")!.detail).toBe("ID tokens carry the groups assigned to the app (groupMembershipClaims ApplicationGroup, groups optional claim)");
-    expect(ids("azure", "pve1")).toEqual(["realm", "issuer", "discovery", "client-id", "client-key", "redirect-uri", "secret", "username-claim", "users"]);
-    expect(ids("azure", "pve2")).toEqual(["realm", "issuer", "discovery", "client-id", "client-key", "redirect-uri", "secret", "username-claim", "users"]);
-    expect(ids("lab", "pve1")).toEqual(["realm", "issuer", "discovery", "client-id", "client-key", "secret", "username-claim", "users"]);
+    expect(ids("azure", "pve1")).toEqual(["realm", "issuer", "discovery", "node-discovery", "client-id", "client-key", "redirect-uri", "authorize", "secret", "username-claim", "users"]);
+    expect(ids("azure", "pve2")).toEqual(["realm", "issuer", "discovery", "node-discovery", "client-id", "client-key", "redirect-uri", "authorize", "secret", "username-claim", "users"]);
+    expect(ids("lab", "pve1")).toEqual(["realm", "issuer", "discovery", "node-discovery", "client-id", "client-key", "authorize", "secret", "username-claim", "users"]);
+    // From the node: Proxmox fetched the discovery document itself; the provider shows its sign-in page for the URL it built.
+    expect(find(r.checks, "node-discovery", "azure", "pve1")!.detail).toBe(`the node fetched the issuer's discovery document; sign-in starts at ${l.entra.loginUrl}/${l.entra.tenantId}/oauth2/v2.0/authorize`);
+    const appId = homelabApps(l.entra)[0]!.appId;
+    expect(find(r.checks, "authorize", "azure", "pve2")!.detail).toBe(`the identity provider shows its sign-in page for client ${appId} and redirect URI ${l.pve.get("pve2")!.url}`);
+    expect(find(r.checks, "node-discovery", "lab", "pve1")!.detail).toBe(`the node fetched the issuer's discovery document; sign-in starts at ${issuer.base}/realms/lab/auth`);
+    expect(find(r.checks, "authorize", "lab", "pve1")!.detail).toBe(`the identity provider shows its sign-in page for client proxmox and redirect URI ${l.pve.get("pve1")!.url}`);
     expect(find(r.checks, "secret", "lab", "pve1")!.detail).toBe("the realm's client key is ${env:LAB_KEY}; the issuer's token endpoint accepts it");
     expect(ids("lab", "pve2")).toEqual([]);
     expect(find(r.checks, "directory", "azure")!.detail).toBe("2 named users exist in tenant contoso");
@@ -179,7 +207,12 @@ access:
     const r = await verify();
     expect(r.code).toBe(1);
     expect(r.ok).toBe(false);
-    expect(failing(r.checks)).toEqual(["redirect-uri azure@pve2"]);
+    // Seen twice: in the app's registration, and as the error page Entra ID shows at the node's authorization URL.
+    expect(failing(r.checks)).toEqual(["authorize azure@pve2", "redirect-uri azure@pve2"]);
+    expect(find(r.checks, "authorize", "azure", "pve2")).toMatchObject({
+      detail: expect.stringMatching(new RegExp(`^the identity provider shows an error before sign-in: AADSTS50011: The redirect URI '${l.pve.get("pve2")!.url.replace(/\./g, "\\.")}' specified in the request does not match`)),
+      hint: `the app's redirect URIs do not contain ${l.pve.get("pve2")!.url} (Entra ID compares them exactly): run homelab apply to restore them`,
+    });
     const c = find(r.checks, "redirect-uri", "azure", "pve2")!;
     expect(c.detail).toContain(`do not contain ${l.pve.get("pve2")!.url}`);
     expect(c.hint).toMatch(/run homelab apply to restore them; Entra ID compares redirect URIs exactly/);
@@ -188,7 +221,7 @@ access:
     const table = await run(["verify"]);
     expect(table.code).toBe(1);
     expect(table.stdout).toMatch(/^redirect-uri\s+azure@pve2\s+FAIL\s+the app's redirect URIs .*\n\s+hint: run homelab apply to restore them/m);
-    expect(table.stdout).toMatch(/^Verify: \d+ checks, \d+ passed.*, 1 failed\. A login through a failing realm will not work until it is fixed\.$/m);
+    expect(table.stdout).toMatch(/^Verify: \d+ checks, \d+ passed.*, 2 failed\. A login through a failing realm will not work until it is fixed\.$/m);
     await repair();
   });
 
@@ -235,15 +268,62 @@ access:
     await repair();
   });
 
-  it("an issuer-url in domain form fails issuer, and discovery explains that Entra names the tenant GUID", async () => {
-    await admins.get("pve2")!.updateRealm("azure", { "issuer-url": `${l.entra.loginUrl}/homelabsim.onmicrosoft.com/v2.0` });
+  it("an issuer-url in domain form fails issuer, and discovery explains that Entra names the tenant GUID; the node refuses it with Proxmox's message", async () => {
+    const domainForm = `${l.entra.loginUrl}/homelabsim.onmicrosoft.com/v2.0`;
+    await admins.get("pve2")!.updateRealm("azure", { "issuer-url": domainForm });
     const r = await verify();
     expect(r.code).toBe(1);
-    expect(failing(r.checks)).toEqual(["discovery azure@pve2", "issuer azure@pve2"]);
+    expect(failing(r.checks)).toEqual(["discovery azure@pve2", "issuer azure@pve2", "node-discovery azure@pve2"]);
+    expect(find(r.checks, "node-discovery", "azure", "pve2")).toMatchObject({
+      detail: `the node answered 500: Validation error: unexpected issuer URI \`${l.entra.loginUrl}/${l.entra.tenantId}/v2.0\` (expected \`${domainForm}\`)`,
+      hint: expect.stringMatching(/always names the tenant GUID, so Proxmox refuses an issuer in domain form/),
+    });
+    // No authorization URL, so nothing to ask the provider.
+    expect(find(r.checks, "authorize", "azure", "pve2")).toBeUndefined();
     expect(find(r.checks, "issuer", "azure", "pve2")!).toMatchObject({ detail: expect.stringContaining("homelabsim.onmicrosoft.com"), hint: "run homelab apply to set it" });
     const d = find(r.checks, "discovery", "azure", "pve2")!;
     expect(d.detail).toContain(`names the issuer ${l.entra.loginUrl}/${l.entra.tenantId}/v2.0`);
     expect(d.hint).toMatch(/always names the tenant GUID, so Proxmox refuses an issuer in domain form: run homelab apply/);
+    await repair();
+  });
+
+  it("a node that cannot reach the issuer fails node-discovery there, although homelab reaches it (the Proxmox simulator's blocked hosts)", async () => {
+    const entraHost = new URL(l.entra.loginUrl).host;
+    l.pve.get("pve1")!.setOpenIdBlockedHosts([entraHost]);
+    try {
+      const r = await verify();
+      expect(r.code).toBe(1);
+      expect(failing(r.checks)).toEqual(["node-discovery azure@pve1"]);
+      expect(find(r.checks, "discovery", "azure", "pve1")!.ok).toBe(true);
+      expect(find(r.checks, "node-discovery", "azure", "pve1")).toMatchObject({
+        detail: "the node answered 500: Request failed: ureq request failed - io: Connection timed out (os error 110)",
+        hint: `homelab reaches the issuer from here, but the Proxmox node does not: check the node's DNS, routes, firewall and proxy settings for ${l.entra.loginUrl}/${l.entra.tenantId}/v2.0/.well-known/openid-configuration (Proxmox fetches it at every login)`,
+      });
+      expect(find(r.checks, "authorize", "azure", "pve1")).toBeUndefined();
+      const table = await run(["verify"]);
+      expect(table.stdout).toMatch(/^node-discovery\s+azure@pve1\s+FAIL\s+the node answered 500: Request failed: ureq request failed - io: Connection timed out \(os error 110\)\n\s+hint: homelab reaches the issuer from here, but the Proxmox node does not/m);
+    } finally {
+      l.pve.get("pve1")!.setOpenIdBlockedHosts([]);
+    }
+    expect(failing((await verify()).checks)).toEqual([]);
+  });
+
+  it("an external issuer's error page before sign-in (redirect URI not registered, unknown client) fails authorize", async () => {
+    issuer.redirects.clear();
+    try {
+      const r = await verify();
+      expect(failing(r.checks)).toEqual(["authorize lab@pve1"]);
+      expect(find(r.checks, "authorize", "lab", "pve1")).toMatchObject({
+        detail: "the identity provider shows an error before sign-in (HTTP 400): Sign in to lab We are sorry... Invalid parameter: redirect_uri",
+        hint: `check that client proxmox exists at the identity provider and has ${l.pve.get("pve1")!.url} as a redirect URI`,
+      });
+    } finally {
+      issuer.redirects.add(l.pve.get("pve1")!.url);
+    }
+    await admins.get("pve1")!.updateRealm("lab", { "client-id": "proxmox-typo" });
+    const u = await verify();
+    expect(failing(u.checks)).toEqual(["authorize lab@pve1", "client-id lab@pve1", "secret lab@pve1"]);
+    expect(find(u.checks, "authorize", "lab", "pve1")!.detail).toBe("the identity provider shows an error before sign-in (HTTP 400): Sign in to lab We are sorry... Client not found.");
     await repair();
   });
 
@@ -261,7 +341,11 @@ access:
     await admins.get("pve1")!.updateRealm("azure", { "client-id": other });
     const r = await verify();
     expect(r.code).toBe(1);
-    expect(failing(r.checks)).toEqual(["client-id azure@pve1", "secret azure@pve1"]);
+    expect(failing(r.checks)).toEqual(["authorize azure@pve1", "client-id azure@pve1", "secret azure@pve1"]);
+    expect(find(r.checks, "authorize", "azure", "pve1")).toMatchObject({
+      detail: expect.stringMatching(new RegExp(`^the identity provider shows an error before sign-in: AADSTS700016: Application with identifier '${other}' was not found in the directory`)),
+      hint: `no app with client id ${other} in the tenant: the realm's client-id is wrong or the app was deleted; run homelab apply`,
+    });
     const c = find(r.checks, "client-id", "azure", "pve1")!;
     expect(c.detail).toBe(`the realm's client-id is ${other}, the app's is ${homelabApps(l.entra)[0]!.appId}`);
     expect(c.hint).toMatch(/^run homelab apply to set it: it must be the client id of the app tagged homelab:realm=azure$/);
@@ -274,17 +358,20 @@ access:
     try {
       const r = await verify();
       expect(r.code).toBe(1);
-      expect(failing(r.checks)).toEqual(["discovery lab@pve1"]);
-      expect(find(r.checks, "discovery", "lab", "pve1")!.hint).toBe(
-        "set realms.lab.issuerUrl to exactly https://auth.example.net/application/o/proxmox/: OpenID Connect requires the configured issuer to equal the document's, or Proxmox refuses every login",
-      );
+      expect(failing(r.checks)).toEqual(["discovery lab@pve1", "node-discovery lab@pve1"]);
+      const hint = "set realms.lab.issuerUrl to exactly https://auth.example.net/application/o/proxmox/: OpenID Connect requires the configured issuer to equal the document's, or Proxmox refuses every login";
+      expect(find(r.checks, "discovery", "lab", "pve1")!.hint).toBe(hint);
+      expect(find(r.checks, "node-discovery", "lab", "pve1")).toMatchObject({ detail: `the node answered 500: Validation error: unexpected issuer URI \`https://auth.example.net/application/o/proxmox/\` (expected \`${issuer.base}/realms/lab\`)`, hint });
     } finally {
       issuer.setIssuer(undefined);
     }
-    // A trailing slash alone is tolerated.
+    // A trailing slash alone is a difference too: Proxmox compares the issuer as written, and so does verify.
     issuer.setIssuer(`${issuer.base}/realms/lab/`);
     try {
-      expect((await verify()).code).toBe(0);
+      const t = await verify();
+      expect(t.code).toBe(1);
+      expect(failing(t.checks)).toEqual(["discovery lab@pve1", "node-discovery lab@pve1"]);
+      expect(find(t.checks, "node-discovery", "lab", "pve1")!.hint).toBe(`set realms.lab.issuerUrl to exactly ${issuer.base}/realms/lab/: OpenID Connect requires the configured issuer to equal the document's, or Proxmox refuses every login`);
     } finally {
       issuer.setIssuer(undefined);
     }
@@ -300,8 +387,21 @@ access:
     await admins.get("pve1")!.updateRealm("lab", { "issuer-url": "http://127.0.0.1:9/realms/lab" });
     const u = await verify();
     expect(u.code).toBe(1);
-    expect(failing(u.checks)).toEqual(["discovery lab@pve1", "issuer lab@pve1"]);
+    expect(failing(u.checks)).toEqual(["discovery lab@pve1", "issuer lab@pve1", "node-discovery lab@pve1"]);
     expect(find(u.checks, "discovery", "lab", "pve1")!.detail).toMatch(/^cannot fetch http:\/\/127\.0\.0\.1:9\/realms\/lab\/\.well-known\/openid-configuration: ECONNREFUSED/);
+    expect(find(u.checks, "node-discovery", "lab", "pve1")).toMatchObject({
+      detail: "the node answered 500: Request failed: ureq request failed - io: Connection refused (os error 111)",
+      hint: "neither homelab nor the node reaches http://127.0.0.1:9/realms/lab/.well-known/openid-configuration: check the issuer URL and the network path to the issuer",
+    });
+
+    // An https issuer whose certificate the node does not trust (here: another simulated node's self-signed one).
+    await admins.get("pve1")!.updateRealm("lab", { "issuer-url": `${l.pve.get("pve2")!.url}/realms/lab` });
+    const t = await verify();
+    expect(failing(t.checks)).toEqual(["discovery lab@pve1", "issuer lab@pve1", "node-discovery lab@pve1"]);
+    expect(find(t.checks, "node-discovery", "lab", "pve1")).toMatchObject({
+      detail: expect.stringMatching(/^the node answered 500: Request failed: ureq request failed - tls: certificate verify failed/),
+      hint: expect.stringMatching(/^the node does not trust the issuer's TLS certificate: Proxmox uses the node's system trust store/),
+    });
     await repair();
   });
 
@@ -415,7 +515,7 @@ access:
 
       const r = await verify();
       expect(r.code).toBe(1);
-      expect(failing(r.checks)).toEqual(["discovery azure@pve1", "discovery azure@pve2"]);
+      expect(failing(r.checks)).toEqual(["discovery azure@pve1", "discovery azure@pve2", "node-discovery azure@pve1", "node-discovery azure@pve2"]);
       const d = find(r.checks, "discovery", "azure", "pve1")!;
       expect(d.detail).toBe(`${proxy.base}/${l.entra.tenantId}/v2.0/.well-known/openid-configuration names the issuer https://login.microsoftonline.com/${l.entra.tenantId}/v2.0, the realm has ${proxy.base}/${l.entra.tenantId}/v2.0`);
       expect(d.hint).toMatch(/Proxmox refuses every login whose issuer differs from the realm's: set tenants\.contoso\.cloud\.loginUrl to https:\/\/login\.microsoftonline\.com /);

@@ -80,7 +80,15 @@ export async function demoCommand(io: Io, opts: { file?: string; json: boolean; 
         if (!ok) return ExitCode.failure;
       }
     }
-    return ExitCode.ok;
+
+    // The point of the file: people sign in with their Entra ID account and get the rights it gives them.
+    const { applyDemoFault, demoSignIns, DEMO_FAULT_VARIABLE } = await import("./demo-signin.js");
+    await applyDemoFault(process.env[DEMO_FAULT_VARIABLE], fresh, pve, entra);
+    const signIns = await demoSignIns(fresh, pve, entra, DEMO_DIRECTORY);
+    say("");
+    for (const line of signIns.lines) say(line);
+    for (const p of signIns.problems) io.err(`demo: ${p}`);
+    return signIns.ok ? ExitCode.ok : ExitCode.failure;
   } finally {
     await Promise.allSettled(sims.map((s) => s.close()));
   }

@@ -1,7 +1,4 @@
-import { createHash } from "node:crypto";
-import { unlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { resolve } from "node:path";
+import { writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ProxmoxFixture } from "../../src/sim/proxmox/index.js";
 import { homelab } from "../helpers/cli.js";
@@ -138,24 +135,7 @@ users:
     expect(r2.code).toBe(0);
     expect(r2.stdout).toMatch(/^Apply: 6 created/m);
   });
-
-  it("a second run waits for the lock, then gives up with a clear message", async () => {
-    const lock = resolve(tmpdir(), `homelab-${createHash("sha256").update(resolve(lab.file)).digest("hex").slice(0, 16)}.lock`);
-    writeFileSync(lock, `${process.pid}\n`); // held by a live process: this test runner
-    try {
-      const r = await run(["apply"], { HOMELAB_LOCK_WAIT_MS: "300" });
-      expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(new RegExp(`^error another homelab run \\(pid ${process.pid}\\) is using .*homelab\\.yaml; gave up after 0 s$`, "m"));
-      expect(r.stderr).toMatch(/hint: wait for it to finish/);
-      // --check takes no lock: it changes nothing.
-      expect((await run(["plan"])).code).toBe(0);
-    } finally {
-      unlinkSync(lock);
-    }
-    // A lock left by a dead process is taken over.
-    writeFileSync(lock, "999999\n");
-    expect((await run(["apply"])).code).toBe(0);
-  });
+  // The lock (per cluster and tenant, holder identity, waiting, stale takeover): test/integration/lock-holder.test.ts.
 });
 
 describe("a token that sees only part of the cluster", () => {

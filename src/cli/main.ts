@@ -1,58 +1,15 @@
 #!/usr/bin/env node
+import { installLastResort } from "../log/fatal.js";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ExitCode, UserError } from "../core/errors.js";
-import { consoleIo, reportError, type Io } from "./output.js";
+import { requestTimeouts } from "../providers/timeouts.js";
+import { commandHelp, COMMANDS, globalHelp, OPTIONS, refuseForeign, type OptionName } from "./options.js";
+import { consoleIo, endOutput, flushOutput, reportError, type Io } from "./output.js";
 
-const HELP = `homelab: declarative identity for Proxmox VE and Entra ID, from one homelab.yaml
-
-Usage: homelab <command> [options]
-
-Commands:
-  validate            check the config (schema and references); no network, no secrets read
-  plan                show what apply would change (= apply --check --diff)
-  apply               converge the clusters to the config; a second run changes nothing
-  verify              check what each realm's login needs (issuer, redirect URIs, client id, secret, users); changes nothing
-  import              read a cluster (and --tenant) and write a homelab.yaml whose plan is empty (-o FILE)
-  bootstrap           sign in once as a tenant admin (device code) and create the automation app homelab runs as
-  demo                converge playbooks/demo.yaml against the built-in simulators, twice (no network needed)
-  sim                 run the Proxmox VE and Entra ID simulators on 127.0.0.1; prints how to reach them
-  help                show this help
-  version             print the version
-
-Options:
-  -f, --file PATH     the config: a file or a directory of *.yaml files (default ./homelab.yaml)
-      --check         read and plan only; change nothing
-      --diff          print the full diff (apply prints it anyway; with --check, the summary only without it)
-      --detailed-exitcode
-                      exit 2 when changes are pending (--check) or were made (apply)
-      --target ADDR   limit the run to matching addresses (prefix) and what they depend on; repeatable
-      --concurrency N independent changes applied at once (default 4)
-      --rotate-secrets
-                      renew every client secret homelab manages now (otherwise: within renewBeforeDays)
-      --json          machine-readable output on stdout
-  -q, --quiet         plan/apply: no progress lines, and no output at all when nothing changed (for cron)
-      --no-color      no colours (also NO_COLOR=1)
-      --debug         stack traces and request logs (secrets stay redacted)
-      --tenant NAME   bootstrap: the tenant (a key of tenants in the config)
-      --secret-out FILE
-                      bootstrap: write the new client secret to FILE (mode 0600; never overwritten)
-      --yes           bootstrap: print the new client secret on stdout without asking
-      --lifetime-days N
-                      bootstrap: lifetime of the new client secret in days (default 180, at most 730)
-      --cluster NAME  import: the cluster to read (a key of clusters; optional when there is one)
-  -o, --output FILE   import: write the new config to FILE (default stdout; never overwritten without --force)
-      --force         import: overwrite the --output file
-      --adopt         import: tag matched app registrations of --tenant so homelab manages them
-      --pve-version V sim: the Proxmox VE release the simulator plays (default 9.2.1; 8.0 or later)
-  -h, --help          show help
-  -v, --version       print the version
-
-Exit codes: 0 ok, 1 remote or apply failure, 2 changes pending or made (--detailed-exitcode),
-3 invalid config or arguments, 4 authentication or permission failure, 70 internal error.
-`;
-
-const COMMANDS = ["validate", "plan", "apply", "verify", "import", "bootstrap", "demo", "sim", "help", "version"];
+// First: whatever escapes the handler below (an error in a timer, an unawaited rejection) prints one redacted
+// line and exits 70, never Node's verbatim stack (issue 10 item 1).
+installLastResort();
 
 /** A whole-number option: `fallback` when absent; otherwise it must lie in [min, max] (the message quotes what was given). */
 function intOption(name: string, raw: string | undefined, min: number, max: number, fallback: number | undefined, example: string): number | undefined {
@@ -64,9 +21,10 @@ function intOption(name: string, raw: string | undefined, min: number, max: numb
   return n;
 }
 
-function version(): string {
+function printVersion(io: Io): number {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
-  return pkg.version;
+  io.out(pkg.version);
+  return ExitCode.ok;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -74,52 +32,42 @@ export async function main(argv: string[]): Promise<number> {
   try {
     let parsed;
     try {
-      parsed = parseArgs({
-        args: argv,
-        allowPositionals: true,
-        strict: true,
-        options: {
-          file: { type: "string", short: "f" },
-          json: { type: "boolean" },
-          "no-color": { type: "boolean" },
-          debug: { type: "boolean" },
-          help: { type: "boolean", short: "h" },
-          version: { type: "boolean", short: "v" },
-          check: { type: "boolean" },
-          "rotate-secrets": { type: "boolean" },
-          diff: { type: "boolean" },
-          "detailed-exitcode": { type: "boolean" },
-          quiet: { type: "boolean", short: "q" },
-          target: { type: "string", multiple: true },
-          concurrency: { type: "string" },
-          tenant: { type: "string" },
-          yes: { type: "boolean" },
-          "secret-out": { type: "string" },
-          "lifetime-days": { type: "string" },
-          port: { type: "string" },
-          once: { type: "boolean" },
-          "pve-version": { type: "string" },
-          cluster: { type: "string" },
-          output: { type: "string", short: "o" },
-          force: { type: "boolean" },
-          adopt: { type: "boolean" },
-        },
-      });
+      parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, tokens: true, options: OPTIONS });
     } catch (err) {
-      throw new UserError((err as Error).message.split("\n")[0]!, { code: "E_ARGS", hint: "run `homelab --help` for the commands and options" });
+      const command = argv.find((a) => !a.startsWith("-") && a in COMMANDS);
+      throw new UserError((err as Error).message.split("\n")[0]!, { code: "E_ARGS", hint: `run \`homelab ${command ?? "<command>"} --help\` for its options` });
     }
-    const { values, positionals } = parsed;
+    const { values, positionals, tokens } = parsed;
     io = consoleIo({ noColor: values["no-color"] ?? false, debug: values.debug ?? false });
     const [command, ...rest] = positionals;
-    if (values.version || command === "version") {
-      io.out(version());
+    if (command !== undefined && !(command in COMMANDS))
+      throw new UserError(`unknown command \`${command}\``, { code: "E_ARGS", hint: `commands: ${Object.keys(COMMANDS).join(", ")}; run \`homelab --help\`` });
+    if (command === undefined) {
+      if (values.version) return printVersion(io);
+      io.out(globalHelp());
+      return values.help ? ExitCode.ok : ExitCode.invalid;
+    }
+    if (command === "help" && !values.help) {
+      const [about, ...more] = rest;
+      if (more.length > 0) throw new UserError(`unexpected argument \`${more[0]}\``, { code: "E_ARGS", hint: "homelab help [COMMAND]" });
+      if (about !== undefined && !(about in COMMANDS))
+        throw new UserError(`unknown command \`${about}\``, { code: "E_ARGS", hint: `commands: ${Object.keys(COMMANDS).join(", ")}` });
+      io.out(about === undefined ? globalHelp() : commandHelp(about));
       return ExitCode.ok;
     }
-    if (values.help || command === undefined || command === "help") {
-      io.out(HELP.trimEnd());
-      return command === undefined && !values.help ? ExitCode.invalid : ExitCode.ok;
+    // Each command its own help, listing its own options (`homelab version --help` included).
+    if (values.help) {
+      io.out(commandHelp(command));
+      return ExitCode.ok;
     }
-    if (rest.length > 0) throw new UserError(`unexpected argument \`${rest[0]}\``, { code: "E_ARGS", hint: "run `homelab --help`" });
+    if (values.version) return printVersion(io);
+    if (rest.length > 0) throw new UserError(`unexpected argument \`${rest[0]}\``, { code: "E_ARGS", hint: `run \`homelab ${command} --help\`` });
+    const given = new Map<OptionName, string>();
+    for (const t of tokens) if (t.kind === "option" && !given.has(t.name as OptionName)) given.set(t.name as OptionName, t.rawName);
+    refuseForeign(command, given);
+    if (command === "version") return printVersion(io);
+    // A bad HOMELAB_*_TIMEOUT_S is an argument error before anything starts.
+    if (COMMANDS[command]!.network) requestTimeouts();
     const file = values.file ?? "homelab.yaml";
     switch (command) {
       case "validate": {
@@ -186,7 +134,7 @@ export async function main(argv: string[]): Promise<number> {
         });
       }
       default:
-        throw new UserError(`unknown command \`${command}\``, { code: "E_ARGS", hint: `commands: ${COMMANDS.join(", ")}; run \`homelab --help\`` });
+        throw new Error(`internal error: command \`${command}\` has no handler`);
     }
   } catch (err) {
     return reportError(io, err);
@@ -195,3 +143,9 @@ export async function main(argv: string[]): Promise<number> {
 
 const code = await main(process.argv.slice(2));
 process.exitCode = code;
+// The command has reported its result. Whatever is still under way (a request being retried, a backoff, a
+// socket) is abandoned, not waited for and not heard from: with --debug, retry lines used to go on after the
+// final error. Output is drained first, so nothing already written is lost.
+endOutput();
+await flushOutput();
+process.exit(code);

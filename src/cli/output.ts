@@ -9,14 +9,37 @@ export interface Io {
   debug: boolean;
 }
 
+/** Set once the command has reported its result: later lines (a retry still under way) are dropped. */
+let ended = false;
+
 export function consoleIo(opts: { noColor?: boolean; debug?: boolean }): Io {
   const color = !opts.noColor && !process.env.NO_COLOR && process.stderr.isTTY === true && process.env.TERM !== "dumb";
   return {
-    out: (line) => process.stdout.write(`${redact(line)}\n`),
-    err: (line) => process.stderr.write(`${redact(line)}\n`),
+    out: (line) => {
+      if (!ended) process.stdout.write(`${redact(line)}\n`);
+    },
+    err: (line) => {
+      if (!ended) process.stderr.write(`${redact(line)}\n`);
+    },
     color,
     debug: opts.debug ?? false,
   };
+}
+
+/**
+ * The run has said its last word (src/cli/main.ts, after the command returned and its error, if any, was
+ * reported): every console Io drops further lines. What is still under way then (a request of another
+ * cluster waiting to be retried) must not print after the final error.
+ */
+export function endOutput(): void {
+  ended = true;
+}
+
+/** Resolves once everything written to stdout and stderr so far has been handed to the OS. */
+export async function flushOutput(): Promise<void> {
+  const drained = Promise.all([process.stdout, process.stderr].map((s) => new Promise<void>((resolve) => (s.writableLength === 0 || s.destroyed ? resolve() : s.write("", () => resolve())))));
+  // A reader that never reads (a stuck pipe) must not keep the process forever.
+  await Promise.race([drained, new Promise<void>((resolve) => setTimeout(resolve, 5000).unref())]);
 }
 
 export function paint(io: Io, code: number, s: string): string {

@@ -1,4 +1,5 @@
 import { Listr, ListrLogger, ProcessOutput } from "listr2";
+import { waitSubject, withWaitListener, type WaitListener } from "../providers/waits.js";
 import type { Io } from "./output.js";
 
 export interface StepTask {
@@ -23,6 +24,42 @@ export function failureMessage(title: string, summary: string, tty: boolean): st
 }
 
 /**
+ * How a step shows the requests it is waiting for (src/providers/waits.ts: `waiting for pve1 (https://…): 7 s`).
+ * On a terminal the newest wait follows the step's title (`read pve1: waiting for pve1 (…): 7 s`) and goes
+ * once no request waits any more; in plain lines (cron, CI) each wait is printed once, when it starts
+ * being slow, not once a second: the same rule as the Entra lag waits of the apply step.
+ */
+export function waitDisplay(view: { tty: boolean; title: string; setTitle(t: string): void; print(line: string): void }): { listener: WaitListener; setTitle(t: string): void } {
+  let base = view.title;
+  const waiting = new Map<object, string>();
+  const printed = new Set<string>();
+  const show = () => {
+    const latest = [...waiting.values()].at(-1);
+    view.setTitle(latest === undefined ? base : `${base}: ${latest}`);
+  };
+  return {
+    listener: (message, key) => {
+      if (message === undefined) waiting.delete(key);
+      else {
+        // Re-inserted, so the wait that spoke last is the one shown.
+        waiting.delete(key);
+        waiting.set(key, message);
+      }
+      if (view.tty) show();
+      else if (message !== undefined && !printed.has(waitSubject(message))) {
+        printed.add(waitSubject(message));
+        view.print(message);
+      }
+    },
+    setTitle: (t) => {
+      base = t;
+      if (view.tty) show();
+      else view.setTitle(t);
+    },
+  };
+}
+
+/**
  * Progress on stderr through listr2: the default renderer on a terminal, plain lines otherwise (cron,
  * CI), nothing with --json. listr2 is only the view: a failed step (task.fail, or a throw) is marked ✖
  * with a one-line summary, and the caller reports the failures themselves once, after it.
@@ -35,18 +72,27 @@ export async function runSteps(io: Io, steps: Step[], opts: { json: boolean; con
       title: s.title,
       task: async (_ctx: unknown, task: { title: string; output: string }) => {
         let failed: string | undefined;
+        const waits = waitDisplay({
+          tty,
+          title: task.title,
+          setTitle: (t) => {
+            task.title = t;
+          },
+          print: (line) => {
+            if (!opts.json) io.err(line);
+          },
+        });
         try {
-          await s.run({
-            setTitle: (t) => {
-              task.title = t;
-            },
+          // Slow requests of this step (any depth) report to its line (src/providers/waits.ts).
+          await withWaitListener(opts.json ? () => {} : waits.listener, () => s.run({
+            setTitle: waits.setTitle,
             report: (line) => {
               task.output = line;
             },
             fail: (summary) => {
               failed = summary;
             },
-          });
+          }));
         } catch (err) {
           failed = err instanceof Error ? err.message : String(err);
         }
@@ -64,8 +110,9 @@ export async function runSteps(io: Io, steps: Step[], opts: { json: boolean; con
       rendererOptions: { logger, collapseSubtasks: false, outputBar: 1, persistentOutput: false },
       fallbackRendererOptions: { logger, timestamp: undefined },
       collectErrors: false,
+      // SIGINT/SIGTERM belong to src/cli/signals.ts (issue 10 item 5): listr2's own listener exits 127 at once.
+      registerSignalListeners: false,
     } as never,
   );
-  void io;
   await list.run();
 }

@@ -3,9 +3,8 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { bin } from "../helpers/cli.js";
 import { minimal, root } from "../helpers/config.js";
-
-const bin = join(root, "dist/cli/main.js");
 
 /** Run the built binary as a user would: no TTY, colours off by the absence of a TTY. */
 function homelab(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {

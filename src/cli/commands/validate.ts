@@ -1,10 +1,37 @@
 import { buildDesired } from "../../config/desired.js";
 import { loadValidConfig } from "../../config/resolve.js";
-import { ExitCode } from "../../core/errors.js";
+import { ConfigError, ExitCode, UserError } from "../../core/errors.js";
 import type { Io } from "../output.js";
 
-/** `homelab validate`: schema and reference checks, no network, no secrets read. Exit 0 valid, 3 invalid. */
+/**
+ * `homelab validate`: schema and reference checks, no network, no secrets read. Exit 0 valid, 3 invalid.
+ * With --json, stdout holds one JSON object either way: the summary, or `{valid: false, problems: [...]}`
+ * (each problem: file, line, column, path, message, hint, as far as known); stderr has the usual lines.
+ */
 export function validateCommand(io: Io, opts: { file: string; json: boolean }): number {
+  try {
+    return validate(io, opts);
+  } catch (err) {
+    if (opts.json && err instanceof UserError) io.out(JSON.stringify({ valid: false, problems: jsonProblems(err) }));
+    throw err;
+  }
+}
+
+/** The problems of a refused config as JSON objects: located ones from a ConfigError, else the one error (a missing file, ...). */
+export function jsonProblems(err: UserError): Array<{ file?: string; line?: number; column?: number; path?: string; message: string; hint?: string }> {
+  if (err instanceof ConfigError) {
+    return err.problems.map((p) => ({
+      ...(p.file !== undefined ? { file: p.file } : {}),
+      ...(p.line !== undefined ? { line: p.line, column: p.col ?? 1 } : {}),
+      ...(p.path !== "" ? { path: p.path } : {}),
+      message: p.message,
+      ...(p.hint !== undefined ? { hint: p.hint } : {}),
+    }));
+  }
+  return [{ message: err.message, ...(err.hint !== undefined ? { hint: err.hint } : {}) }];
+}
+
+function validate(io: Io, opts: { file: string; json: boolean }): number {
   const { config, loaded } = loadValidConfig(opts.file);
   // Building the desired state proves the config is usable by plan and apply, not only well-formed.
   const desired = buildDesired(config, loaded.sources.length === 1 ? loaded.baseDir([]) : ".");

@@ -1,5 +1,7 @@
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from "@azure/msal-node";
 import got, { type Got, type Response } from "got";
+import { gotTimeouts, isTimeout, requestTimeouts, timeoutText, type Timeouts } from "../timeouts.js";
+import { watchRequest } from "../waits.js";
 import type { RetryEvent } from "./types.js";
 
 /**
@@ -31,6 +33,11 @@ const MAX_STATUS_BACKOFF_MS = 8000;
  * `error`/`error_codes` and its own throttling headers. Only transport failures (no response) throw; msal turns
  * them into `ClientAuthError network_error` and drops the original, so the last one is kept in
  * `lastTransportError` for the token source to name (ECONNREFUSED, ETIMEDOUT, ...).
+ *
+ * Timeouts (issue 10 item 10, src/providers/timeouts.ts): connect plus TLS handshake, then the wait for the
+ * answer, from HOMELAB_CONNECT_TIMEOUT_S / HOMELAB_REQUEST_TIMEOUT_S (10 s / 30 s); a timed-out request's
+ * `lastTransportError` names the origin, the timeout and its variable. A request waiting longer than 3 s is
+ * shown on the progress line as `waiting for Entra ID (https://login.microsoftonline.com): 5 s`.
  */
 export class GotNetworkModule implements INetworkModule {
   private readonly http: Got;
@@ -39,14 +46,20 @@ export class GotNetworkModule implements INetworkModule {
   /** How 5xx and 429 answers are retried; the token source sets it (its options) before each token request. */
   statusRetry: StatusRetry = { retries: 5, delayMs: 500, maxRetryAfterMs: 30_000 };
 
-  constructor(opts: { timeoutMs?: number } = {}) {
+  /** Connect and response timeouts, ms. */
+  readonly timeouts: Timeouts;
+
+  /** `timeoutMs`: the response timeout, `connectTimeoutMs` the connect one; each defaults to its variable (timeouts.ts). */
+  constructor(opts: { timeoutMs?: number; connectTimeoutMs?: number } = {}) {
+    const fromEnv = opts.timeoutMs === undefined || opts.connectTimeoutMs === undefined ? requestTimeouts() : undefined;
+    this.timeouts = { connectMs: opts.connectTimeoutMs ?? fromEnv!.connectMs, responseMs: opts.timeoutMs ?? fromEnv!.responseMs };
     this.http = got.extend({
       throwHttpErrors: false,
       retry: { limit: 0 },
       followRedirect: false,
       // Text, parsed below: an HTML error page from a proxy must reach msal as an error body, not a ParseError.
       responseType: "text",
-      timeout: { request: opts.timeoutMs ?? 30_000 },
+      timeout: gotTimeouts(this.timeouts),
     });
   }
 
@@ -74,6 +87,8 @@ export class GotNetworkModule implements INetworkModule {
 
   private async once(method: "GET" | "POST", url: string, options?: NetworkRequestOptions, timeout?: number): Promise<Response<string>> {
     let res: Response<string>;
+    const origin = originOf(url);
+    const done = watchRequest(`Entra ID (${origin})`);
     try {
       res = await this.http(url, {
         method,
@@ -84,10 +99,23 @@ export class GotNetworkModule implements INetworkModule {
     } catch (err) {
       const e = err as { code?: string; message?: string };
       // The URL carries only the tenant and a client-request-id; the form body (with the secret) is never kept.
-      this.lastTransportError = { code: e.code ?? "ERR_NETWORK", message: e.message ?? String(err), url: url.replace(/\?.*$/, "") };
+      this.lastTransportError = isTimeout(err)
+        ? { code: "ETIMEDOUT", message: timeoutText(err, origin, this.timeouts), url: url.replace(/\?.*$/, "") }
+        : { code: e.code ?? "ERR_NETWORK", message: e.message ?? String(err), url: url.replace(/\?.*$/, "") };
       throw err;
+    } finally {
+      done();
     }
     return res;
+  }
+}
+
+/** `https://host:port` of a URL (the URL itself when it cannot be parsed). */
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
   }
 }
 

@@ -3,6 +3,7 @@ import { AuthError as MsalAuthError, ConfidentialClientApplication, LogLevel, Se
 import type { Secret } from "../../config/secret.js";
 import { AuthError, HomelabError, RemoteError } from "../../core/errors.js";
 import { redact, registerSecret } from "../../log/redact.js";
+import { timeoutHint } from "../timeouts.js";
 import { backoff, GotNetworkModule, sleep } from "./network.js";
 import type { RetryEvent } from "./types.js";
 
@@ -49,7 +50,10 @@ export interface TokenSourceOptions {
   credentials: TokenCredentials;
   /** Override the scope (default derived from graphUrl, see `graphScope`). */
   scope?: string;
-  /** Transport failures (no HTTP response) are retried this many times (default 2). */
+  /**
+   * Transport failures (no HTTP response) are retried this many times (default 2), timeouts excepted: the
+   * connect and response timeouts (HOMELAB_CONNECT_TIMEOUT_S / HOMELAB_REQUEST_TIMEOUT_S) bound each request.
+   */
   retries?: number;
   /**
    * Answers 5xx and 429 are retried this many times (default 5), after Retry-After (capped by
@@ -59,7 +63,7 @@ export interface TokenSourceOptions {
   maxRetryAfterMs?: number;
   /** Base of the exponential backoff between those retries, ms (default 500). */
   retryDelayMs?: number;
-  /** HTTP timeout per token request, ms (default 30 000). */
+  /** Response timeout per token request, ms (default HOMELAB_REQUEST_TIMEOUT_S, else 30 s). */
   timeoutMs?: number;
   onRetry?: (e: RetryEvent) => void;
 }
@@ -185,9 +189,11 @@ export function createTokenSource(opts: TokenSourceOptions): TokenSource {
         return result.accessToken;
       } catch (err) {
         if (err instanceof HomelabError) throw err;
-        const transport = e.network.lastTransportError;
+        // (Set by the request msal just made: typed through the field, since TypeScript saw it cleared above.)
+        const transport = e.network.lastTransportError as GotNetworkModule["lastTransportError"];
         const isNetwork = err instanceof MsalAuthError && err.errorCode === "network_error" && transport !== undefined;
-        if (isNetwork && attempt <= retries) {
+        // A timeout is not repeated: it already took the whole timeout (issue 10 item 10).
+        if (isNetwork && transport.code !== "ETIMEDOUT" && attempt <= retries) {
           const waitMs = backoff(retryDelayMs, attempt);
           opts.onRetry?.({ method: "POST", path: `/${tenantId}/oauth2/v2.0/token`, attempt, waitMs, reason: "network" });
           await sleep(waitMs);
@@ -324,7 +330,7 @@ function mapMsalError(err: unknown, ctx: MapContext): RemoteError {
         ...base,
         url: t?.url ?? ctx.endpoint,
         message: `cannot reach the Entra ID token endpoint ${t?.url ?? ctx.endpoint}: ${redact(t ? `${t.code} ${t.message}` : err.errorCode)}`,
-        hint: "check the network, a proxy, or the tenant's cloud/loginUrl setting",
+        hint: t?.code === "ETIMEDOUT" ? `${timeoutHint(new URL(t.url).origin)}; check the tenant's cloud/loginUrl setting` : "check the network, a proxy, or the tenant's cloud/loginUrl setting",
         cause: sanitized(err),
       });
     }

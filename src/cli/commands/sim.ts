@@ -20,7 +20,7 @@ export async function simCommand(
 ): Promise<number> {
   const { runProxmoxSimStandalone } = await import("../../sim/proxmox/standalone.js");
   const { parsePveVersion } = await import("../../sim/proxmox/versions.js");
-  const { startEntraSim, entraSimInfo } = await import("../../sim/entra/index.js");
+  const { startEntraSim, entraSimInfo, SIGN_IN_USERS, DEFAULT_USER_PASSWORD } = await import("../../sim/entra/index.js");
   if (opts.pveVersion !== undefined) {
     // Checked before anything starts: `--pve-version 7.4` or `--pve-version nine` is an argument error.
     try {
@@ -35,8 +35,9 @@ export async function simCommand(
   });
   // The tenant admin a `homelab bootstrap` device-code sign-in signs in as: a directory user, because the app and
   // service principal bootstrap creates are owned by whoever signed in, and Graph refuses an owner it cannot find.
+  // The sign-in users (a guest, a disabled account, a member of 205 groups) are there to try the OpenID sign-in.
   const entra = await startEntraSim({
-    fixture: { users: [SIM_ADMIN] },
+    fixture: { users: [SIM_ADMIN, ...SIGN_IN_USERS] },
     deviceUser: SIM_ADMIN.userPrincipalName,
     ...(opts.entraPort !== undefined ? { port: opts.entraPort } : {}),
   });
@@ -51,6 +52,9 @@ export async function simCommand(
     return ExitCode.ok;
   }
   io.err(`simulators running; press Ctrl-C to stop (a homelab bootstrap sign-in there is approved by itself, as ${SIM_ADMIN.userPrincipalName})`);
+  // The Proxmox simulator's page at / stands in for the GUI's OpenID login (src/sim/proxmox/login-page.ts).
+  io.err(`sign in in a browser: once a homelab apply has created an OpenID realm here, open ${pve.info.url}/ (accept its self-signed certificate)`);
+  io.err(`  and sign in with the password ${DEFAULT_USER_PASSWORD} as ${[SIM_ADMIN, ...SIGN_IN_USERS].map(signInName).join(", ")}`);
   await new Promise<void>((resolve) => {
     const done = () => resolve();
     process.once("SIGINT", done);
@@ -58,4 +62,12 @@ export async function simCommand(
   });
   await stop();
   return ExitCode.ok;
+}
+
+/** How a seeded user signs in, and what to expect: a guest signs in with their own address. */
+function signInName(u: { userPrincipalName: string; mail?: string; userType?: string; accountEnabled?: boolean; generatedGroups?: number }): string {
+  if (u.userType === "Guest" && u.mail) return `${u.mail} (a guest)`;
+  if (u.accountEnabled === false) return `${u.userPrincipalName} (disabled: refused)`;
+  if (u.generatedGroups) return `${u.userPrincipalName} (in ${u.generatedGroups} groups)`;
+  return u.userPrincipalName;
 }

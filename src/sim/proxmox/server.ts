@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { matchRoute, type MethodInfo, type Route } from "./apidoc.js";
 import { authenticate, extractCredentials, type TicketSigner, verifyApiToken } from "./auth.js";
 import type { HandlerContext, HandlerTable } from "./context.js";
+import { loginPageHtml } from "./login-page.js";
 import type { OpenIdService } from "./openid.js";
 import { ApiError, handlerError, paramError, permError } from "./errors.js";
 import { decodePathComponent, isListParam, parseForm, validateParams } from "./params.js";
@@ -141,6 +142,14 @@ async function handle(cfg: ServerConfig, req: IncomingMessage, res: ServerRespon
   const qi = url.indexOf("?");
   const path = qi < 0 ? url : url.slice(0, qi);
   const query = qi < 0 ? "" : url.slice(qi + 1);
+
+  // The web interface's place: a stand-in for its OpenID login, for a person trying `homelab sim` (login-page.ts).
+  if (method === "GET" && path === "/") {
+    await readBody(req);
+    record(cfg, req, path, 200);
+    send(res, 200, undefined, loginPageHtml(), "text/html;charset=UTF-8");
+    return;
+  }
 
   const fault = pickFault(cfg, method);
   if (fault) {

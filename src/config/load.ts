@@ -3,7 +3,7 @@ import { dirname, join, resolve as resolvePath } from "node:path";
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from "yaml";
 import { ConfigError, UserError, type ConfigProblem } from "../core/errors.js";
 import { printable } from "../core/printable.js";
-import { FileReadError, formatBytes, readBoundedText } from "../core/read-file.js";
+import { FileReadError, formatBytes, readBounded } from "../core/read-file.js";
 
 /** One path segment into the config: a map key or an array index. */
 export type Segment = string | number;
@@ -71,7 +71,7 @@ function listFiles(target: string): string[] {
     st = statSync(target);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new UserError(`${target}: ${code === "ENOENT" ? "no such file or directory" : `cannot be read (${code})`}`, {
+    throw new UserError(`${printable(target)}: ${code === "ENOENT" ? "no such file or directory" : `cannot be read (${code})`}`, {
       code: "E_NO_CONFIG",
       hint: "pass the config with -f PATH (a homelab.yaml or a directory of *.yaml files); the default is ./homelab.yaml",
     });
@@ -81,7 +81,7 @@ function listFiles(target: string): string[] {
     .filter((n) => /\.ya?ml$/.test(n) && !n.startsWith("."))
     .sort();
   if (names.length === 0) {
-    throw new UserError(`${target}: directory contains no *.yaml files`, { code: "E_NO_CONFIG", hint: "put homelab.yaml (or several *.yaml files that are merged) in it" });
+    throw new UserError(`${printable(target)}: directory contains no *.yaml files`, { code: "E_NO_CONFIG", hint: "put homelab.yaml (or several *.yaml files that are merged) in it" });
   }
   return names.map((n) => join(target, n));
 }
@@ -95,9 +95,9 @@ export function loadConfigText(text: string, display: string): LoadedConfig {
 }
 
 function parseFile(display: string, problems: ConfigProblem[]): { src: SourceFile; data: Record<string, unknown> } | undefined {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readBoundedText(display, { limit: MAX_CONFIG_FILE_BYTES, what: "config file" });
+    bytes = readBounded(display, { limit: MAX_CONFIG_FILE_BYTES, what: "config file" });
   } catch (err) {
     if (!(err instanceof FileReadError)) throw err;
     problems.push({
@@ -110,7 +110,12 @@ function parseFile(display: string, problems: ConfigProblem[]): { src: SourceFil
     });
     return undefined;
   }
-  return parseText(display, text, problems);
+  const decoded = decode(bytes);
+  if ("problem" in decoded) {
+    problems.push({ file: display, ...decoded.problem, path: "" });
+    return undefined;
+  }
+  return parseText(display, decoded.text, problems);
 }
 
 function parseText(display: string, raw: string, problems: ConfigProblem[]): { src: SourceFile; data: Record<string, unknown> } | undefined {
@@ -119,6 +124,14 @@ function parseText(display: string, raw: string, problems: ConfigProblem[]): { s
   // One character for one character, so every offset (and line and column) stays the same.
   const text = raw.replace(/\r(?!\n)/g, "\n");
   const lines = new LineCounter();
+  const deep = tooDeep(text);
+  if (deep !== undefined) {
+    // The yaml parser's cost grows steeply with flow nesting (20,000 levels take seconds; a million abort
+    // the process in the regular-expression compiler): refuse before parsing.
+    const p = { line: text.slice(0, deep).split("\n").length, col: deep - text.lastIndexOf("\n", deep - 1) };
+    problems.push({ file: display, ...p, path: "", message: `flow collections (\`[...]\`, \`{...}\`) nested more than ${MAX_FLOW_DEPTH} levels deep`, hint: "write nested values as indented blocks; a homelab config needs a few levels at most" });
+    return undefined;
+  }
   // uniqueKeys is off because duplicates are reported below with both places named.
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false, version: "1.2", strict: true });
   const src: SourceFile = { display, abs: resolvePath(display), doc, lines };
@@ -141,18 +154,6 @@ function parseText(display: string, raw: string, problems: ConfigProblem[]): { s
   }
   if (problems.length > before) return undefined;
 
-  findDuplicateKeys(doc, at, problems);
-  if (problems.length > before) return undefined;
-
-  if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) {
-    problems.push({ file: display, line: 1, col: 1, path: "", message: "the file is empty", hint: "a homelab.yaml starts with `version: 1` followed by `clusters:`, `realms:` and `access:`; see playbooks/homelab.yaml" });
-    return undefined;
-  }
-  if (!isMap(doc.contents)) {
-    const kind = isSeq(doc.contents) ? "a list" : "a single value";
-    problems.push({ ...at(doc.contents.range?.[0] ?? 0), path: "", message: `the top level is ${kind}, not a mapping`, hint: "the file must be a mapping of sections such as `version: 1`, `clusters:`, `realms:`, `access:`" });
-    return undefined;
-  }
   // An alias whose anchor is not defined before it: yaml's toJS would throw the same ReferenceError as
   // for an alias bomb, so these are found first, each at its own place.
   visit(doc, {
@@ -168,6 +169,19 @@ function parseText(display: string, raw: string, problems: ConfigProblem[]): { s
     },
   });
   if (problems.length > before) return undefined;
+
+  findDuplicateKeys(doc, at, problems);
+  if (problems.length > before) return undefined;
+
+  if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) {
+    problems.push({ file: display, line: 1, col: 1, path: "", message: "the file is empty", hint: "a homelab.yaml starts with `version: 1` followed by `clusters:`, `realms:` and `access:`; see playbooks/homelab.yaml" });
+    return undefined;
+  }
+  if (!isMap(doc.contents)) {
+    const kind = isSeq(doc.contents) ? "a list" : "a single value";
+    problems.push({ ...at(doc.contents.range?.[0] ?? 0), path: "", message: `the top level is ${kind}, not a mapping`, hint: "the file must be a mapping of sections such as `version: 1`, `clusters:`, `realms:`, `access:`" });
+    return undefined;
+  }
   let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
@@ -179,6 +193,100 @@ function parseText(display: string, raw: string, problems: ConfigProblem[]): { s
     return undefined;
   }
   return { src, data: data as Record<string, unknown> };
+}
+
+/** The deepest flow nesting (`[` and `{`) accepted before parsing. */
+const MAX_FLOW_DEPTH = 100;
+
+/**
+ * The offset of the first `[` or `{` nested deeper than MAX_FLOW_DEPTH, or undefined. A light scan, not
+ * a parser: quoted scalars (starting where a token may start) and comments are skipped, so brackets in
+ * them do not count; a plain scalar's brackets (`a[b`) may count, which only matters past 100 levels.
+ */
+function tooDeep(text: string): number | undefined {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    const prev = i === 0 ? "\n" : text[i - 1]!;
+    const tokenStart = prev === " " || prev === "\t" || prev === "\n" || prev === "[" || prev === "{" || prev === "," || prev === ":" || prev === "-";
+    if (c === "#" && (prev === " " || prev === "\t" || prev === "\n")) {
+      const end = text.indexOf("\n", i);
+      if (end < 0) return undefined;
+      i = end;
+    } else if ((c === "'" || c === '"') && tokenStart) {
+      i = quotedEnd(text, i);
+    } else if (c === "[" || c === "{") {
+      if (++depth > MAX_FLOW_DEPTH) return i;
+    } else if ((c === "]" || c === "}") && depth > 0) {
+      depth--;
+    }
+  }
+  return undefined;
+}
+
+/** The offset of the quote that closes the scalar opened at `start` (the end of the text when none does). */
+function quotedEnd(text: string, start: number): number {
+  const q = text[start];
+  for (let i = start + 1; i < text.length; i++) {
+    if (q === '"' && text[i] === "\\") i++;
+    else if (text[i] === q) {
+      if (q === "'" && text[i + 1] === "'") i++;
+      else return i;
+    }
+  }
+  return text.length;
+}
+
+/**
+ * The file's text. YAML 1.2 (5.2) allows UTF-8, UTF-16 and UTF-32, told apart by a byte order mark or by
+ * where the NUL bytes of the first character are: UTF-16 is read, UTF-32 (which Node cannot decode) and
+ * bytes that are not valid UTF-8 are refused with the place of the first bad byte, instead of being read
+ * as replacement characters.
+ */
+function decode(b: Buffer): { text: string } | { problem: { line?: number; col?: number; message: string; hint: string } } {
+  const saveAsUtf8 = "save the file as UTF-8 (any editor can; `iconv -t UTF-8` does too)";
+  if ((b[0] === 0 && b[1] === 0) || (b.length >= 4 && b[2] === 0 && b[3] === 0 && (b[1] === 0 || (b[0] === 0xff && b[1] === 0xfe)))) {
+    return { problem: { message: "is UTF-32, which homelab does not read", hint: saveAsUtf8 } };
+  }
+  if ((b[0] === 0xfe && b[1] === 0xff) || (b[0] === 0 && b.length > 1)) return { text: new TextDecoder("utf-16be").decode(b) };
+  if ((b[0] === 0xff && b[1] === 0xfe) || (b.length > 1 && b[1] === 0)) return { text: new TextDecoder("utf-16le").decode(b) };
+  const bad = firstInvalidUtf8(b);
+  if (bad === undefined) return { text: b.toString("utf8") };
+  const before = b.subarray(0, bad);
+  const lineStart = before.lastIndexOf(0x0a) + 1;
+  return {
+    problem: {
+      line: before.filter((x) => x === 0x0a).length + 1,
+      col: before.subarray(lineStart).toString("utf8").length + 1,
+      message: `is not UTF-8: byte 0x${b[bad]!.toString(16).padStart(2, "0")} here does not belong to a UTF-8 character`,
+      hint: `${saveAsUtf8}; Latin-1 or Windows-1252 text looks like this`,
+    },
+  };
+}
+
+/** The offset of the first byte that is not part of a well-formed UTF-8 sequence (RFC 3629), or undefined. */
+function firstInvalidUtf8(b: Buffer): number | undefined {
+  for (let i = 0; i < b.length; ) {
+    const c = b[i]!;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    const n = c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : -1;
+    if (n < 0) return i;
+    const c1 = b[i + 1];
+    if (c1 === undefined) return i;
+    // The second byte's range excludes overlong forms, surrogates and code points past U+10FFFF.
+    const lo = c === 0xe0 ? 0xa0 : c === 0xf0 ? 0x90 : 0x80;
+    const hi = c === 0xed ? 0x9f : c === 0xf4 ? 0x8f : 0xbf;
+    if (c1 < lo || c1 > hi) return i;
+    for (let k = 2; k <= n; k++) {
+      const ck = b[i + k];
+      if (ck === undefined || ck < 0x80 || ck > 0xbf) return i;
+    }
+    i += n + 1;
+  }
+  return undefined;
 }
 
 /** yaml's messages may quote a source line (which could hold a secret): keep only the first sentence. */
@@ -193,7 +301,9 @@ function findDuplicateKeys(doc: Document.Parsed, at: (o: number) => Omit<Locatio
       const seen = new Map<string, Node>();
       for (const pair of map.items) {
         const key = pair.key as Node | null;
-        const name = isScalar(key) ? String(key.value) : key === null ? "" : String(key);
+        // An alias as a key (`*k: 2`) stands for its anchor's value: `&k a: 1` and `*k: 2` repeat the key `a`.
+        const named = isAlias(key) ? (key.resolve(doc) ?? key) : key;
+        const name = isScalar(named) ? String(named.value) : named === null ? "" : String(named);
         const first = seen.get(name);
         if (first) {
           const f = at(first.range?.[0] ?? 0);

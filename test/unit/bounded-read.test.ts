@@ -309,3 +309,51 @@ describe("CA files", () => {
     expect(caFileProblem(at("no-such.pem"))).toBeUndefined();
   });
 });
+
+describe("encodings, nesting and alias keys (issue 10 hostile corpus)", () => {
+  const file = (name: string, content: Buffer | string) => {
+    writeFileSync(at(name), content);
+    return at(name);
+  };
+
+  it.each([
+    ["UTF-16LE with BOM", Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(minimal, "utf16le")])],
+    ["UTF-16LE without BOM", Buffer.from(minimal, "utf16le")],
+    ["UTF-16BE with BOM", Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(minimal, "utf16le").swap16()])],
+    ["UTF-16BE without BOM", Buffer.from(minimal, "utf16le").swap16()],
+  ])("reads %s as the same config", (name, bytes) => {
+    expect(loadConfig(file(`${name}.yaml`, bytes)).data).toEqual(loadConfigText(minimal, "x.yaml").data);
+  });
+
+  it("refuses UTF-32 and bytes that are not UTF-8, at the first bad byte", () => {
+    const utf32 = Buffer.alloc(minimal.length * 4);
+    for (let i = 0; i < minimal.length; i++) utf32.writeUInt32LE(minimal.charCodeAt(i), i * 4);
+    expect(loadProblems(file("u32.yaml", utf32))).toMatchObject([{ message: "is UTF-32, which homelab does not read", hint: expect.stringContaining("UTF-8") }]);
+    const latin1 = Buffer.from("version: 1\nclusters: {}\nrealms:\n  caf\u00e9: {}\n", "latin1");
+    expect(loadProblems(file("latin1.yaml", latin1))).toMatchObject([{ line: 4, col: 6, message: "is not UTF-8: byte 0xe9 here does not belong to a UTF-8 character" }]);
+    // Well-formed UTF-8 of every length passes; an overlong form and an encoded surrogate do not.
+    expect(loadProblems(file("utf8.yaml", "version: 1\nx: \"é 日本 😀\"\n"))).toEqual([]);
+    expect(loadProblems(file("overlong.yaml", Buffer.from([0x61, 0x3a, 0x20, 0xc0, 0xaf, 0x0a])))).toMatchObject([{ line: 1, col: 4 }]);
+    expect(loadProblems(file("surrogate.yaml", Buffer.from([0x61, 0x3a, 0x20, 0xed, 0xa0, 0x80, 0x0a])))).toMatchObject([{ line: 1, col: 4 }]);
+  });
+
+  it("refuses flow collections nested past 100 levels at once, located at the bracket (a million would abort the parser)", () => {
+    const t0 = performance.now();
+    const p = oneProblem(`version: 1\nx: ${"{[".repeat(512 * 1024)}\n`);
+    expect(performance.now() - t0).toBeLessThan(1_000);
+    expect(p).toMatchObject({ line: 2, col: 4 + 100, message: "flow collections (`[...]`, `{...}`) nested more than 100 levels deep" });
+    // Brackets in quoted scalars and comments do not count; 100 levels are fine.
+    expect(() => loadConfigText(`version: 1\nx: "${"[".repeat(500)}"\ny: '${"{".repeat(500)}'\n# ${"[".repeat(500)}\nz: ${"[".repeat(100)}${"]".repeat(100)}\n`, "h.yaml")).not.toThrow();
+  });
+
+  it("an alias as a key stands for its anchor's value: a repeated key through an alias is a duplicate", () => {
+    const p = oneProblem("version: 1\nroles:\n  &k r1: { privs: [VM.Audit] }\n  *k : { privs: [Sys.Audit] }\n");
+    expect(p).toMatchObject({ line: 4, col: 3, message: "duplicate key `r1` (first defined at line 3, column 6)" });
+  });
+});
+
+describe("the -f path in messages", () => {
+  it("is escaped when it holds control characters", () => {
+    expect(() => loadConfig(at("no\u001b[2Jsuch.yaml"))).toThrow(new RegExp(`^${`${dir}/`.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}no\\\\u001b\\[2Jsuch\\.yaml: no such file or directory$`));
+  });
+});

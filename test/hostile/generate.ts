@@ -65,8 +65,12 @@ export function generate(seed: number): Generated {
   let encode: ((t: string) => Uint8Array) | undefined;
   steps.push(plan ? "plan against the simulator" : "validate");
 
-  /** Word-like tokens (names, values) and where they are. */
-  const tokens = () => [...text.matchAll(/[A-Za-z_][\w.@!-]*/g)].filter((m) => !/^(version|true|false)$/.test(m[0]));
+  /** Word-like tokens (names, values) outside comments, and where they are. */
+  const tokens = () =>
+    [...text.matchAll(/[A-Za-z_][\w.@!-]*/g)].filter((m) => {
+      const lineStart = text.lastIndexOf("\n", m.index) + 1;
+      return !/(^|\s)#/.test(text.slice(lineStart, m.index)) && !/^(version|true|false)$/.test(m[0]);
+    });
   const at = () => r.pick(tokens());
 
   const mutations: Record<string, () => void> = {
@@ -191,23 +195,28 @@ export function generate(seed: number): Generated {
     secrets() {
       const k = 1 + r.int(12);
       const blocks: string[] = [];
-      for (let i = 0; i < k; i++) {
+      const sizes: number[] = [];
+      for (let j = 0; j < k; j++) {
+        const i = secrets.length; // realm, variable and file names stay unique over several calls
         const n = size(r, MiB);
         const value = secretOf(n, `hostile-g${seed}-${i}-`);
         secrets.push(value);
+        sizes.push(n);
         const fromEnv = n <= 100 * KiB && r.int(2) === 0; // one variable may hold at most 128 KiB on Linux
         if (fromEnv) env[`HOSTILE_G${i}`] = value;
         else files[`g${i}.secret`] = value + r.pick(["", "\n", "\r\n"]);
         blocks.push(`  g${i}:\n    issuerUrl: https://auth.lan/o/g${i}/\n    clientId: g${i}\n    clientKey: \${${fromEnv ? `env:HOSTILE_G${i}` : `file:g${i}.secret`}}\n    usernameClaim: username\n`);
       }
       text = text.replace(/^realms:\n/m, `realms:\n${blocks.join("")}`);
-      steps.push(`${k} more realms with secrets of ${secrets.map((s) => s.length).join(", ")} bytes`);
+      steps.push(`${k} more realms with secrets of ${sizes.join(", ")} bytes`);
     },
   };
 
   // Plan cases are written as text (run.ts expands the simulator's address into it): no re-encoding.
   const families = Object.keys(mutations).filter((f) => (f === "secrets" ? plan : f === "encoding" ? !plan : true));
   const count = 1 + r.int(3);
+  // Half of the plan cases read secrets of random sizes (item 1), on top of their other mutations.
+  if (plan && r.int(2) === 0) mutations.secrets!();
   for (let i = 0; i < count; i++) mutations[r.pick(families)]!();
 
   const rendered = encode ? encode(text) : text;

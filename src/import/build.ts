@@ -21,7 +21,8 @@
  *   are left out (homelab does not manage tokens).
  */
 import { readFileSync } from "node:fs";
-import { BUILTIN_REALMS, BUILTIN_ROLES, ROOT_USER, realmOf } from "../core/pve.js";
+import { BUILTIN_REALMS, ROOT_USER, isBuiltinRole, realmOf } from "../core/pve.js";
+import { hasOwn, nullRecord } from "../core/record.js";
 import type { EntraApplication } from "../providers/entra/types.js";
 import type { PveAclEntry, PveGroup, PveRealm, PveRole, PveUser } from "../providers/proxmox/types.js";
 
@@ -176,7 +177,8 @@ export function buildImport(input: ImportInput): ImportResult {
   for (const u of live.users) if (u.groups.length > 0) candidates.add(u.userid);
 
   // --- realms ------------------------------------------------------------------------------------------
-  const realms: Record<string, Record<string, unknown>> = {};
+  // Keyed by names read from the cluster: no prototype, so `__proto__` or `toString` are ordinary keys.
+  const realms: Record<string, Record<string, unknown>> = nullRecord<Record<string, unknown>>();
   const declaredRealms = new Set<string>(BUILTIN_REALMS);
   /** Realms left out with a note that already covers their users. */
   const reportedRealms = new Set<string>();
@@ -237,15 +239,16 @@ export function buildImport(input: ImportInput): ImportResult {
 
   // --- roles -------------------------------------------------------------------------------------------
   const privs = privilegeSet();
-  const roles: Record<string, { privs: string[] }> = {};
+  // Keyed by names read from the cluster: no prototype, so `__proto__` or `toString` are ordinary keys.
+  const roles: Record<string, { privs: string[] }> = nullRecord<{ privs: string[] }>();
   for (const r of live.roles) {
-    if (r.special || r.roleid in BUILTIN_ROLES) continue;
+    if (r.special || isBuiltinRole(r.roleid)) continue;
     const unknown = r.privs.filter((p) => !privs.has(p));
     if (!fits("customRoleId", r.roleid)) leftOut.push(`role ${r.roleid}: the schema refuses its id; its ACL entries are left out too`);
     else if (unknown.length > 0) leftOut.push(`role ${r.roleid}: privileges the schema does not know (${unknown.join(", ")}); its ACL entries are left out too`);
     else roles[r.roleid] = { privs: [...r.privs].sort() };
   }
-  const roleKnown = (role: string) => role in BUILTIN_ROLES || role in roles;
+  const roleKnown = (role: string) => isBuiltinRole(role) || hasOwn(roles, role);
 
   // --- users ---------------------------------------------------------------------------------------------
   const declaredUsers = new Set<string>();
@@ -259,7 +262,8 @@ export function buildImport(input: ImportInput): ImportResult {
   }
   for (const [id, why] of skippedUsers) if (id !== ROOT_USER && !reportedRealms.has(realmOf(id))) leftOut.push(`user ${id}: ${why}; its ACL entries and memberships are left out too`);
 
-  const users: Record<string, Record<string, unknown>> = {};
+  // Keyed by names read from the cluster: no prototype, so `__proto__` or `toString` are ordinary keys.
+  const users: Record<string, Record<string, unknown>> = nullRecord<Record<string, unknown>>();
   for (const id of [...declaredUsers].sort()) {
     const u = userById.get(id)!;
     const attrs: Record<string, unknown> = {};
@@ -279,7 +283,8 @@ export function buildImport(input: ImportInput): ImportResult {
   }
 
   // --- groups --------------------------------------------------------------------------------------------
-  const groups: Record<string, Record<string, unknown>> = {};
+  // Keyed by names read from the cluster: no prototype, so `__proto__` or `toString` are ordinary keys.
+  const groups: Record<string, Record<string, unknown>> = nullRecord<Record<string, unknown>>();
   /** Proxmox group id → key in the file. */
   const groupKey = new Map<string, string>();
   const entraMapped: { g: PveGroup; realm: string; displayName: string }[] = [];

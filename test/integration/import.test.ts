@@ -180,6 +180,36 @@ describe("homelab import from a Proxmox cluster", () => {
   });
 });
 
+describe("homelab import of names that are JavaScript property names (issue 10 item 6)", () => {
+  it("a group `__proto__` and a role `toString` are imported as ordinary names: the file validates and plans nothing", async () => {
+    const l = await pveLab({
+      groups: [{ groupid: "__proto__" }, { groupid: "constructor" }],
+      users: [{ userid: "ann@pve", groups: ["__proto__", "constructor"] }],
+      roles: [{ roleid: "toString", privs: ["VM.Audit"] }],
+      acl: [
+        { path: "/vms", type: "group", ugid: "__proto__", roleid: "toString" },
+        { path: "/", type: "user", ugid: "ann@pve", roleid: "PVEAuditor" },
+      ],
+    });
+    try {
+      l.write("");
+      const out = join(l.dir, "out.yaml");
+      const r = await homelab(["import", "-f", l.file, "-o", out], { env: l.env });
+      expect(r.stderr).not.toMatch(/error/);
+      expect(r.code).toBe(0);
+      const doc = parse(readFileSync(out, "utf8"));
+      expect(Object.keys(doc.groups).sort()).toEqual(["__proto__", "constructor"]);
+      expect(Object.keys(doc.roles)).toEqual(["toString"]);
+      expect((await homelab(["validate", "-f", out], { env: l.env })).code).toBe(0);
+      const plan = await homelab(["plan", "-f", out], { env: l.env });
+      expect(plan.stdout).toContain("No changes");
+      expect(plan.code).toBe(0);
+    } finally {
+      await l.close();
+    }
+  });
+});
+
 describe("homelab import with a tenant: adopting a matching app registration", () => {
   const KEY = "entra-Secret-Text-55b2e1";
   const appId = "6a1d3f0e-2b4c-4d5e-8f90-a1b2c3d4e5f6";

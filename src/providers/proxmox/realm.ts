@@ -1,3 +1,4 @@
+import { own } from "../../core/record.js";
 import type { DesiredRealm, Ref } from "../../core/desired.js";
 import { diffFields, sameValue, type Change, type FieldDiff } from "../../core/plan.js";
 import { HomelabError, UserError } from "../../core/errors.js";
@@ -38,7 +39,7 @@ const BUILTIN_DEFAULTS: Record<string, Record<string, string | boolean | undefin
   pve: { comment: "Proxmox VE authentication server", default: false },
 };
 const defaultsOf = (r: { type: string; realm: string }): Record<string, string | boolean | undefined> =>
-  r.type === "openid" ? OPENID_DEFAULTS : (BUILTIN_DEFAULTS[r.realm] ?? { comment: undefined, default: false });
+  r.type === "openid" ? OPENID_DEFAULTS : (own(BUILTIN_DEFAULTS, r.realm) ?? { comment: undefined, default: false });
 const BOOLEAN_OPTIONS = new Set(["autocreate", "groups-autocreate", "groups-overwrite", "query-userinfo", "default"]);
 /** Options whose value is a list: compared as sets (the server splits them on commas, semicolons, spaces). */
 const LIST_OPTIONS: Record<string, string> = { scopes: " ", "acr-values": ",", audiences: "," };
@@ -51,7 +52,7 @@ const isRef = (v: unknown): v is Ref => typeof v === "object" && v !== null && "
 function norm(key: string, v: unknown): string | boolean | undefined {
   if (v === undefined || v === null || v === "") return undefined;
   if (BOOLEAN_OPTIONS.has(key)) return v === true || v === 1 || v === "1";
-  const sep = LIST_OPTIONS[key];
+  const sep = own(LIST_OPTIONS, key);
   if (sep !== undefined) return String(v).split(/[,;\s]+/).filter(Boolean).sort().join(sep);
   return String(v);
 }
@@ -177,7 +178,7 @@ export const realmProvider: Provider<ClusterTarget, ObservedCluster> = {
       const value = isRef(v) ? target.resolver.value(v) : v;
       if (isRef(v) && value === undefined) throw new Error(`${r.address}: ${k} is not known yet (${v.ref})`);
       if (value === undefined) return undefined;
-      return LIST_OPTIONS[k] !== undefined ? String(value).split(/[,;\s]+/).filter(Boolean).join(",") : (value as string | boolean);
+      return own(LIST_OPTIONS, k) !== undefined ? String(value).split(/[,;\s]+/).filter(Boolean).join(",") : (value as string | boolean);
     };
     const all = () => {
       const p: Record<string, string | boolean> = {};

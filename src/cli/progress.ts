@@ -29,8 +29,9 @@ export function failureMessage(title: string, summary: string, tty: boolean): st
  * once no request waits any more; in plain lines (cron, CI) each wait is printed once, when it starts
  * being slow, not once a second: the same rule as the Entra lag waits of the apply step.
  */
-export function waitDisplay(view: { tty: boolean; title: string; setTitle(t: string): void; print(line: string): void }): { listener: WaitListener; setTitle(t: string): void } {
+export function waitDisplay(view: { tty: boolean; title: string; setTitle(t: string): void; print(line: string): void }): { listener: WaitListener; setTitle(t: string): void; end(): void } {
   let base = view.title;
+  let ended = false;
   const waiting = new Map<object, string>();
   const printed = new Set<string>();
   const show = () => {
@@ -39,6 +40,7 @@ export function waitDisplay(view: { tty: boolean; title: string; setTitle(t: str
   };
   return {
     listener: (message, key) => {
+      if (ended) return;
       if (message === undefined) waiting.delete(key);
       else {
         // Re-inserted, so the wait that spoke last is the one shown.
@@ -53,8 +55,15 @@ export function waitDisplay(view: { tty: boolean; title: string; setTitle(t: str
     },
     setTitle: (t) => {
       base = t;
-      if (view.tty) show();
+      if (view.tty && !ended) show();
       else view.setTitle(t);
+    },
+    // The step is over: requests it left behind (one failed, its siblings are abandoned) no longer show.
+    end: () => {
+      if (ended) return;
+      ended = true;
+      waiting.clear();
+      if (view.tty) view.setTitle(base);
     },
   };
 }
@@ -96,6 +105,7 @@ export async function runSteps(io: Io, steps: Step[], opts: { json: boolean; con
         } catch (err) {
           failed = err instanceof Error ? err.message : String(err);
         }
+        waits.end();
         // listr2 marks a step failed only when it throws; the terminal view shows the error's message in place of
         // the title, the plain one appends it to the title.
         if (failed !== undefined) throw new Error(failureMessage(task.title, failed, tty));

@@ -88,6 +88,19 @@ describe("slow requests on the progress line (issue 10 item 10)", () => {
     ]);
   });
 
+  it("once the step is over, requests it left in flight no longer show: the title is the step's again", () => {
+    const titles: string[] = [];
+    const d = waitDisplay({ tty: true, title: "read pve1", setTitle: (t) => titles.push(t), print: () => expect.unreachable() });
+    const [a, b] = [{}, {}];
+    d.listener("waiting for pve1 (u): 3 s", a);
+    d.listener("waiting for pve1 (u): 3 s", b);
+    d.listener(undefined, a); // the one that failed; b is abandoned, still in flight
+    d.end();
+    d.listener("waiting for pve1 (u): 4 s", b);
+    expect(titles.at(-1)).toBe("read pve1");
+    expect(titles).toHaveLength(4);
+  });
+
   it("in plain lines each wait is printed once, when it becomes slow", () => {
     const printed: string[] = [];
     const titles: string[] = [];

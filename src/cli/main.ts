@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ExitCode, UserError } from "../core/errors.js";
 import { requestTimeouts } from "../providers/timeouts.js";
-import { commandHelp, COMMANDS, globalHelp, OPTIONS, refuseForeign, type OptionName } from "./options.js";
+import { commandHelp, COMMANDS, globalHelp, isCommand, OPTIONS, refuseForeign, type OptionName } from "./options.js";
 import { consoleIo, endOutput, flushOutput, reportError, type Io } from "./output.js";
 
 // First: whatever escapes the handler below (an error in a timer, an unawaited rejection) prints one redacted
@@ -34,13 +34,13 @@ export async function main(argv: string[]): Promise<number> {
     try {
       parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, tokens: true, options: OPTIONS });
     } catch (err) {
-      const command = argv.find((a) => !a.startsWith("-") && a in COMMANDS);
+      const command = argv.find((a) => !a.startsWith("-") && isCommand(a));
       throw new UserError((err as Error).message.split("\n")[0]!, { code: "E_ARGS", hint: `run \`homelab ${command ?? "<command>"} --help\` for its options` });
     }
     const { values, positionals, tokens } = parsed;
     io = consoleIo({ noColor: values["no-color"] ?? false, debug: values.debug ?? false });
     const [command, ...rest] = positionals;
-    if (command !== undefined && !(command in COMMANDS))
+    if (command !== undefined && !isCommand(command))
       throw new UserError(`unknown command \`${command}\``, { code: "E_ARGS", hint: `commands: ${Object.keys(COMMANDS).join(", ")}; run \`homelab --help\`` });
     if (command === undefined) {
       if (values.version) return printVersion(io);
@@ -50,7 +50,7 @@ export async function main(argv: string[]): Promise<number> {
     if (command === "help" && !values.help) {
       const [about, ...more] = rest;
       if (more.length > 0) throw new UserError(`unexpected argument \`${more[0]}\``, { code: "E_ARGS", hint: "homelab help [COMMAND]" });
-      if (about !== undefined && !(about in COMMANDS))
+      if (about !== undefined && !isCommand(about))
         throw new UserError(`unknown command \`${about}\``, { code: "E_ARGS", hint: `commands: ${Object.keys(COMMANDS).join(", ")}` });
       io.out(about === undefined ? globalHelp() : commandHelp(about));
       return ExitCode.ok;

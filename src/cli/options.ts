@@ -132,6 +132,11 @@ export const COMMANDS: Record<string, CommandSpec> = {
   },
 };
 
+/** Whether `name` is a command (its own key: `toString` or `constructor` is not one). */
+export function isCommand(name: string): boolean {
+  return Object.hasOwn(COMMANDS, name);
+}
+
 /** The options `command` accepts (its own and COMMON, implied ones included). */
 export function accepted(command: string): Set<OptionName> {
   const spec = COMMANDS[command]!;

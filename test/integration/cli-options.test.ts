@@ -102,6 +102,15 @@ describe("options that do not apply are refused (exit 3), naming the option and 
     expect(r.stderr).toMatch(/^error homelab\.yaml: no such file or directory/);
   });
 
+  it.each(["toString", "constructor", "__proto__"])("`homelab %s` is an unknown command, exit 3 (not a crash)", (name) => {
+    for (const args of [[name], ["help", name], [name, "--help"]]) {
+      const r = homelab(args);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(new RegExp(`^error unknown command \`${name}\``));
+    }
+    expect(homelab(["validate", `--${name}`]).stderr).toMatch(/^error Unknown option/);
+  });
+
   it("an unknown option names the command's help", () => {
     const r = homelab(["apply", "--frob"]);
     expect(r.code).toBe(3);

@@ -1,4 +1,5 @@
 import { normaliseKeyCredential } from "./client-assertion.js";
+import { checkAppRoles, syncServicePrincipalRoles } from "./graph-app-roles.js";
 import { GraphError, badRequest, notFound } from "./errors.js";
 import { jsonBody, noContent, resolveEntity, type GraphCtx, type Reply, type Segment } from "./graph-context.js";
 import { handleOwners, ownersFromBind } from "./graph-owners.js";
@@ -101,6 +102,7 @@ function createBodyChecks(body: Json): Json {
   for (const [k, v] of Object.entries(body)) if (!k.includes("@odata.")) props[k] = v;
   delete props.passwordCredentials;
   if (Array.isArray(props.keyCredentials)) props.keyCredentials = (props.keyCredentials as Json[]).map(normaliseKeyCredential);
+  if ("appRoles" in props) props.appRoles = checkAppRoles(props.appRoles, []);
   return props;
 }
 
@@ -146,8 +148,11 @@ function patchApplication(ctx: GraphCtx, e: Entity, binds: string[] = []): Reply
     throw badRequest("Property 'uniqueName' is read-only and cannot be set.");
   uniqueNameTaken(ctx, body.uniqueName, e);
   if (Array.isArray(body.keyCredentials)) body.keyCredentials = (body.keyCredentials as Json[]).map(normaliseKeyCredential);
+  // App roles: an enabled role must be disabled in an earlier PATCH before it can change or go (graph-app-roles.ts).
+  if ("appRoles" in body) body.appRoles = checkAppRoles(body.appRoles, e.data.appRoles);
   // Errata 9.9: nested objects merged, lists replaced whole.
   mergePatch(e.data, body);
+  if ("appRoles" in body) syncServicePrincipalRoles(ctx.dir, e);
   return noContent();
 }
 

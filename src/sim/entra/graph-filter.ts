@@ -68,7 +68,14 @@ export const FILTERS: Record<string, FilterSpec> = {
       mail: DN,
       givenName: DN,
       surname: DN,
+      accountEnabled: { type: "bool", ops: ["eq", "ne", "not"] },
+      userType: { type: "string", ops: ["eq", "ne", "not", "in"] },
     },
+  },
+  /** Mixed member collections (`/groups/{id}/members`): properties every member type has. */
+  directoryObjects: {
+    resource: "DirectoryObject",
+    props: { id: KEY, displayName: DN },
   },
   appRoleAssignments: {
     resource: "AppRoleAssignment",
@@ -351,6 +358,12 @@ export function compileFilter(src: string, spec: FilterSpec, advanced: boolean):
     }
   };
   check(root);
+  // "the in operator ... is limited to 15 expressions in the filter clause by default" (Graph docs, filter query
+  // parameter); `in` is expanded into `or`-ed expressions, which is what the live service's message counts [S].
+  // Advanced queries are limited by URL length (2,048 characters) instead, not checked here [U].
+  const clauses = countClauses(root);
+  if (!advanced && clauses > MAX_CLAUSES)
+    throw unsupportedQuery(`Too many child clauses specified in search filter expression containing 'OR' operators: ${clauses}. Max allowed: ${MAX_CLAUSES}.`);
 
   const litValue = (l: Lit): unknown => (l.kind === "null" ? null : l.value);
   const cmp = (actual: unknown, op: string, lit: Lit): boolean => {
@@ -396,6 +409,24 @@ export function compileFilter(src: string, spec: FilterSpec, advanced: boolean):
     }
   };
   return { test: (obj) => evaluate(root, obj, new Map()) };
+}
+
+const MAX_CLAUSES = 15;
+
+function countClauses(n: Node): number {
+  switch (n.t) {
+    case "and":
+    case "or":
+      return countClauses(n.a) + countClauses(n.b);
+    case "not":
+      return countClauses(n.e);
+    case "any":
+      return countClauses(n.body);
+    case "in":
+      return n.lits.length;
+    default:
+      return 1;
+  }
 }
 
 function ordered(c: number, op: string): boolean {

@@ -64,6 +64,11 @@ interface ListOptions {
   entitySet: string;
   /** Adds `@odata.type` to each item (directoryObject collections). */
   odataType?: (item: Json) => string | undefined;
+  /**
+   * Properties an item shows without `$select` (default: all it has). Users show their default set only; others,
+   * such as `accountEnabled`, appear only when selected (Graph user resource: "returned only on $select").
+   */
+  defaultProps?: (item: Json) => string[] | undefined;
 }
 
 /**
@@ -119,7 +124,7 @@ export function listCollection(ctx: GraphCtx, items: Json[], opts: ListOptions):
   }
 
   const page = matched.slice(offset, offset + top).map((i) => {
-    const p = project(structuredClone(i), select);
+    const p = project(structuredClone(i), select ?? opts.defaultProps?.(i));
     const t = opts.odataType?.(i);
     return t ? { "@odata.type": t, ...p } : p;
   });

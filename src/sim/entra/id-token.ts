@@ -125,7 +125,13 @@ function groupClaims(dir: Directory, app: Json, sp: Entity | undefined, userId: 
   return { [claimName]: groups.map((g) => String(names ? g.data.displayName : g.data.id)).sort() };
 }
 
-/** App roles assigned to the user (directly or through a direct group) on this app, by value. Default access is no role. */
+/**
+ * App roles assigned to the user on this app, by value: assigned to the user, or to a group of which the user is a
+ * direct member (group-based assignment does not reach members of nested groups, as for sign-in, 3.9). Default
+ * access is no role. A disabled role still counts while it stays assigned [D: Entra docs, howto-add-app-roles-in-apps:
+ * "current app role assignments remain ... the app role will continue to pass in the token(s)"]; a role removed
+ * from the application emits nothing.
+ */
 function appRoles(dir: Directory, app: Json, sp: Entity | undefined, userId: string): string[] {
   if (!sp) return [];
   const principals = new Set([userId, ...directGroups(dir, userId).map((g) => String(g.data.id))].map((x) => x.toLowerCase()));
@@ -133,7 +139,7 @@ function appRoles(dir: Directory, app: Json, sp: Entity | undefined, userId: str
   const out = new Set<string>();
   for (const a of assignedPrincipals(dir, String(sp.data.id))) {
     if (!principals.has(String(a.principalId).toLowerCase()) || a.appRoleId === DEFAULT_ACCESS_ROLE_ID) continue;
-    const role = roles.find((r) => r.id === a.appRoleId);
+    const role = roles.find((r) => String(r.id).toLowerCase() === String(a.appRoleId).toLowerCase());
     if (typeof role?.value === "string") out.add(role.value);
   }
   return [...out].sort();

@@ -26,6 +26,7 @@ export type {
   EntraFixtureGroup,
   EntraFixtureUser,
   EntraSim,
+  EntraSimDirectory,
   EntraSimKnobs,
   EntraSimOptions,
   EntraSimState,
@@ -109,6 +110,18 @@ export async function startEntraSim(opts: EntraSimOptions = {}): Promise<EntraSi
       Object.assign(knobValues, k);
       knobs.reset(k);
     },
+    directory: {
+      addUser: (u) => dir.addUser(u),
+      updateUser: (u, props) => dir.updateUser(u, props),
+      setAccountEnabled: (u, enabled) => dir.setAccountEnabled(u, enabled),
+      deleteUser: (u) => dir.deleteUser(u),
+      addGroup: (g) => dir.addGroup(g),
+      deleteGroup: (g) => dir.deleteGroup(g),
+      addMember: (g, m) => dir.addMember(g, m),
+      removeMember: (g, m) => dir.removeMember(g, m),
+      members: (g) => [...(dir.rawGroup(g) ?? missingGroup(g)).members],
+      transitiveMembers: (g) => dir.transitiveMemberIds(String((dir.rawGroup(g) ?? missingGroup(g)).data.id)),
+    },
     state: () => dir.snapshot(),
     checkClientSecret: (appId, secret) => dir.checkSecret(appId, secret, false) === "ok",
     issuedAccessTokens: () => [...dir.accessTokens.keys()],
@@ -118,6 +131,10 @@ export async function startEntraSim(opts: EntraSimOptions = {}): Promise<EntraSi
         server.closeAllConnections();
       }),
   };
+}
+
+function missingGroup(ref: string): never {
+  throw new Error(`entra sim: no group '${ref}'`);
 }
 
 function resolveDeviceUser(dir: Directory, upn: string | undefined): DeviceUser {

@@ -220,6 +220,8 @@ function authorizationCode(dir: Directory, cfg: TokenEndpointConfig, form: URLSe
   grant.redeemed = true;
   const user = dir.collections.users.get(grant.userId);
   if (!user) throw new TokenError(400, "invalid_grant", 50034, "The user account does not exist in the directory.");
+  // Disabled between sign-in and code redemption: refused like a sign-in (AADSTS50057) [U: Entra's exact answer].
+  if (!dir.accountEnabled(grant.userId)) throw new TokenError(400, "invalid_grant", 50057, "The user account is disabled.");
   const oidcScopes = grant.scopes.filter((s) => OIDC_SCOPES.includes(s.toLowerCase()) && s.toLowerCase() !== "offline_access");
   const permissions = [...delegatedPermissions(grant.scopes).filter((p) => p !== "User.Read"), "User.Read"].sort();
   const access_token = dir.issueAccessToken({ kind: "user", appId: clientId, principalId: grant.userId, permissions: [...permissions, ...oidcScopes.map((s) => s.toLowerCase())] });
@@ -323,6 +325,8 @@ function refreshToken(dir: Directory, cfg: TokenEndpointConfig, form: URLSearchP
   if (!grant || grant.clientId !== clientId)
     throw new TokenError(400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.");
   dir.refreshTokens.delete(rt);
+  // A refresh token stops working once the account is disabled (AADSTS50057, as at sign-in).
+  if (!dir.accountEnabled(grant.userId)) throw new TokenError(400, "invalid_grant", 50057, "The user account is disabled.");
   const scope = form.get("scope");
   return userTokens(dir, cfg, clientId, scope ? scope.split(/\s+/).filter(Boolean) : grant.scopes);
 }

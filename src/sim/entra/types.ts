@@ -151,7 +151,38 @@ export interface EntraSimState {
   groupMembers: Record<string, string[]>;
 }
 
+/**
+ * Changes to the directory while the simulator runs, as an admin would make them in the portal (issue 13: members
+ * join and leave, accounts are disabled or deleted). Users are named by object id or userPrincipalName, groups by
+ * object id or display name (which must then be unique). Changes are visible to the next Graph read at once (no
+ * replication lag) and to the next sign-in. Each throws on an unknown name or what Entra would refuse (a duplicate
+ * membership, a membership cycle).
+ */
+export interface EntraSimDirectory {
+  /** Adds a user (fields as in the fixture); returns its object id. */
+  addUser(user: EntraFixtureUser): string;
+  /** Changes profile properties; `null` clears `mail`, `givenName` or `surname`. */
+  updateUser(user: string, props: { displayName?: string; userPrincipalName?: string; mail?: string | null; givenName?: string | null; surname?: string | null }): void;
+  /** `accountEnabled`: false refuses sign-in (AADSTS50057) and shows in Graph reads that select it. */
+  setAccountEnabled(user: string, enabled: boolean): void;
+  /** Deletes the user: 404 from `/users/{id}`, gone from every group and app role assignment, its tokens revoked. */
+  deleteUser(user: string): void;
+  /** Adds an empty group; returns its object id. */
+  addGroup(group: { id?: string; displayName: string; description?: string; securityEnabled?: boolean }): string;
+  deleteGroup(group: string): void;
+  /** Makes a user (id or UPN) or a group (id or display name) a direct member; returns the member's object id. */
+  addMember(group: string, member: string): string;
+  /** Removes a direct membership (throws when `member` is not a direct member). */
+  removeMember(group: string, member: string): void;
+  /** Object ids of the group's direct members. */
+  members(group: string): string[];
+  /** Object ids of every member reachable through nested groups, each once (nested groups included). */
+  transitiveMembers(group: string): string[];
+}
+
 export interface EntraSim {
+  /** Run-time changes to users, groups and memberships (issue 13). */
+  directory: EntraSimDirectory;
   loginUrl: string;
   graphUrl: string;
   tenantId: string;

@@ -289,10 +289,10 @@ describe("Dockerfile", () => {
   const runtime = stages.at(-1)!;
   const dockerignore = read(`${root}.dockerignore`).split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
 
-  it("has a named build stage and a runtime stage on Node.js 20", () => {
+  it("has a named build stage and a runtime stage on Node.js 24 (the current LTS; 20 reached end of life in April 2026)", () => {
     expect(stages).toHaveLength(2);
     expect(build.name).toBe("build");
-    for (const s of stages) expect(s.from).toMatch(/^node:20(-[a-z]+)*$/);
+    for (const s of stages) expect(s.from).toMatch(/^node:24(-[a-z]+)*$/);
     expect(runtime.name).toBeUndefined();
   });
 

@@ -332,10 +332,13 @@ export class Directory {
       });
       if (generatedGroups) generated.push([id, generatedGroups]);
     }
+    // A map, not a scan per member: fixtures with thousands of members (issue 13's benchmark) seed in linear time.
+    const byUpn = new Map<string, string>();
+    for (const u of this.collections.users.values()) byUpn.set(String(u.data.userPrincipalName).toLowerCase(), String(u.data.id));
     const upnToId = (upn: string): string => {
-      const u = this.findRaw("users", (d) => eqi(d.userPrincipalName, upn));
-      if (!u) throw new Error(`entra sim fixture: unknown user '${upn}'`);
-      return String(u.data.id);
+      const id = byUpn.get(upn.toLowerCase());
+      if (!id) throw new Error(`entra sim fixture: unknown user '${upn}'`);
+      return id;
     };
     for (const g of fixture.groups ?? []) {
       const id = (g.id ?? newGuid()).toLowerCase();

@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import { ExitCode, UserError } from "../core/errors.js";
 import { requestTimeouts } from "../providers/timeouts.js";
 import { commandHelp, COMMANDS, globalHelp, isCommand, OPTIONS, refuseForeign, type OptionName } from "./options.js";
+import { installSignalHandlers } from "./signals.js";
 import { consoleIo, endOutput, flushOutput, reportError, type Io } from "./output.js";
 
 // First: whatever escapes the handler below (an error in a timer, an unawaited rejection) prints one redacted
@@ -39,6 +40,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     const { values, positionals, tokens } = parsed;
     io = consoleIo({ noColor: values["no-color"] ?? false, debug: values.debug ?? false });
+    // SIGINT/SIGTERM: one line, locks released, exit 130/143 (a command may take the first signal over).
+    installSignalHandlers((line) => io.err(line));
     const [command, ...rest] = positionals;
     if (command !== undefined && !isCommand(command))
       throw new UserError(`unknown command \`${command}\``, { code: "E_ARGS", hint: `commands: ${Object.keys(COMMANDS).join(", ")}; run \`homelab --help\`` });

@@ -1,4 +1,4 @@
-import { ConfigError, ExitCode, formatProblem, HomelabError, UserError } from "../core/errors.js";
+import { ConfigError, ExitCode, formatProblem, HomelabError, UserError, type ConfigProblem } from "../core/errors.js";
 import { redact } from "../log/redact.js";
 
 /** Output settings shared by every command. Only src/cli writes to stdout/stderr. */
@@ -76,4 +76,17 @@ export function reportError(io: Io, err: unknown): number {
 
 function exitCodeOf(err: HomelabError): number {
   return (err as { exitCode?: number }).exitCode ?? ExitCode.failure;
+}
+
+/** validate's warnings (located, with a hint): `warning FILE:L:C: path: message` and the hint; a JSON event with --json. */
+export function printConfigWarnings(io: Io, json: boolean, warnings: readonly ConfigProblem[]): void {
+  for (const p of warnings) {
+    if (json) {
+      io.out(JSON.stringify({ event: "warning", message: formatProblem({ ...p, hint: undefined }), ...(p.hint ? { hint: p.hint } : {}) }));
+      continue;
+    }
+    const [head, ...rest] = formatProblem(p).split("\n");
+    io.err(`warning ${head}`);
+    for (const r of rest) io.err(r);
+  }
 }

@@ -32,6 +32,23 @@ describe("homelab validate", () => {
     expect(r.stdout).toMatch(new RegExp(`^${file}: valid \\(`));
   });
 
+  it("prints validate's warnings (located, with the hint) and still exits 0; --json lists them", () => {
+    const text = `${minimal.replace("    usernameClaim: username\n", "    usernameClaim: username\n    groupsClaim: groups\n    groupsOverwrite: true\n")}groups:\n  ops: { members: [jane@sso] }\n`;
+    const dir = tmp({ "homelab.yaml": text });
+    const r = homelab(["validate"], { cwd: dir });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^warning homelab\.yaml:\d+:\d+: realms\.sso\.groupsOverwrite: realm `sso` has `groupsOverwrite: true`, so each login removes `jane@sso` from `ops`/m);
+    expect(r.stderr).toMatch(/^ {2}hint: .*groupsOverwrite/m);
+    const j = homelab(["validate", "--json"], { cwd: dir });
+    expect(j.code).toBe(0);
+    const out = JSON.parse(j.stdout);
+    expect(out.valid).toBe(true);
+    expect(out.warnings).toEqual([expect.objectContaining({ file: "homelab.yaml", path: "realms.sso.groupsOverwrite", message: expect.stringContaining("removes `jane@sso` from `ops`") })]);
+    // plan prints it too (before it fails here for want of the token variable).
+    const p = homelab(["plan"], { cwd: dir });
+    expect(p.stderr).toMatch(/^warning homelab\.yaml:\d+:\d+: realms\.sso\.groupsOverwrite:/m);
+  });
+
   it("defaults to ./homelab.yaml", () => {
     const dir = tmp({ "homelab.yaml": minimal });
     const r = homelab(["validate"], { cwd: dir });
@@ -42,7 +59,7 @@ describe("homelab validate", () => {
   it("prints a JSON summary with --json", () => {
     const r = homelab(["validate", "--json", "-f", "playbooks/larger.yaml"]);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ valid: true, files: ["playbooks/larger.yaml"], tenants: 1, clusters: 2, realms: 3, roles: 1, groups: 2, users: 3, access: 6 });
+    expect(JSON.parse(r.stdout)).toEqual({ valid: true, files: ["playbooks/larger.yaml"], tenants: 1, clusters: 2, realms: 3, roles: 1, groups: 2, users: 3, access: 6, warnings: [] });
   });
 
   const invalid: [string, Record<string, string>, string, RegExp][] = [

@@ -585,6 +585,25 @@ describe("entra clients against the simulator", () => {
       }
     });
 
+    it("a Graph that accepts connections but never answers: one request, stopped at the answer timeout, named, not retried", async () => {
+      const silent = createServer(() => undefined); // accepts, never answers
+      await new Promise<void>((r) => silent.listen(0, "127.0.0.1", () => r()));
+      const url = `http://127.0.0.1:${(silent.address() as { port: number }).port}`;
+      try {
+        const g = makeGraph({ graphUrl: url, timeoutMs: 300 });
+        const t0 = Date.now();
+        const err = (await g.listApplicationsByTag(realmTag("silent")).catch((e: unknown) => e)) as GraphRequestError;
+        expect(err).toBeInstanceOf(GraphRequestError);
+        expect(err.message).toContain(`timed out (no answer from ${url} within 0.3 s (HOMELAB_REQUEST_TIMEOUT_S))`);
+        expect(err.hint).toContain("HOMELAB_REQUEST_TIMEOUT_S");
+        expect(retries).toEqual([]);
+        expect(g.requestLog).toHaveLength(1);
+        expect(Date.now() - t0).toBeLessThan(10_000);
+      } finally {
+        silent.close();
+      }
+    });
+
     it("refuses a next-page link to another origin (it would receive the bearer token)", async () => {
       // Not reachable through the simulator (its links point at itself); exercised through the public surface
       // by a fake Graph origin that answers with a foreign nextLink.

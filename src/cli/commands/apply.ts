@@ -13,7 +13,7 @@ import { connectCluster, connectTenant } from "../../providers/connect.js";
 import { clusterProviders, tenantProviders } from "../../providers/index.js";
 import { emptyObserved } from "../../providers/proxmox/observed.js";
 import { acquireLocks, clusterSubject, tenantSubject, type LockSubject } from "../lock.js";
-import { reportError, type Io } from "../output.js";
+import { printConfigWarnings, reportError, type Io } from "../output.js";
 import { exitSoon, installSignalHandlers, interrupted, onInterrupt, setInterruptNote, SIGNAL_EXIT_CODE, type StopSignal } from "../signals.js";
 import { runSteps } from "../progress.js";
 import { renderPlan, summaryLine } from "../render/diff.js";
@@ -43,7 +43,9 @@ interface Closable {
  * → print the diff → stop here with --check → apply the plan as a task graph → summary and exit code.
  */
 export async function applyCommand(io: Io, opts: ApplyOptions): Promise<number> {
-  const { config, loaded } = loadValidConfig(opts.file);
+  const { config, loaded, warnings } = loadValidConfig(opts.file);
+  // What validate warns about (a config that works but will not do what it seems to), on every run.
+  printConfigWarnings(io, opts.json, warnings);
   return converge(io, buildDesired(config, loaded.baseDir([])), opts);
 }
 

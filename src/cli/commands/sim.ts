@@ -1,5 +1,6 @@
 import { ExitCode, UserError } from "../../core/errors.js";
 import type { Io } from "../output.js";
+import { onInterrupt } from "../signals.js";
 
 /** The simulated tenant's administrator (the simulator's default tenant domain). */
 const SIM_ADMIN = { displayName: "Simulated Admin", userPrincipalName: "admin@homelabsim.onmicrosoft.com" };
@@ -55,10 +56,12 @@ export async function simCommand(
   // The Proxmox simulator's page at / stands in for the GUI's OpenID login (src/sim/proxmox/login-page.ts).
   io.err(`sign in in a browser: once a homelab apply has created an OpenID realm here, open ${pve.info.url}/ (accept its self-signed certificate)`);
   io.err(`  and sign in with the password ${DEFAULT_USER_PASSWORD} as ${[SIM_ADMIN, ...SIGN_IN_USERS].map(signInName).join(", ")}`);
+  // Ctrl-C / SIGTERM is the normal way to stop it: exit 0 after closing both simulators (signals.ts would exit 130/143).
   await new Promise<void>((resolve) => {
-    const done = () => resolve();
-    process.once("SIGINT", done);
-    process.once("SIGTERM", done);
+    const off = onInterrupt(() => {
+      off();
+      resolve();
+    });
   });
   await stop();
   return ExitCode.ok;

@@ -1,7 +1,7 @@
 import { buildDesired } from "../../config/desired.js";
 import { loadValidConfig } from "../../config/resolve.js";
 import { ConfigError, ExitCode, UserError } from "../../core/errors.js";
-import type { Io } from "../output.js";
+import { printConfigWarnings, type Io } from "../output.js";
 
 /**
  * `homelab validate`: schema and reference checks, no network, no secrets read. Exit 0 valid, 3 invalid.
@@ -32,7 +32,8 @@ export function jsonProblems(err: UserError): Array<{ file?: string; line?: numb
 }
 
 function validate(io: Io, opts: { file: string; json: boolean }): number {
-  const { config, loaded } = loadValidConfig(opts.file);
+  const { config, loaded, warnings } = loadValidConfig(opts.file);
+  if (!opts.json) printConfigWarnings(io, false, warnings);
   // Building the desired state proves the config is usable by plan and apply, not only well-formed.
   const desired = buildDesired(config, loaded.sources.length === 1 ? loaded.baseDir([]) : ".");
   const count = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
@@ -47,7 +48,7 @@ function validate(io: Io, opts: { file: string; json: boolean }): number {
     access: config.access.length,
   };
   if (opts.json) {
-    io.out(JSON.stringify({ valid: true, ...summary }));
+    io.out(JSON.stringify({ valid: true, ...summary, warnings: jsonProblems(new ConfigError(warnings)) }));
   } else {
     io.out(
       `${summary.files.join(", ")}: valid (${[

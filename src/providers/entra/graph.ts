@@ -4,6 +4,8 @@ import { Secret } from "../../config/secret.js";
 import { AuthError, RemoteError, UserError } from "../../core/errors.js";
 import { redact } from "../../log/redact.js";
 import { backoff, retryAfterMs, sleep } from "./network.js";
+import { gotTimeouts, isTimeout, requestTimeouts, timeoutHint, timeoutText, type Timeouts } from "../timeouts.js";
+import { watchRequest } from "../waits.js";
 // Type-only: a Graph client loads got, not msal (a bootstrap may bring its own token source).
 import type { TokenSource } from "./token.js";
 import type {
@@ -123,7 +125,7 @@ export interface GraphClientOptions {
   visibility?: { times: number; attempts: number; delayMs: number };
   /** `$top` for collection reads (default 999, the maximum; tests use small pages). */
   pageSize?: number;
-  /** Per-request timeout, ms (default 30 000). */
+  /** The answer timeout, ms (default HOMELAB_REQUEST_TIMEOUT_S, 30 s); the connect timeout is HOMELAB_CONNECT_TIMEOUT_S's. */
   timeoutMs?: number;
 }
 
@@ -222,13 +224,16 @@ export function createGraphClient(opts: GraphClientOptions) {
   /** Graph's clock minus ours (from the `Date` header of the latest response; 1 s resolution). */
   let skewMs = 0;
 
+  // Connect and answer timeouts (HOMELAB_CONNECT_TIMEOUT_S, HOMELAB_REQUEST_TIMEOUT_S; issue 10 item 10).
+  const fromEnv = requestTimeouts();
+  const timeouts: Timeouts = { connectMs: fromEnv.connectMs, responseMs: opts.timeoutMs ?? fromEnv.responseMs };
   const http: Got = got.extend({
     prefixUrl: base,
     throwHttpErrors: false,
     retry: { limit: 0 },
     followRedirect: false,
     responseType: "text",
-    timeout: { request: opts.timeoutMs ?? 30_000 },
+    timeout: gotTimeouts(timeouts),
     headers: { accept: "application/json" },
   });
 
@@ -288,6 +293,8 @@ export function createGraphClient(opts: GraphClientOptions) {
       const started = performance.now();
       const sentAt = Date.now();
       let res: Response<string>;
+      // A request that takes long shows on the progress line ("waiting for Graph (https://...): 7 s").
+      const done = watchRequest(`Graph (${origin})`);
       try {
         res = await http(call.path, {
           method: call.method,
@@ -296,8 +303,20 @@ export function createGraphClient(opts: GraphClientOptions) {
           ...(call.body !== undefined ? { json: call.body } : {}),
         });
       } catch (err) {
+        done();
         requestLog.push({ method: call.method, path, status: 0, ms: Math.round(performance.now() - started), attempt });
         const e = err as { code?: string; message?: string };
+        // A timeout is the limit the user set: not repeated (a silent service would otherwise cost retries x timeout).
+        if (isTimeout(err))
+          throw new GraphRequestError({
+            service: "graph",
+            method: call.method,
+            url: redact(`${base}${path.slice(1)}`),
+            message: redact(`Graph (tenant ${opts.tenant}): ${call.what}: timed out (${timeoutText(err, origin, timeouts)})`),
+            hint: call.safe ? timeoutHint(origin) : `the request may or may not have been carried out; run again: homelab re-reads the tenant before creating anything. ${timeoutHint(origin)}`,
+            cause: new Error(redact(`${e.code ?? ""} ${e.message ?? ""}`.trim())),
+            clientRequestId,
+          });
         if (repeatable && transient < retries) {
           transient++;
           const waitMs = backoff(retryDelayMs, transient, MAX_BACKOFF_MS);
@@ -319,6 +338,7 @@ export function createGraphClient(opts: GraphClientOptions) {
           clientRequestId,
         });
       }
+      done();
       const status = res.statusCode;
       requestLog.push({ method: call.method, path, status, ms: Math.round(performance.now() - started), attempt });
       const date = Date.parse(header(res.headers.date) ?? "");

@@ -6,6 +6,7 @@
  */
 import { AuthError, RemoteError } from "../../core/errors.js";
 import { redact } from "../../log/redact.js";
+import { timeoutHint } from "../timeouts.js";
 import { formatFingerprint, PinMismatchError } from "./tls.js";
 
 export const SERVICE = "proxmox";
@@ -114,7 +115,7 @@ const TLS_CODES = new Set([
 ]);
 
 /** Build the typed error for a request that got no HTTP answer (network, timeout, TLS, pin mismatch). */
-export function transportError(req: RequestDescription, error: unknown, timeouts: { connectMs: number; responseMs: number }): RemoteError {
+export function transportError(req: RequestDescription, error: unknown, _timeouts: { connectMs: number; responseMs: number }): RemoteError {
   const e = error as { code?: unknown; message?: unknown; cause?: unknown; name?: unknown };
   const original = e.cause instanceof Error ? (e.cause as Error & { code?: unknown }) : undefined;
   const code = typeof e.code === "string" ? e.code : typeof original?.code === "string" ? original.code : "ERR_UNKNOWN";
@@ -146,7 +147,7 @@ export function transportError(req: RequestDescription, error: unknown, timeouts
       ...base,
       code: "E_TIMEOUT",
       message: redact(`${where}: timed out (${rawText})`),
-      hint: `check that ${req.url.replace(/\/api2\/json\/.*$/, "")} is reachable; timeouts are ${timeouts.connectMs} ms to connect and ${timeouts.responseMs} ms for an answer`,
+      hint: timeoutHint(req.url.replace(/\/api2\/json\/.*$/, "")),
     });
   } else {
     const why =

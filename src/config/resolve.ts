@@ -4,6 +4,7 @@ import { checkReferences, checkWarnings } from "./check.js";
 import { loadConfig, loadConfigText, type LoadedConfig, type Segment } from "./load.js";
 import { checkSchema, dotted } from "./schema.js";
 import { Secret, type SecretLimits } from "./secret.js";
+import { checkSources } from "./sources.js";
 import type { ClusterConfig, HomelabConfig, RealmConfig, TenantConfig } from "./types.js";
 
 export interface ValidConfig {
@@ -31,7 +32,11 @@ function validateLoaded(loaded: LoadedConfig): ValidConfig {
   if (schemaProblems.length === 0) {
     const refProblems = checkReferences(loaded);
     if (refProblems.length > 0) throw new ConfigError(refProblems);
-    return { config: toTyped(loaded), loaded, warnings: sortProblems(checkWarnings(loaded)) };
+    const config = toTyped(loaded);
+    // Secret sources and CA files that exist but cannot work (a FIFO, too large, a line break inside): located.
+    const sourceProblems = checkSources(config, loaded);
+    if (sourceProblems.length > 0) throw new ConfigError(sourceProblems);
+    return { config, loaded, warnings: sortProblems(checkWarnings(loaded)) };
   }
   // Report every problem at once: reference checks also run on data that failed the schema, but they
   // assume its shapes, so a check that trips over a malformed value is skipped, and a reference problem
@@ -55,7 +60,7 @@ function validateLoaded(loaded: LoadedConfig): ValidConfig {
  */
 export function toTyped(loaded: LoadedConfig): HomelabConfig {
   const d = loaded.data as Record<string, any>;
-  const secret = (path: Segment[], ref: string, limits?: SecretLimits) => new Secret(ref, dotted(path), loaded.baseDir(path), limits);
+  const secret = (path: Segment[], ref: string, limits?: SecretLimits) => new Secret(ref, dotted(path), loaded.baseDir(path), limits, loaded.locate(path));
 
   const tenants = nullRecord<TenantConfig>();
   for (const [name, t] of Object.entries<any>(d.tenants ?? {})) {
@@ -73,7 +78,9 @@ export function toTyped(loaded: LoadedConfig): HomelabConfig {
   }
   const clusters = nullRecord<ClusterConfig>();
   for (const [name, c] of Object.entries<any>(d.clusters ?? {})) {
-    clusters[name] = { ...c, token: { id: c.token.id, secret: secret(["clusters", name, "token", "secret"], c.token.secret) } };
+    // An API token secret is a UUID, 36 characters (access API 2, "The secret is a UUID"): anything far longer is
+    // the wrong file, refused when read (exit 3) instead of sent in a header the server refuses.
+    clusters[name] = { ...c, token: { id: c.token.id, secret: secret(["clusters", name, "token", "secret"], c.token.secret, { maxLength: 256, receiver: "a Proxmox VE API token secret has (it is a 36-character UUID)" }) } };
   }
   const realms = nullRecord<RealmConfig>();
   for (const [name, r] of Object.entries<any>(d.realms ?? {})) {

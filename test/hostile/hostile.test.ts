@@ -33,10 +33,7 @@ import { argsOf, judge, materialize, pool, runCli, secretPieces, type HostileCas
  * Cases that fail on the current tree, with the reason; they still run (bounded by the time limit), and a
  * case here that passes is printed so it can be removed. Empty this list as the fixes land.
  */
-export const KNOWN_FAILING: Record<string, string> = {
-  "plan: 40 KB token secret file":
-    "a token secret longer than Proxmox accepts (under the 64 KiB source limit) is sent: the cluster answers 431 Request Header Fields Too Large, exit 1; expected a located refusal when it is read (a length limit on clusters.<name>.token.secret, as realms' clientKey has 256), or exit 4",
-};
+export const KNOWN_FAILING: Record<string, string> = {};
 
 /**
  * Generated seeds that failed on main before the issue-10 fixes (a FIFO, /dev/zero or /dev/urandom in a

@@ -153,9 +153,12 @@ describe("a realm's clientKey is limited to what Proxmox stores (256 characters,
     expect(`${e.message} ${e.hint}`).not.toContain(String(long.length));
   });
 
-  it("other secrets have no such limit", () => {
-    const { config } = validateText(minimal);
-    expect(config.clusters.pve!.token.secret.reveal({ PVE_TOKEN: "t".repeat(1000) })).toHaveLength(1000);
+  it("an API token secret (a UUID) is limited to 256 characters when read; other secrets have no such limit", () => {
+    const token = () => validateText(minimal).config.clusters.pve!.token.secret;
+    expect(token().reveal({ PVE_TOKEN: "t".repeat(256) })).toHaveLength(256);
+    expect(() => token().reveal({ PVE_TOKEN: "t".repeat(257) })).toThrow(/longer than 256 characters, the most a Proxmox VE API token secret has/);
+    const tenant = validateText(playbook("homelab.yaml")).config.tenants.contoso!.credentials.clientSecret!;
+    expect(tenant.reveal({ CONTOSO_AUTOMATION_SECRET: "s".repeat(1000) })).toHaveLength(1000);
   });
 });
 

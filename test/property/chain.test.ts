@@ -33,16 +33,11 @@ import { chainReport, runChainCase, selfCheck, type ChainResult } from "./chain-
 export const REGRESSION_SEEDS: number[] = [9016, 9011, 9013, 9010, 9063, 9015];
 
 /**
- * TEMPORARY: failures that map to issue-9 items still being fixed, by a signature of one cause. A case all of
- * whose causes match is reported as skipped with the entries' names, not hidden; a case with any other cause
- * fails. Remove each entry when its fix lands (its regression seeds then pass).
+ * Failures whose fix has not landed yet, by a signature of one cause (empty: every cause found so far is fixed).
+ * A case all of whose causes match is reported as skipped with the entries' names, not hidden; a case with any
+ * other cause fails. Add an entry only with its regression seeds, and remove it when its fix lands.
  */
-const KNOWN_OPEN: Array<{ name: string; signature: RegExp }> = [
-  // Not an issue-9 item (chain-findings C4, 2 of 150 cases): a Proxmox write on a cluster without faults fails with
-  // ECONNRESET after a long Entra wait, most likely a keep-alive socket the server closed just as it was reused;
-  // the run stops that cluster (exit 1) and the rerun converges. Seeds 200080, 200026.
-  { name: "Proxmox keep-alive race: a reused idle connection reset by the server (chain-findings C4)", signature: /proxmox cluster '[^']+': (?:PUT|POST|DELETE) [^:]+: connection reset by the server \(ECONNRESET/ },
-];
+const KNOWN_OPEN: Array<{ name: string; signature: RegExp }> = [];
 
 const CASES = Number(process.env.HOMELAB_CHAIN_CASES ?? 16);
 const BASE = Number(process.env.HOMELAB_CHAIN_SEED ?? 9000);

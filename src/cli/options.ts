@@ -139,8 +139,8 @@ export function isCommand(name: string): boolean {
 
 /** The options `command` accepts (its own and COMMON, implied ones included). */
 export function accepted(command: string): Set<OptionName> {
-  const spec = COMMANDS[command]!;
-  return new Set<OptionName>([...spec.options.map((o) => (Array.isArray(o) ? o[0] : o)), ...(spec.implied ?? []), ...COMMON]);
+  const cmd = COMMANDS[command]!;
+  return new Set<OptionName>([...cmd.options.map((o) => (Array.isArray(o) ? o[0] : o)), ...(cmd.implied ?? []), ...COMMON]);
 }
 
 /** `-f, --file PATH`. */
@@ -171,11 +171,11 @@ const EXIT_CODES = `Exit codes: 0 ok, 1 remote or apply failure, 2 changes pendi
 
 /** `homelab <command> --help`. */
 export function commandHelp(command: string): string {
-  const spec = COMMANDS[command]!;
-  const parts = [`Usage: ${spec.usage}`, "", spec.about];
-  if (spec.options.length > 0) parts.push("", "Options:", ...optionLines(spec.options));
+  const cmd = COMMANDS[command]!;
+  const parts = [`Usage: ${cmd.usage}`, "", cmd.about];
+  if (cmd.options.length > 0) parts.push("", "Options:", ...optionLines(cmd.options));
   parts.push("", "Options of every command:", ...optionLines(COMMON.filter((o) => o !== "version")));
-  if (spec.network) parts.push("", TIMEOUT_VARS);
+  if (cmd.network) parts.push("", TIMEOUT_VARS);
   if (command !== "help" && command !== "version") parts.push("", EXIT_CODES);
   return parts.join("\n");
 }

@@ -10,58 +10,14 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { apply as applyCli, baseline, benchOptions, median, root } from "./lib.mjs";
+import { convergeConfig as generate } from "./scenarios.mjs";
+
+export { generate };
 
 const { sizes: SIZES, runs: RUNS, baseRuns: BASE_RUNS, concurrency, passthrough } = benchOptions([10, 100, 1000, 5000]);
 const { startProxmoxSim } = await import(join(root, "dist/sim/proxmox/index.js"));
 const apply = (file, env) => applyCli(file, env, passthrough);
 const SSO_SECRET = "bench-sso-Secret-4711";
-
-const ROLES = ["Administrator", "PVEAuditor", "PVEVMUser", "PVEVMAdmin", "PVEDatastoreUser", "VMOperator", "Backup"];
-const GROUPS = 5;
-const path = (i) => ["/", `/vms/${100 + (i % 997)}`, `/pool/pool${i % 20}`, `/storage/store${i % 5}`, `/vms/${1000 + (i % 991)}`][i % 5];
-
-/** N users u<i>@pve, each with one ACL mapping; ~10% group mappings; an external OpenID realm, 2 custom roles, 5 groups. */
-export function generate(n, cluster) {
-  const lines = [
-    "version: 1",
-    cluster.trimEnd(),
-    "realms:",
-    "  sso:",
-    "    issuerUrl: https://auth.lan/application/o/proxmox/",
-    "    clientId: proxmox",
-    '    clientKey: "${env:SSO_SECRET}"',
-    "    usernameClaim: username",
-    "    autocreate: true",
-    "roles:",
-    "  VMOperator: { privs: [VM.Audit, VM.Console, VM.PowerMgmt] }",
-    "  Backup: { privs: [VM.Backup, Datastore.AllocateSpace, Datastore.Audit] }",
-    "groups:",
-  ];
-  for (let g = 0; g < GROUPS; g++) {
-    // Some members: every 25th user, spread over the groups (4% of users are in a group).
-    const members = [];
-    for (let i = g * 5; i < n; i += 25 * GROUPS) members.push(`u${i}@pve`);
-    lines.push(`  team${g}: { comment: Team ${g}${members.length ? `, members: [${members.join(", ")}]` : ""} }`);
-  }
-  lines.push("users:");
-  // Some users carry attributes; the rest are named only in access.
-  for (let i = 0; i < n; i += 7) lines.push(`  u${i}@pve: { email: u${i}@example.org, firstname: User${i}${i % 14 === 0 ? ", comment: bench" : ""} }`);
-  lines.push("access:");
-  const seen = new Set();
-  const add = (principal, role, p, propagate) => {
-    const key = `${principal}|${role}|${p}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    lines.push(`  - { ${principal}, role: ${role}, path: ${p}${propagate ? "" : ", propagate: false"} }`);
-    return true;
-  };
-  for (let i = 0; i < n; i++) add(`user: u${i}@pve`, ROLES[i % ROLES.length], path(i), i % 11 !== 0);
-  const groupMappings = Math.max(1, Math.round(n / 10));
-  for (let k = 0, made = 0; made < groupMappings; k++) {
-    if (add(`group: team${k % GROUPS}`, ROLES[(k * 3) % ROLES.length], path(k * 7 + 3), true)) made++;
-  }
-  return `${lines.join("\n")}\n`;
-}
 
 const counts = (sim) => ({ requests: sim.requestLog.length, writes: sim.requestLog.filter((r) => r.method !== "GET").length });
 

@@ -12,57 +12,14 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { apply as applyCli, baseline, benchOptions, median, root } from "./lib.mjs";
+import { demoDirectory as directory, demoConfig as generate } from "./scenarios.mjs";
+
+export { directory, generate };
 
 const { sizes: SIZES, runs: RUNS, baseRuns: BASE_RUNS, concurrency, passthrough } = benchOptions([10, 100, 1000]);
 const { startEntraSim } = await import(join(root, "dist/sim/entra/index.js"));
 const { startProxmoxSim } = await import(join(root, "dist/sim/proxmox/index.js"));
 const apply = (file, env) => applyCli(file, env, passthrough);
-
-const ROLES = ["Administrator", "PVEAuditor", "PVEVMUser", "PVEVMAdmin", "PVEDatastoreUser", "VMOperator", "Backup"];
-const path = (i) => ["/", `/vms/${100 + (i % 997)}`, `/pool/pool${i % 20}`, `/storage/store${i % 5}`, `/vms/${1000 + (i % 991)}`][i % 5];
-const upn = (i) => `user${i}@contoso.com`;
-/** Every 10th directory user is in "Proxmox Admins" (at least one). */
-const ADMIN_EVERY = 10;
-
-/** The Entra directory: N users and the group "Proxmox Admins" with some of them as members. */
-export function directory(n) {
-  const users = [];
-  for (let i = 0; i < n; i++) users.push({ displayName: `User ${i}`, userPrincipalName: upn(i) });
-  const members = [];
-  for (let i = 0; i < n; i += ADMIN_EVERY) members.push(upn(i));
-  return { users, groups: [{ displayName: "Proxmox Admins", members }] };
-}
-
-/** The demo scenario with N access mappings `user<i>@contoso.com@azure`, roles and paths mixed as in bench/converge.mjs. */
-export function generate(n, header) {
-  const lines = [
-    "version: 1",
-    header.trimEnd(),
-    "realms:",
-    "  azure:",
-    "    tenant: contoso",
-    "    app:",
-    "      displayName: Proxmox VE",
-    "      secret: { lifetimeDays: 180, renewBeforeDays: 30 }",
-    "    usernameClaim: upn",
-    "    autocreate: true",
-    "    default: true",
-    "    comment: Microsoft Entra ID",
-    "roles:",
-    "  VMOperator: { privs: [VM.Audit, VM.Console, VM.PowerMgmt] }",
-    "  Backup: { privs: [VM.Backup, Datastore.AllocateSpace, Datastore.Audit] }",
-    "groups:",
-    "  admins:",
-    "    realm: azure",
-    "    entraGroup: Proxmox Admins",
-    "access:",
-    "  - { group: admins, role: PVEAdmin, path: / }",
-  ];
-  for (let i = 0; i < n; i++) {
-    lines.push(`  - { user: ${upn(i)}@azure, role: ${ROLES[i % ROLES.length]}, path: ${path(i)}${i % 11 === 0 ? ", propagate: false" : ""} }`);
-  }
-  return `${lines.join("\n")}\n`;
-}
 
 const isWrite = (r) => r.method !== "GET" && r.method !== "HEAD";
 /** Request counts per API since the logs were last cleared. */

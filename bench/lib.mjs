@@ -1,7 +1,10 @@
 // Shared by the benchmarks: run a command asynchronously (the simulators live in the bench process, so
 // spawnSync would block them), time `node -e 0`, take medians, run the built CLI.
 import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
 export const root = new URL("..", import.meta.url).pathname;
@@ -69,4 +72,32 @@ export function wholeNumber(values, name, min) {
   const n = Number(values[name]);
   if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be a whole number >= ${min}, not ${values[name]}`);
   return n;
+}
+
+const probeModule = join(root, "bench/probe.mjs");
+let probeCount = 0;
+
+/**
+ * Runs `node ARGS` with bench/probe.mjs preloaded; resolves like `run` plus `maxRssMb` (the child's peak
+ * resident set), `cpuMs` (its user + system CPU time) and, with `{ modules: true }`, `modules` (how many distinct files it loaded: ES modules
+ * and CommonJS ones, its own and node_modules') and `moduleFiles`. Counting modules starts a loader-hook
+ * thread, which costs time: do not time those runs.
+ */
+export async function runProbed(args, env = process.env, { modules = false } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), "hl-probe-"));
+  const out = join(dir, `probe-${probeCount++}.json`);
+  try {
+    const r = await run(process.execPath, ["--import", probeModule, ...args], { ...env, HL_PROBE_OUT: out, HL_PROBE_MODULES: modules ? "1" : "0" });
+    const probe = existsSync(out) ? JSON.parse(readFileSync(out, "utf8")) : undefined;
+    const result = { ...r, maxRssMb: probe ? probe.maxRssKb / 1024 : undefined, cpuMs: probe ? probe.cpuUs / 1000 : undefined };
+    if (modules && probe) {
+      const esm = existsSync(`${out}.modules`) ? readFileSync(`${out}.modules`, "utf8").split("\n").filter((u) => u.startsWith("file:")).map((u) => fileURLToPath(u)) : [];
+      const files = [...new Set([...esm, ...probe.cjs])].filter((f) => f !== probeModule && !f.endsWith("bench/probe-hooks.mjs"));
+      result.moduleFiles = files;
+      result.modules = files.length;
+    }
+    return result;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

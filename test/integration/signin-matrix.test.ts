@@ -69,6 +69,24 @@ async function assignOutsideFile(entra: EntraSim, pve: ProxmoxSim, realm: string
 
 const groupId = (entra: EntraSim, displayName: string): string => (entra.state().groups as { id: string; displayName: string }[]).find((g) => g.displayName === displayName)!.id;
 
+/**
+ * The labs are independent and spend most of their time waiting (for the CLI, for Entra to accept a new secret): their
+ * setups all start before the first describe runs, and each describe waits for its own.
+ */
+const setups = new Map<string, () => Promise<void>>();
+const running = new Map<string, Promise<void>>();
+function setup(name: string, fn: () => Promise<void>): void {
+  setups.set(name, fn);
+  beforeAll(() => running.get(name), 90_000);
+}
+beforeAll(() => {
+  for (const [name, fn] of setups) {
+    const p = fn();
+    p.catch(() => undefined); // reported by the describe that waits for it
+    running.set(name, p);
+  }
+});
+
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
@@ -118,7 +136,7 @@ describe("sign-in matrix: username claims, autocreate, groups, guests, disabled 
   let planAfter: RunResult;
   let adminsUpn: string;
 
-  beforeAll(async () => {
+  setup("lab1", async () => {
     l = await lab(["pve1"], { fixture: DIRECTORY });
     pve = l.pve.get("pve1")!;
     // validate refuses a user named before the first login in a realm that names people by the pairwise `sub`.
@@ -161,7 +179,7 @@ describe("sign-in matrix: username claims, autocreate, groups, guests, disabled 
     // A second sign-in through sub: the pairwise value is stable for one user and app.
     results["jane@sub again"] = await signInThrough(pve, "sub", JANE);
     planAfter = await run(l, ["plan", "--detailed-exitcode"]);
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await l?.close();
@@ -308,7 +326,7 @@ describe("sign-in matrix: a groups claim in overage (more than 200 of the app's 
   let many: SignInResult;
   let bob: SignInResult;
 
-  beforeAll(async () => {
+  setup("lab2", async () => {
     l = await lab(["pve1"], { fixture: DIRECTORY });
     pve = l.pve.get("pve1")!;
     l.entra.directory.addMember(GENERATED[0]!, BOB);
@@ -316,7 +334,7 @@ describe("sign-in matrix: a groups claim in overage (more than 200 of the app's 
     const applied = await run(l, ["apply"]);
     expect(applied.code, applied.stdout + applied.stderr).toBe(0);
     [many, bob] = await Promise.all([signInThrough(pve, "over", MANY_GROUPS_UPN), signInThrough(pve, "over", BOB)]);
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await l?.close();
@@ -339,5 +357,109 @@ describe("sign-in matrix: a groups claim in overage (more than 200 of the app's 
     const r = signedIn(bob);
     expect(r.groups).toEqual([`${groupId(l.entra, "Generated group 001")}-over`]);
     expect(privsOn(r, "/")).toEqual(privs("PVEAdmin"));
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+
+const LAB3 = `realms:
+  rot: { tenant: contoso, usernameClaim: upn, autocreate: true }
+access:
+  - { user: ${JANE}@rot, role: PVEVMUser, path: / }
+`;
+
+/**
+ * Lab 3: `homelab apply --rotate-secrets` while people are between auth-url and login. homelab's renewal order (spec 6):
+ * add the new secret, wait until Entra accepts it (here Entra refuses a new secret for its first two token requests:
+ * `secretActivationDelay`), switch the realm's client-key, then remove the old secret. Proxmox reads the realm's
+ * client-key when the login exchanges the code (OpenId.pm: the realm config is looked up in the login call, not kept
+ * with the auth state), so a login started before the rotation and finished during or after it presents whichever
+ * key the realm holds at that moment, and Entra accepts both until the old one is removed, after the switch.
+ */
+describe("sign-in matrix: a secret rotated in the middle of sign-ins", () => {
+  let l: Lab;
+  let pve: ProxmoxSim;
+  let rotated: RunResult;
+  let oldKey: string;
+  let oldKeyId: string;
+  /**
+   * Each login with the stage of the rotation it was sent in: `before` nothing changed yet, `added` the new secret
+   * exists but the realm still holds the old key, `switched` the realm holds the new key and the old secret still
+   * exists, `done` the old secret is gone.
+   */
+  const logins: { result: SignInResult; stage: Stage }[] = [];
+  type Stage = "before" | "added" | "switched" | "done";
+
+  setup("lab3", async () => {
+    l = await lab(["pve1"], { fixture: DIRECTORY });
+    pve = l.pve.get("pve1")!;
+    l.write(LAB3);
+    const applied = await run(l, ["apply"]);
+    expect(applied.code, applied.stdout + applied.stderr).toBe(0);
+    oldKey = String(realmOn(pve, "rot")!["client-key"]);
+    oldKeyId = homelabApps(l.entra)[0]!.passwordCredentials![0]!.keyId;
+
+    // Sign-ins that have been to auth-url and to Entra (they hold a code) before the rotation starts.
+    const pending: Authorized[] = [];
+    for (const a of await Promise.all(Array.from({ length: 8 }, () => authorize(pve, "rot", JANE)))) {
+      if (!a.ok) expect.fail(`authorize: ${a.step} ${a.message}`);
+      pending.push(a.auth);
+    }
+    const stage = (): Stage => {
+      const creds = homelabApps(l.entra)[0]!.passwordCredentials!.map((c) => c.keyId);
+      const switched = String(realmOn(pve, "rot")!["client-key"]) !== oldKey;
+      if (!creds.includes(oldKeyId)) return "done";
+      if (switched) return "switched";
+      return creds.length > 1 ? "added" : "before";
+    };
+    const one = async (auth: Authorized) => {
+      const at = stage();
+      logins.push({ result: await login(pve, auth), stage: at });
+    };
+    l.entra.setKnobs({ secretActivationDelay: 2 });
+    let finished = false;
+    const rotation = run(l, ["apply", "--rotate-secrets"]).then((r) => {
+      finished = true;
+      return r;
+    });
+    // Two logins in each stage of the rotation that lasts long enough to be seen, the rest once it is over.
+    const served = new Map<Stage, number>();
+    while (!finished) {
+      const at = stage();
+      if (at !== "before" && at !== "done" && (served.get(at) ?? 0) < 2 && pending.length > 2) {
+        served.set(at, (served.get(at) ?? 0) + 1);
+        await one(pending.shift()!);
+      } else await new Promise((r) => setTimeout(r, 20));
+    }
+    rotated = await rotation;
+    for (const auth of pending) await one(auth);
+  });
+
+  afterAll(async () => {
+    await l?.close();
+  });
+
+  it("homelab rotated: the realm holds a new key Entra accepts, the old secret is gone", () => {
+    expect(rotated.code, rotated.stdout + rotated.stderr).toBe(0);
+    const newKey = String(realmOn(pve, "rot")!["client-key"]);
+    expect(newKey).not.toBe(oldKey);
+    const clientId = String(realmOn(pve, "rot")!["client-id"]);
+    expect(l.entra.checkClientSecret(clientId, newKey)).toBe(true);
+    expect(l.entra.checkClientSecret(clientId, oldKey)).toBe(false);
+    const creds = homelabApps(l.entra)[0]!.passwordCredentials!;
+    expect(creds).toHaveLength(1);
+    expect(creds[0]!.keyId).not.toBe(oldKeyId);
+  });
+
+  it("every login started before the rotation works, while the realm holds the old key and after it holds the new one: no retry needed", () => {
+    const failed = logins.filter((x) => !x.result.ok);
+    expect(failed, JSON.stringify(failed)).toEqual([]);
+    expect(loginFailures(pve)).toEqual([]);
+    for (const x of logins) expect(signedIn(x.result).userid).toBe(`${JANE}@rot`);
+    // While homelab waited for Entra to accept the new secret (about two seconds here), the realm kept the old key and
+    // logins went on with it; the last ones ran after the old secret was removed, with the new key.
+    expect(logins.filter((x) => x.stage === "added").length).toBeGreaterThan(0);
+    expect(logins.filter((x) => x.stage === "done").length).toBeGreaterThanOrEqual(2);
+    expect(logins.length).toBe(8);
   });
 });

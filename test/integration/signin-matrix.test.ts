@@ -220,7 +220,10 @@ describe("sign-in matrix: username claims, autocreate, groups, guests, disabled 
     expect(first.userid).toMatch(/^[A-Za-z0-9_-]{43}@sub$/);
     expect(again.userid).toBe(first.userid);
     // Pairwise: another app (realm sub2) sees another sub for the same person.
+    expect(other.userid).toMatch(/^[A-Za-z0-9_-]{43}@sub2$/);
     expect(other.userid.replace(/@sub2$/, "")).not.toBe(first.userid.replace(/@sub$/, ""));
+    const oid = (l.entra.state().users as { id: string; userPrincipalName: string }[]).find((u) => u.userPrincipalName === JANE)!.id;
+    expect([first.userid, other.userid].map((u) => u.replace(/@.*$/, ""))).not.toContain(oid);
     // The account made in advance is still there, and nobody signs in as it.
     expect(pve.state().users!.map((u) => u.userid)).toEqual(expect.arrayContaining([`${JANE}@sub`, first.userid]));
     expect(first.userid).not.toBe(`${JANE}@sub`);
@@ -284,6 +287,8 @@ describe("sign-in matrix: username claims, autocreate, groups, guests, disabled 
   it("a disabled Entra account is refused at Entra (AADSTS50057) and never reaches Proxmox's login", () => {
     expect(results["disabled@upn"]).toMatchObject({ ok: false, step: "entra", aadsts: 50057 });
     expect(pve.syslog.some((e) => e.message.includes("disabled.user"))).toBe(false);
+    // Every other sign-in through upn used its auth state at the login; the disabled user's is still pending.
+    expect(pve.openIdPending("upn")).toBe(1);
     expect(pve.state().users!.map((u) => u.userid)).not.toContain(`${DISABLED_UPN}@upn`);
   });
 

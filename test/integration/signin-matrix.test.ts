@@ -272,6 +272,10 @@ describe("sign-in matrix: username claims, autocreate, groups, guests, disabled 
     expect(planAfter.stdout).toMatch(/^Plan: 0 to create, 1 to update, 0 to replace, 0 to delete;/m);
   });
 
+  // What Entra puts in a guest's ID token (spec entra 5.2): `email` always (her home address), `preferred_username` her
+  // home address, `upn` the `#EXT#` UPN of the resource tenant. The last is what the simulator does today; field reports
+  // [S] say real Entra leaves `upn` out for guests unless the optional claim has `include_externally_authenticated_upn`
+  // (which homelab does not set): then Proxmox would refuse her in realm upn (missing configured claim 'upn').
   it("a guest (#EXT# UPN) gets the user id the file names: the #EXT# UPN with upn, her own address with email and username", () => {
     const upn = signedIn(results["guest@upn"]!);
     expect(upn.userid).toBe(`${GUEST_UPN}@upn`);

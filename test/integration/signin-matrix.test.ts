@@ -132,7 +132,7 @@ describe("sign-in matrix: username claims, autocreate, groups, guests, disabled 
   let validateMain: RunResult;
   /** Every sign-in of this lab, started together once the file is applied. */
   let results: Record<string, SignInResult>;
-  /** Who got which user id through realm sub before anyone else touched it (pairwise row). */
+  /** `homelab plan` after the sign-ins: what the logins changed behind homelab's back. */
   let planAfter: RunResult;
   let adminsUpn: string;
 

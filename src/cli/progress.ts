@@ -1,4 +1,3 @@
-import { Listr, ListrLogger, ProcessOutput } from "listr2";
 import { waitSubject, withWaitListener, type WaitListener } from "../providers/waits.js";
 import type { Io } from "./output.js";
 
@@ -68,57 +67,91 @@ export function waitDisplay(view: { tty: boolean; title: string; setTitle(t: str
   };
 }
 
+/** One step's run, whatever shows it: its title (which the step may change), and why it failed, if it did. */
+async function runStep(step: Step, view: { tty: boolean; json: boolean; title(): string; setTitle(t: string): void; print(line: string): void; output(line: string): void }): Promise<string | undefined> {
+  let failed: string | undefined;
+  const waits = waitDisplay({ tty: view.tty, title: view.title(), setTitle: view.setTitle, print: (line) => {
+    if (!view.json) view.print(line);
+  } });
+  try {
+    // Slow requests of this step (any depth) report to its line (src/providers/waits.ts).
+    await withWaitListener(view.json ? () => {} : waits.listener, () => step.run({
+      setTitle: waits.setTitle,
+      report: view.output,
+      fail: (summary) => {
+        failed = summary;
+      },
+    }));
+  } catch (err) {
+    failed = err instanceof Error ? err.message : String(err);
+  }
+  waits.end();
+  return failed;
+}
+
 /**
- * Progress on stderr through listr2: the default renderer on a terminal, plain lines otherwise (cron,
- * CI), nothing with --json. listr2 is only the view: a failed step (task.fail, or a throw) is marked ✖
- * with a one-line summary, and the caller reports the failures themselves once, after it.
+ * Progress on stderr: listr2's default renderer on a terminal; otherwise (cron, CI) plain lines written here,
+ * the same lines listr2's "simple" renderer wrote (`❯ title` when a step starts, `✔ title` when it is done,
+ * `✖ title [FAILED: summary]`, `› line` for a step's output), so that listr2 is loaded only for a terminal
+ * (issue 12: about 10 modules and their load time saved on every cron run); nothing with --json. listr2 is only
+ * the view: a failed step (task.fail, or a throw) is marked ✖ with a one-line summary, and the caller reports
+ * the failures themselves once, after it.
  */
 export async function runSteps(io: Io, steps: Step[], opts: { json: boolean; concurrent?: boolean }): Promise<void> {
   const tty = process.stderr.isTTY === true && !process.env.CI;
+  if (tty && !opts.json) return runListr(io, steps, opts.concurrent ?? false);
+  const one = async (s: Step) => {
+    let title = s.title;
+    if (!opts.json) io.err(`❯ ${title}`);
+    const failed = await runStep(s, {
+      tty: false,
+      json: opts.json,
+      title: () => title,
+      setTitle: (t) => {
+        title = t;
+      },
+      print: (line) => io.err(line),
+      output: (line) => {
+        if (!opts.json) for (const l of line.split("\n")) if (l.trim() !== "") io.err(`› ${l}`);
+      },
+    });
+    if (opts.json) return;
+    io.err(failed === undefined ? `✔ ${title}` : `✖ ${title} [FAILED: ${failureMessage(title, failed, false)}]`);
+  };
+  if (opts.concurrent) await Promise.all(steps.map(one));
+  else for (const s of steps) await one(s);
+}
+
+/** The terminal view: listr2's default renderer, its output bar one line high whatever the number of changes. */
+async function runListr(io: Io, steps: Step[], concurrent: boolean): Promise<void> {
+  const { Listr, ListrLogger, ProcessOutput } = await import("listr2");
   const logger = new ListrLogger({ processOutput: new ProcessOutput(process.stderr, process.stderr) });
   const list = new Listr(
     steps.map((s) => ({
       title: s.title,
       task: async (_ctx: unknown, task: { title: string; output: string }) => {
-        let failed: string | undefined;
-        const waits = waitDisplay({
-          tty,
-          title: task.title,
+        const failed = await runStep(s, {
+          tty: true,
+          json: false,
+          title: () => task.title,
           setTitle: (t) => {
             task.title = t;
           },
-          print: (line) => {
-            if (!opts.json) io.err(line);
+          print: (line) => io.err(line),
+          output: (line) => {
+            task.output = line;
           },
         });
-        try {
-          // Slow requests of this step (any depth) report to its line (src/providers/waits.ts).
-          await withWaitListener(opts.json ? () => {} : waits.listener, () => s.run({
-            setTitle: waits.setTitle,
-            report: (line) => {
-              task.output = line;
-            },
-            fail: (summary) => {
-              failed = summary;
-            },
-          }));
-        } catch (err) {
-          failed = err instanceof Error ? err.message : String(err);
-        }
-        waits.end();
         // listr2 marks a step failed only when it throws; the terminal view shows the error's message in place of
-        // the title, the plain one appends it to the title.
-        if (failed !== undefined) throw new Error(failureMessage(task.title, failed, tty));
+        // the title.
+        if (failed !== undefined) throw new Error(failureMessage(task.title, failed, true));
       },
     })),
     {
-      concurrent: opts.concurrent ?? false,
+      concurrent,
       exitOnError: false,
-      renderer: opts.json ? "silent" : "default",
-      fallbackRenderer: opts.json ? "silent" : "simple",
-      fallbackRendererCondition: !tty,
+      renderer: "default",
       rendererOptions: { logger, collapseSubtasks: false, outputBar: 1, persistentOutput: false },
-      fallbackRendererOptions: { logger, timestamp: undefined },
       collectErrors: false,
       // SIGINT/SIGTERM belong to src/cli/signals.ts (issue 10 item 5): listr2's own listener exits 127 at once.
       registerSignalListeners: false,

@@ -2,6 +2,7 @@ import type { ConfigProblem } from "../core/errors.js";
 import { BUILTIN_REALMS, BUILTIN_ROLES, ROOT_USER, isBuiltinRole, realmOf } from "../core/pve.js";
 import { nullRecord } from "../core/record.js";
 import type { LoadedConfig, Segment } from "./load.js";
+import { graphClaimKey } from "../core/desired.js";
 import { issuerUrl, toEpoch } from "./desired.js";
 import { dotted } from "./schema.js";
 import { closest } from "./suggest.js";
@@ -121,9 +122,10 @@ export function checkWarnings(loaded: LoadedConfig): ConfigProblem[] {
     const managed: { path: Segment[]; user: string; group: string }[] = [];
     for (const [name, g] of groups) {
       if (g.entraGroup !== undefined) continue;
-      g.members?.forEach((m, i) => {
-        if (realmOf(m) === realm) managed.push({ path: ["groups", name, "members", i], user: m, group: name });
-      });
+      if (Array.isArray(g.members))
+        g.members.forEach((m, i) => {
+          if (realmOf(m) === realm) managed.push({ path: ["groups", name, "members", i], user: m, group: name });
+        });
     }
     if (managed.length === 0) continue;
     const shown = managed.slice(0, 3).map((x) => `\`${x.user}\` from \`${x.group}\` (${dotted(x.path)})`).join(", ");
@@ -163,6 +165,23 @@ function claimTrouble(claim: string, name: string): { message: string; hint: str
   return {
     message: `; homelab cannot know that claim's value in advance${guess ? ` (did you mean \`${guess}\`?)` : ""}`,
     hint: `Proxmox names each person by the value of the \`${claim}\` claim in their Entra ID token, which a user id in the file cannot be matched against (an Entra token without that claim even fails the login). ${readable}`,
+  };
+}
+
+/**
+ * Why Graph cannot tell which Proxmox user id a person gets in a realm with this username claim (members sync,
+ * leavers; issue 13), or undefined when it can: `upn`, `email` and `oid` are the user's `userPrincipalName`, `mail`
+ * and `id`. The message part follows "realm `x` ".
+ */
+function graphClaimTrouble(claim: string | undefined): { message: string; hint: string } | undefined {
+  if (graphClaimKey(claim) !== undefined) return undefined;
+  const shown = claim === undefined || claim === "subject" ? "sub" : claim;
+  const why = UNKNOWABLE_CLAIMS.has(shown)
+    ? "Entra's `sub` is pairwise (a random value per user and app), unknown until the person signs in"
+    : `homelab cannot read the \`${shown}\` claim's value from Microsoft Graph`;
+  return {
+    message: `uses the \`${shown}\` claim${claim === undefined ? " (the default)" : ""}`,
+    hint: `${why}: set \`usernameClaim: upn\` (or \`email\`, \`oid\`), whose values are the user's userPrincipalName, mail and object id in Graph`,
   };
 }
 
@@ -271,6 +290,13 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
     // get their default comment back whenever Proxmox reads a false one (Auth/Plugin.pm parse_config).
     checkText([...at, "comment"], r.comment, BUILTIN_REALMS.includes(name) ? "puts the realm's default comment back" : DROPPED);
     if (r.default) defaults.push(name);
+    if (r.leavers !== undefined) {
+      if (r.tenant === undefined) add([...at, "leavers"], "`leavers` only applies to tenant realms: homelab reads leavers from the realm's Entra directory", "add `tenant:` to the realm, or remove `leavers`", true);
+      else if (r.leavers !== "report") {
+        const trouble = graphClaimTrouble(r.usernameClaim);
+        if (trouble) add([...at, "leavers"], `\`leavers: ${r.leavers}\` needs to know which Entra account each user is, but realm \`${name}\` ${trouble.message}`, trouble.hint);
+      }
+    }
     const s = r.app?.secret;
     if (s && (s.renewBeforeDays ?? 30) >= (s.lifetimeDays ?? 180)) {
       add([...at, "app", "secret", "renewBeforeDays"], `renewBeforeDays (${s.renewBeforeDays ?? 30}) must be less than lifetimeDays (${s.lifetimeDays ?? 180})`, "otherwise every run would renew the secret");
@@ -340,9 +366,15 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
       const prev = entraGroupSeen.get(k);
       if (prev) add([...at, "entraGroup"], `Entra group \`${g.entraGroup}\` is already mapped by \`groups.${prev}\``, "map each Entra group once per realm", true);
       else entraGroupSeen.set(k, name);
-      if (g.members) add([...at, "members"], "an Entra group gets its members from the groups claim at login; `members` cannot be set", "manage membership in Entra, or drop `entraGroup` for a plain Proxmox group", true);
+      if (Array.isArray(g.members)) add([...at, "members"], "an Entra group gets its members from Entra ID; a list of `members` cannot be set", "manage membership in Entra, and write `members: sync` to create the members' Proxmox users before their first sign-in; or drop `entraGroup` for a plain Proxmox group", true);
+      else if (g.members === "sync" && g.realm !== undefined && realms[g.realm]?.tenant !== undefined) {
+        const trouble = graphClaimTrouble(realms[g.realm]!.usernameClaim);
+        if (trouble) add([...at, "members"], `\`members: sync\` creates each member's Proxmox user before their first sign-in, but realm \`${g.realm}\` ${trouble.message}`, trouble.hint);
+      }
+    } else if (g.members === "sync") {
+      add([...at, "members"], "`members: sync` takes the membership from an Entra group, and this group has no `entraGroup`", "add `entraGroup: <display name>` and `realm: <tenant realm>`, or list the members' user ids", true);
     }
-    g.members?.forEach((m, i) => userRealmCheck([...at, "members", i], m));
+    if (Array.isArray(g.members)) g.members.forEach((m, i) => userRealmCheck([...at, "members", i], m));
   }
 
   // Access.

@@ -56,7 +56,7 @@ export function buildDesired(cfg: HomelabConfig, baseDir = "."): DesiredState {
   const name = (u: string) => memberships.get(u) ?? memberships.set(u, new Set()).get(u)!;
   for (const u of Object.keys(cfg.users)) name(u);
   for (const a of cfg.access) if (a.user !== undefined) name(a.user);
-  for (const [key, g] of Object.entries(cfg.groups)) for (const m of g.members ?? []) name(m).add(key);
+  for (const [key, g] of Object.entries(cfg.groups)) for (const m of Array.isArray(g.members) ? g.members : []) name(m).add(key);
 
   const clusters: DesiredCluster[] = allClusters.map((cname) => {
     const c = own(cfg.clusters, cname)!;
@@ -77,6 +77,7 @@ export function buildDesired(cfg: HomelabConfig, baseDir = "."): DesiredState {
         return {
           address: `proxmox.group/${cname}:${key}`, cluster: cname, key, groupid: groupId(key),
           membersExclusive: g.entraGroup === undefined && g.membersExclusive !== false,
+          ...(g.entraGroup !== undefined && g.members === "sync" ? { syncMembers: true as const } : {}),
           ...(comment !== undefined ? { comment } : {}), ...(g.realm !== undefined ? { realm: g.realm } : {}),
         };
       });
@@ -143,8 +144,14 @@ export function buildDesired(cfg: HomelabConfig, baseDir = "."): DesiredState {
           secrets: [...onClusters].sort().map((c) => ({ address: `entra.secret/${tname}:${realm}:${c}`, cluster: c, displayName: `homelab:${realm}:${c}` })),
         };
       });
+    const synced = new Set(
+      Object.values(cfg.groups)
+        .filter((g) => g.members === "sync" && g.entraGroup !== undefined && g.realm !== undefined && own(cfg.realms, g.realm)?.tenant === tname)
+        .map((g) => g.entraGroup!),
+    );
     const groups: DesiredEntraGroup[] = uniqSorted(apps.flatMap((a) => a.assignedGroups)).map((displayName) => ({
       address: `entra.group/${tname}:${displayName}`, tenant: tname, displayName,
+      ...(synced.has(displayName) ? { syncMembers: true as const } : {}),
     }));
     return { name: tname, tenantId: t.tenantId, ...tenantEndpoints(t), credentials: t.credentials, applications: byAddress(apps), groups };
   });
@@ -181,7 +188,7 @@ function desiredRealm(cfg: HomelabConfig, cluster: string, realm: string, r: Rea
   return {
     ...base,
     ...(app
-      ? { clientKey: { ref: `entra.secret/${r.tenant}:${realm}:${cluster}`, field: "secretText" }, provisioned: { tenant: r.tenant!, application: app } }
+      ? { clientKey: { ref: `entra.secret/${r.tenant}:${realm}:${cluster}`, field: "secretText" }, provisioned: { tenant: r.tenant!, application: app }, ...(r.leavers !== undefined && r.leavers !== "report" ? { leavers: r.leavers } : {}) }
       : r.clientKey !== undefined ? { clientKey: r.clientKey } : {}),
   };
 }

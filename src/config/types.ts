@@ -59,6 +59,8 @@ export interface RealmConfig {
   groupsAutocreate?: boolean;
   groupsOverwrite?: boolean;
   queryUserinfo?: boolean;
+  /** Tenant realms: what apply does with users whose Entra account is disabled or gone (default `report`). */
+  leavers?: "report" | "disable" | "delete";
 }
 
 export interface RoleConfig {
@@ -70,7 +72,8 @@ export interface GroupConfig {
   realm?: string;
   entraGroup?: string;
   comment?: string;
-  members?: string[];
+  /** Plain groups: the member user ids. Entra groups: `sync` makes the Entra membership the Proxmox one (issue 13). */
+  members?: string[] | "sync";
   /** Default true: `members` is the whole membership. */
   membersExclusive?: boolean;
   clusters?: string[];

@@ -65,6 +65,27 @@ export interface DesiredRealm {
   clientKey?: Secret | Ref;
   /** Set when homelab provisions the app registration behind this realm. */
   provisioned?: { tenant: string; application: string };
+  /**
+   * Provisioned realms only: what apply does with a leaver, a user of this realm whose Entra account is disabled
+   * or gone (issue 13). `report` (the default) only lists them.
+   */
+  leavers?: LeaverPolicy;
+}
+
+export type LeaverPolicy = "report" | "disable" | "delete";
+
+/**
+ * Username claims whose value homelab can read from Graph for a person who has never signed in (issue 13: members
+ * sync and leavers): the claim → the Graph user property it carries. `sub` is pairwise per app and unknowable;
+ * `preferred_username` is not guaranteed to be the UPN (guests), so it is not guessed.
+ */
+export const GRAPH_CLAIM_KEYS: Readonly<Record<string, "userPrincipalName" | "mail" | "id">> = Object.freeze(
+  Object.assign(Object.create(null) as Record<string, "userPrincipalName" | "mail" | "id">, { upn: "userPrincipalName", email: "mail", oid: "id" }),
+);
+
+/** The Graph property behind a realm's username claim, or undefined when Graph cannot know the claim's value. */
+export function graphClaimKey(claim: unknown): "userPrincipalName" | "mail" | "id" | undefined {
+  return typeof claim === "string" && Object.hasOwn(GRAPH_CLAIM_KEYS, claim) ? GRAPH_CLAIM_KEYS[claim] : undefined;
 }
 
 export interface DesiredRole {
@@ -84,6 +105,8 @@ export interface DesiredGroup {
   realm?: string;
   /** Plain groups: members not declared in the file are drift and removed (the default). */
   membersExclusive: boolean;
+  /** Entra groups with `members: sync`: the membership is the Entra group's transitive user members (issue 13). */
+  syncMembers?: true;
 }
 
 export interface DesiredUser {
@@ -146,4 +169,6 @@ export interface DesiredEntraGroup {
   address: string; // entra.group/<tenant>:<displayName>
   tenant: string;
   displayName: string;
+  /** Some mapping of this group says `members: sync`: its transitive user members are read (issue 13). */
+  syncMembers?: true;
 }

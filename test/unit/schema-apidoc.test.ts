@@ -393,6 +393,7 @@ const NOT_SENT: Record<string, string> = {
   "realm.clusters": "selects clusters",
   "realm.tenant": "selects the Entra tenant; the issuer URL built from it is covered by tenants.<name>.tenantId and cloud.loginUrl",
   "realm.app": "Entra app registration settings (sent to Microsoft Graph)",
+  "realm.leavers": "decides what apply does with users whose Entra account is disabled or gone (issue 13); not a Proxmox field",
   "builtinRealm.type": "only checked against the realm's name; PUT never sends `type`",
   "builtinRealm.clusters": "selects clusters",
   "user.clusters": "selects clusters",

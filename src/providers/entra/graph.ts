@@ -14,7 +14,9 @@ import type {
   ApplicationPatch,
   EntraApplication,
   EntraGroup,
+  EntraMember,
   EntraUser,
+  EntraUserStatus,
   NewPassword,
   PasswordCredential,
   RequestLogEntry,
@@ -177,6 +179,14 @@ const APP_SELECT = [
 const SP_SELECT = "id,appId,displayName,appDisplayName,appRoleAssignmentRequired,accountEnabled,tags";
 const GROUP_SELECT = "id,displayName,securityEnabled,mailEnabled,groupTypes";
 const USER_SELECT = "id,displayName,userPrincipalName,mail";
+/**
+ * A group member as members sync needs it (issue 13): the three keys a username claim can name (`id`, UPN, mail),
+ * the names a new Proxmox user gets, and `accountEnabled` (returned only when selected, and only with
+ * User.Read.All or Directory.Read.All: null otherwise, sim13 notes).
+ */
+const MEMBER_SELECT = "id,userPrincipalName,mail,givenName,surname,accountEnabled";
+/** A directory user as leaver detection needs it: the claim keys and whether the account is enabled. */
+const USER_STATUS_SELECT = "id,userPrincipalName,mail,accountEnabled";
 /** Longest backoff between retries of a 5xx or a lost connection without Retry-After (a run should not idle for a minute). */
 const MAX_BACKOFF_MS = 8000;
 /** Graph accepts at most 15 values in one `in (...)` (and 15 `or` terms) on directory objects. */
@@ -189,6 +199,8 @@ const PERM = {
   grant: "AppRoleAssignment.ReadWrite.All and Application.ReadWrite.All, by an account with a role that may grant application permissions (Privileged Role Administrator or Global Administrator)",
   groups: "GroupMember.Read.All or Group.Read.All",
   users: "User.ReadBasic.All or User.Read.All",
+  members: "GroupMember.Read.All (or Group.Read.All) to list a group's members, and User.Read.All to read their names and whether their accounts are enabled (homelab bootstrap grants both)",
+  userStatus: "User.Read.All (or Directory.Read.All), which reads whether accounts are enabled (homelab bootstrap grants it)",
 };
 
 const notFound = (status: number): boolean => status === 404;
@@ -1090,6 +1102,32 @@ export function createGraphClient(opts: GraphClientOptions) {
         out.set(name, exact.length > 0 ? exact : ci);
       }
       return out;
+    },
+
+    /**
+     * The transitive USER members of a group (issue 13 members sync): `/groups/{id}/transitiveMembers/microsoft.graph.user`,
+     * nested groups resolved by Graph, each user once, `$top` 999 per page: one paged read per group whatever its size
+     * up to 999 members. The cast leaves out groups, devices and service principals.
+     */
+    async listTransitiveUserMembers(groupId: string): Promise<EntraMember[]> {
+      return list<EntraMember>({
+        path: q(`groups/${seg(groupId)}/transitiveMembers/microsoft.graph.user`, { $select: MEMBER_SELECT, $top: pageSize }),
+        permission: PERM.members,
+        what: `list the members of group ${groupId}`,
+      });
+    },
+
+    /**
+     * Every user of the directory with `accountEnabled` (issue 13 leavers): one paged read, 999 per page. A deleted
+     * account is simply absent, which only a read of the whole directory can tell (a per-user read would be one
+     * request per Proxmox user).
+     */
+    async listUserStatuses(): Promise<EntraUserStatus[]> {
+      return list<EntraUserStatus>({
+        path: q("users", { $select: USER_STATUS_SELECT, $top: pageSize }),
+        permission: PERM.userStatus,
+        what: "list the directory's users with accountEnabled",
+      });
     },
 
     /** Users by userPrincipalName (spec 3.11), one request per 15 UPNs; absent UPNs map to undefined. */

@@ -1,6 +1,8 @@
 import { HomelabError } from "../../core/errors.js";
 import type { PlanPart, Provider } from "../../engine/provider.js";
+import { directoryNeeded, exactGroup, refuseUnreadable } from "./directory.js";
 import type { ObservedTenant, TenantTarget } from "./target.js";
+import type { EntraMember } from "./types.js";
 
 export const ENTRA_GROUP_KIND = "entra.group";
 
@@ -8,19 +10,37 @@ export const ENTRA_GROUP_KIND = "entra.group";
  * Groups are managed in Entra ID, not by homelab: this kind only resolves each mapped group's display
  * name to its object id (for the Proxmox group `<objectid>-<realm>` and the app assignment), and refuses
  * a name that matches no group or several.
+ *
+ * It also reads what the Proxmox user planner needs from the directory (issue 13): the transitive user
+ * members of each group some mapping syncs (`members: sync`, one paged read per group), and every user
+ * with `accountEnabled` (one paged read, to find leavers) when a realm of the tenant can name its users
+ * from Graph. The plan refuses, before any write, a read that permissions made blind (directory.ts).
  */
 export const entraGroupProvider: Provider<TenantTarget, ObservedTenant> = {
   kind: ENTRA_GROUP_KIND,
 
   async read(target) {
     const names = target.desired.groups.map((g) => g.displayName);
-    return { groups: names.length ? await target.graph.findGroupsByDisplayName(names) : new Map() };
+    const synced = target.desired.groups.filter((g) => g.syncMembers);
+    const readGroups = async () => {
+      const groups = names.length ? await target.graph.findGroupsByDisplayName(names) : new Map();
+      const members = new Map<string, EntraMember[]>();
+      // One paged read per synced group; a missing or ambiguous name is refused by plan() below.
+      await Promise.all(
+        synced.map(async (g) => {
+          const found = exactGroup(groups, g.displayName);
+          if (found.length === 1) members.set(found[0]!.id.toLowerCase(), await target.graph.listTransitiveUserMembers(found[0]!.id));
+        }),
+      );
+      return { groups, ...(synced.length ? { members } : {}) };
+    };
+    const [groups, directory] = await Promise.all([readGroups(), directoryNeeded(target.desired) ? target.graph.listUserStatuses() : Promise.resolve(undefined)]);
+    return { ...groups, ...(directory ? { directory } : {}) };
   },
 
   plan(target, observed): PlanPart {
     for (const g of target.desired.groups) {
-      const matches = [...observed.groups.entries()].filter(([name]) => name.toLowerCase() === g.displayName.toLowerCase()).flatMap(([, list]) => list);
-      const exact = matches.filter((m) => m.displayName.toLowerCase() === g.displayName.toLowerCase());
+      const exact = exactGroup(observed.groups, g.displayName);
       if (exact.length === 0) {
         throw new HomelabError("E_ENTRA_GROUP", `tenant ${target.desired.name}: no Entra group is named "${g.displayName}"`, {
           hint: "check the group's display name in the Entra admin center (Groups > All groups), or create the group there",
@@ -35,6 +55,7 @@ export const entraGroupProvider: Provider<TenantTarget, ObservedTenant> = {
       target.resolver.recordGroup({ tenant: target.desired.name, displayName: g.displayName, realm: "" }, id);
       target.resolver.record({ ref: g.address, field: "id" }, id);
     }
+    refuseUnreadable(target.desired, observed);
     return { changes: [], unchanged: target.desired.groups.length };
   },
 

@@ -1,7 +1,7 @@
 import type { DesiredTenant } from "../../core/desired.js";
 import type { Resolver } from "../../engine/resolver.js";
 import type { GraphClient } from "./graph.js";
-import type { AppRoleAssignment, EntraApplication, EntraGroup, ServicePrincipal } from "./types.js";
+import type { AppRoleAssignment, EntraApplication, EntraGroup, EntraMember, EntraUserStatus, ServicePrincipal } from "./types.js";
 
 /** What the Entra providers act on: one tenant, its desired apps and groups, and its Graph client. */
 export interface TenantTarget {
@@ -10,7 +10,7 @@ export interface TenantTarget {
     GraphClient,
     | "listApplicationsByTag" | "findApplicationsByDisplayName" | "createApplication" | "updateApplication" | "addPassword" | "removePassword" | "waitForPassword"
     | "findServicePrincipal" | "createServicePrincipal" | "listAppRoleAssignedTo" | "assignGroup" | "findGroupsByDisplayName"
-    | "servicePrincipalOfCaller"
+    | "servicePrincipalOfCaller" | "listTransitiveUserMembers" | "listUserStatuses"
   >;
   resolver: Resolver;
   /** The clock secret lifetimes are measured against. */
@@ -43,6 +43,13 @@ export interface ObservedTenant {
    * redirect to one of its URLs: read only for realms whose tagged app is missing (a create is planned).
    */
   lookalikes?: Map<string, EntraApplication[]>;
+  /** Entra group object id (lower case) → its transitive user members: groups some mapping syncs (`members: sync`). */
+  members?: Map<string, EntraMember[]>;
+  /**
+   * Every user of the directory with `accountEnabled`: read when a realm the tenant provisions can name its users
+   * from Graph (username claim upn, email or oid), to find leavers (issue 13).
+   */
+  directory?: EntraUserStatus[];
 }
 
 export function emptyObservedTenant(): ObservedTenant {

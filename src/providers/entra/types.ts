@@ -123,3 +123,25 @@ export interface EntraUser {
   userPrincipalName: string;
   mail?: string | null;
 }
+
+/**
+ * A transitive user member of a group, as members sync reads it (issue 13). `accountEnabled` is a boolean only
+ * with User.Read.All (or Directory.Read.All); with less, Graph answers null ("cannot tell", never "enabled").
+ * With only a group permission, Graph returns "limited information": `id` and every other property null.
+ */
+export interface EntraMember {
+  id: string;
+  userPrincipalName?: string | null;
+  mail?: string | null;
+  givenName?: string | null;
+  surname?: string | null;
+  accountEnabled?: boolean | null;
+}
+
+/** A directory user with whether its account is enabled (leavers, issue 13). */
+export interface EntraUserStatus {
+  id: string;
+  userPrincipalName?: string | null;
+  mail?: string | null;
+  accountEnabled?: boolean | null;
+}

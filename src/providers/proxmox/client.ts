@@ -511,6 +511,14 @@ export class ProxmoxClient {
     await this.request("PUT", path`access/users/${userid}`, { ...params });
   }
 
+  /**
+   * DELETE /access/users/{userid}/token/{tokenid}: the token stops authenticating at once. Disabling the user does
+   * not delete its tokens, and re-enabling makes them work again (issue 13, leavers).
+   */
+  async deleteToken(userid: string, tokenid: string): Promise<void> {
+    await this.request("DELETE", path`access/users/${userid}/token/${tokenid}`);
+  }
+
   /** DELETE /access/users/{userid}: also removes its memberships, ACL entries and tokens. */
   async deleteUser(userid: string): Promise<void> {
     await this.request("DELETE", path`access/users/${userid}`);

@@ -7,7 +7,7 @@ import type { ObservedCluster } from "./observed.js";
 export type PveApi = Pick<
   ProxmoxClient,
   | "listRealms" | "getRealm" | "createRealm" | "updateRealm" | "deleteRealm"
-  | "listUsers" | "createUser" | "updateUser" | "deleteUser"
+  | "listUsers" | "createUser" | "updateUser" | "deleteUser" | "deleteToken"
   | "listGroups" | "createGroup" | "updateGroup" | "deleteGroup"
   | "listRoles" | "createRole" | "updateRole" | "deleteRole"
   | "listAcl" | "putAcl" | "permissions" | "version"

@@ -1,0 +1,58 @@
+import { graphClaimKey, type DesiredTenant } from "../../core/desired.js";
+import { UserError } from "../../core/errors.js";
+import type { ObservedTenant } from "./target.js";
+import type { EntraGroup } from "./types.js";
+
+/**
+ * What the tenant side knows about people (issue 13), for the Proxmox user planner: which Entra account a
+ * Proxmox user id is, whether it is enabled, who is in a synced group. Pure, except the reads group.ts makes.
+ */
+
+/** The groups named `displayName` (case-insensitive, as Graph compares), from findGroupsByDisplayName's answer. */
+export function exactGroup(groups: ReadonlyMap<string, EntraGroup[]>, displayName: string): EntraGroup[] {
+  const lc = displayName.toLowerCase();
+  return [...groups.entries()]
+    .filter(([name]) => name.toLowerCase() === lc)
+    .flatMap(([, list]) => list)
+    .filter((m) => m.displayName.toLowerCase() === lc);
+}
+
+/**
+ * Whether the tenant reads its whole directory (`/users` with accountEnabled) to find leavers: when a realm it
+ * provisions names users by a claim Graph can tell (upn, email, oid). With `sub` nobody can be matched, so no read.
+ */
+export function directoryNeeded(t: DesiredTenant): boolean {
+  return t.applications.some((a) => graphClaimKey(a.usernameClaim) !== undefined);
+}
+
+const GRANT_HINT = (t: DesiredTenant) =>
+  `grant the automation app the Microsoft Graph application permission User.Read.All (or Directory.Read.All) with admin consent: run \`homelab bootstrap --tenant ${t.name}\` again (it grants it), or add it in the Entra admin center (App registrations > the automation app > API permissions) and grant admin consent`;
+
+/**
+ * Refuses, before anything is written, a plan made from reads that permissions blinded (issue 13, sim13 notes):
+ * - members read with a group permission only come back as "limited information" (`id`, every other property
+ *   null): the Proxmox user ids cannot be made;
+ * - `accountEnabled` is null for everyone without User.Read.All (or Directory.Read.All): a leaver cannot be told
+ *   from anyone else. A value that is not a boolean means "cannot tell", never "enabled"; when no user at all
+ *   has one, the permission is missing, and homelab says so instead of reporting nobody as a leaver.
+ */
+export function refuseUnreadable(t: DesiredTenant, observed: ObservedTenant): void {
+  for (const [groupId, members] of observed.members ?? []) {
+    const blind = members.filter((m) => typeof m.userPrincipalName !== "string");
+    if (blind.length > 0) {
+      const name = t.groups.find((g) => g.syncMembers && observed.groups.get(g.displayName)?.some((x) => x.id.toLowerCase() === groupId))?.displayName ?? groupId;
+      throw new UserError(
+        `tenant ${t.name}: Microsoft Graph returns only the object ids of ${blind.length} member${blind.length === 1 ? "" : "s"} of Entra group "${name}" (members: sync), not their user names`,
+        { code: "E_ENTRA_PERMISSION", hint: `Graph gives "limited information" about members the caller may not read: ${GRANT_HINT(t)}` },
+      );
+    }
+  }
+  const people = [...(observed.directory ?? []), ...[...(observed.members?.values() ?? [])].flat()];
+  if (people.length > 0 && !people.some((u) => typeof u.accountEnabled === "boolean")) {
+    const realms = t.applications.filter((a) => graphClaimKey(a.usernameClaim) !== undefined).map((a) => a.realm);
+    throw new UserError(
+      `tenant ${t.name}: Microsoft Graph does not say whether accounts are enabled (accountEnabled is not returned for any of ${people.length} users), so homelab cannot tell the leavers of realm${realms.length === 1 ? "" : "s"} ${realms.join(", ")} from anyone else`,
+      { code: "E_ENTRA_PERMISSION", hint: GRANT_HINT(t) },
+    );
+  }
+}

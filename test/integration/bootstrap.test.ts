@@ -15,7 +15,7 @@ import { bin, homelab, simInfo } from "../helpers/cli.js";
  */
 
 const TAG = "homelab:automation";
-const PERMISSIONS = ["AppRoleAssignment.ReadWrite.All", "Application.Read.All", "Application.ReadWrite.OwnedBy", "GroupMember.Read.All", "Policy.Read.All", "User.ReadBasic.All"];
+const PERMISSIONS = ["AppRoleAssignment.ReadWrite.All", "Application.Read.All", "Application.ReadWrite.OwnedBy", "GroupMember.Read.All", "Policy.Read.All", "User.Read.All"];
 const ADMIN = { displayName: "Ada Admin", userPrincipalName: "ada@homelabsim.onmicrosoft.com" };
 
 type Json = Record<string, any>;

@@ -58,9 +58,12 @@ const DELEGATED_SCOPES = ["Application.ReadWrite.All", "AppRoleAssignment.ReadWr
  *   and manage their secrets; it also lists every app and service principal.
  * - Application.Read.All + AppRoleAssignment.ReadWrite.All: assign Entra groups to a realm's app (errata 9.2:
  *   the assignment permission needs a read permission next to it; Graph documents Application.Read.All).
- * - GroupMember.Read.All: resolve group display names to object ids (spec 3.11; Group.Read.All is broader).
- * - User.ReadBasic.All: resolve users by UPN (id, UPN, displayName, mail are all homelab reads; User.Read.All is
- *   only needed to bind *user* owners, which homelab never does).
+ * - GroupMember.Read.All: resolve group display names to object ids (spec 3.11; Group.Read.All is broader), and list
+ *   the transitive members of a group that says `members: sync` (issue 13).
+ * - User.Read.All: read users (by UPN, and the members of synced groups: id, UPN, mail, names) AND whether their
+ *   account is enabled (`accountEnabled`), which is how homelab finds leavers (issue 13). It is the least privilege that
+ *   reads `accountEnabled`: with User.ReadBasic.All (granted by homelab before issue 13) Graph returns it as null, and a
+ *   plan refuses to guess. Read-only; Directory.Read.All would also do, but reads far more.
  * - Policy.Read.All: read the tenant's app management policies (the default one, GET /policies/defaultAppManagementPolicy,
  *   and the one applied to each app, GET /applications/{id}/appManagementPolicies), so that a plan refuses a client
  *   secret lifetime over the tenant's passwordLifetime limit, or a tenant that blocks passwordAddition, before any
@@ -73,7 +76,7 @@ export const AUTOMATION_PERMISSIONS: Record<string, string> = {
   "Application.Read.All": "9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30",
   "AppRoleAssignment.ReadWrite.All": "06b708a9-e830-4db3-a914-8e69da51d44f",
   "GroupMember.Read.All": "98830695-27a2-44f7-8c18-0c3ebc9698f6",
-  "User.ReadBasic.All": "97235f07-e226-4f63-ace3-39588e11d3a1",
+  "User.Read.All": "df021288-bdef-4463-88db-98f22de89214",
   "Policy.Read.All": "246dd0d5-5bd0-4def-940b-0421030a5b68",
 };
 
@@ -225,6 +228,8 @@ async function bootstrapInto(
     granted.push(name);
   }
   if (added.length > 0) say(`Granted Microsoft Graph application permissions: ${added.join(", ")}.`);
+  if (added.includes("User.Read.All") || added.includes("GroupMember.Read.All"))
+    say("GroupMember.Read.All lists the members of groups with `members: sync`; User.Read.All reads whether accounts are enabled, to find leavers (users disabled or deleted in Entra ID).");
 
   // 5. A client secret (spec 3.7). Its value is wrapped in a Secret and registered with the redactor by graph.ts.
   const end = new Date(Date.now() + lifetimeDays * 86_400_000);

@@ -298,7 +298,7 @@ ${tenantYaml(entra)}clusters:
     expect(plan.code).toBe(0);
   });
 
-  it("with --adopt: tagged, written as a tenant realm with its Entra group mapped; validates; the plan is empty", async () => {
+  it("with --adopt: tagged, written as a tenant realm with its Entra group mapped; validates; the plan takes it over with one update (the guest upn property)", async () => {
     const r = await run(["import", "--tenant", "contoso", "--adopt", "-o", out("adopted.yaml")]);
     expect(r.stderr).not.toMatch(/error/);
     expect(r.code).toBe(0);
@@ -317,14 +317,18 @@ ${tenantYaml(entra)}clusters:
     ]);
     expect(text).toMatch(/adopted \(managed from now on as tenant realms\):\n#\s+- realm azure: app registration "Proxmox Login"/);
     expect(r.stderr).toContain("adopted: realm azure as a tenant realm");
-    expect(r.stderr).toContain("check: a plan of the written file against the same state has no changes");
+    // The hand-made app asks for `upn` without `include_externally_authenticated_upn` (guests would get no upn):
+    // the one change taking it over, listed by the check.
+    expect(r.stderr).toMatch(/^check: the next apply would make 1 change \(taking the adopted apps over\):\n {2}update entra\.application\/contoso:azure$/m);
     for (const s of [text, r.stdout, r.stderr]) expect(s).not.toContain(KEY);
 
     const validate = await homelab(["validate", "-f", out("adopted.yaml")]);
     expect(validate.code).toBe(0);
     const plan = await homelab(["plan", "-f", out("adopted.yaml"), "--detailed-exitcode"], { env });
-    expect(plan.stdout).toContain("No changes");
-    expect(plan.code).toBe(0);
+    expect(plan.stdout).toMatch(/include_externally_authenticated_upn/);
+    expect(plan.stdout).toMatch(/idTokenClaims: \["groups", "upn"\] → \["groups", "upn\(include_externally_authenticated_upn\)"\]/);
+    expect(plan.stdout).toMatch(/Plan: 0 to create, 1 to update, 0 to replace, 0 to delete/);
+    expect(plan.code).toBe(2);
   });
 });
 

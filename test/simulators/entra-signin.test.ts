@@ -32,13 +32,15 @@ const APP = {
   expired: "0e000000-0000-4000-8000-00000000000e",
   all: "0f000000-0000-4000-8000-00000000000f",
   rotating: "10000000-0000-4000-8000-000000000010",
+  guestUpn: "11000000-0000-4000-8000-000000000011",
+  guestUpnNoHash: "12000000-0000-4000-8000-000000000012",
 };
 const ALICE = "alice@homelabsim.onmicrosoft.com";
 const BOB = "bob@homelabsim.onmicrosoft.com";
 const BOB_PASSWORD = "bob's own password";
 
 const web = (uri: string) => ({ redirectUris: [uri], implicitGrantSettings: { enableIdTokenIssuance: false, enableAccessTokenIssuance: false } });
-const claim = (name: string) => ({ name, source: null, essential: false, additionalProperties: [] });
+const claim = (name: string, ...additionalProperties: string[]) => ({ name, source: null, essential: false, additionalProperties });
 
 let sim: EntraSim;
 let issuer: URL;
@@ -93,13 +95,21 @@ beforeAll(async () => {
         { appId: APP.required, displayName: "Assignment required", web: web(OTHER_REDIRECT), passwordCredentials: [{ secretText: SECRET.other }] },
         { appId: APP.rotating, displayName: "Rotating", web: web(OTHER_REDIRECT), passwordCredentials: [{ secretText: SECRET.other }] },
         {
+          appId: APP.guestUpn, displayName: "Guest upn", web: web(OTHER_REDIRECT), passwordCredentials: [{ secretText: SECRET.other }],
+          optionalClaims: { idToken: [claim("upn", "include_externally_authenticated_upn")], accessToken: [], saml2Token: [] },
+        },
+        {
+          appId: APP.guestUpnNoHash, displayName: "Guest upn without hash", web: web(OTHER_REDIRECT), passwordCredentials: [{ secretText: SECRET.other }],
+          optionalClaims: { idToken: [claim("upn", "include_externally_authenticated_upn_without_hash")], accessToken: [], saml2Token: [] },
+        },
+        {
           appId: APP.expired,
           displayName: "Expired secret",
           web: web(OTHER_REDIRECT),
           passwordCredentials: [{ secretText: EXPIRED, startDateTime: new Date(Date.now() - 400 * DAY).toISOString(), endDateTime: new Date(Date.now() - DAY).toISOString() }],
         },
       ],
-      servicePrincipals: [{ appId: APP.rotating }, { appId: APP.pve }, { appId: APP.other }, { appId: APP.sec }, { appId: APP.all }, { appId: APP.required, appRoleAssignmentRequired: true }, { appId: APP.expired }],
+      servicePrincipals: [{ appId: APP.rotating }, { appId: APP.pve }, { appId: APP.other }, { appId: APP.sec }, { appId: APP.all }, { appId: APP.required, appRoleAssignmentRequired: true }, { appId: APP.expired }, { appId: APP.guestUpn }, { appId: APP.guestUpnNoHash }],
     },
   });
   issuer = new URL(`${sim.loginUrl}/${sim.tenantId}/v2.0`);
@@ -306,10 +316,15 @@ describe("entra sim sign-in: claims the app asks for", () => {
     expect(app._claim_names).toBeUndefined();
   });
 
-  it("a guest (#EXT# upn) signs in with their own address: preferred_username and email are it, upn is the #EXT# one", async () => {
+  it("a guest (#EXT# upn) signs in with their own address: preferred_username and email are it; upn only with include_externally_authenticated_upn", async () => {
     const viaMail = (await login(await client(APP.pve, SECRET.pve), PVE_REDIRECT, "jane@example.com")).claims;
     expect(viaMail.preferred_username).toBe("jane@example.com");
-    expect(viaMail.upn).toBe(GUEST_UPN);
+    // The upn optional claim without the guest property: no upn for a guest (a member gets it: see above).
+    expect(viaMail.upn).toBeUndefined();
+    const withUpn = (await login(await client(APP.guestUpn, SECRET.other), OTHER_REDIRECT, "jane@example.com")).claims;
+    expect(withUpn.upn).toBe(GUEST_UPN);
+    const noHash = (await login(await client(APP.guestUpnNoHash, SECRET.other), OTHER_REDIRECT, "jane@example.com")).claims;
+    expect(noHash.upn).toBe(GUEST_UPN.replace(/#/g, "_"));
     const viaUpn = (await login(await client(APP.other, SECRET.other), OTHER_REDIRECT, GUEST_UPN, undefined, "openid profile")).claims;
     // Guests get email by default (5.2), even without the scope or the optional claim.
     expect(viaUpn.email).toBe("jane@example.com");

@@ -18,7 +18,22 @@ const LOGIN_SCOPES = {
   ],
 };
 
-const claim = (name: string): OptionalClaim => ({ name, source: null, essential: false, additionalProperties: [] });
+/**
+ * Additional properties homelab asks for on an optional claim. A guest's `upn` (`jane_example.com#EXT#@tenant`) is
+ * in the ID token only with `include_externally_authenticated_upn` (entra spec 3, `optionalClaims`), so a realm
+ * whose username claim is `upn` would refuse guests without it.
+ */
+const CLAIM_PROPERTIES: Readonly<Record<string, readonly string[]>> = { upn: ["include_externally_authenticated_upn"] };
+
+/** A claim as compared: its name, with its additional properties when it has some (`upn(include_...)`). */
+const claimKey = (name: string, props: readonly string[] = []): string => (props.length ? `${name}(${[...props].sort().join(",")})` : name);
+const desiredClaimKey = (name: string): string => claimKey(name, Object.hasOwn(CLAIM_PROPERTIES, name) ? CLAIM_PROPERTIES[name] : []);
+
+/** The Graph form of a compared claim key. */
+function claim(key: string): OptionalClaim {
+  const m = /^([^(]+)\((.*)\)$/.exec(key);
+  return { name: m ? m[1]! : key, source: null, essential: false, additionalProperties: m ? m[2]!.split(",") : [] };
+}
 
 /** The comparable shape of an app: what homelab manages, normalised (lists sorted). */
 function managed(a: { displayName: string; signInAudience?: string; redirectUris: string[]; idTokenClaims: string[]; groupMembershipClaims: string; tags: string[] }) {
@@ -37,7 +52,7 @@ function desiredShape(d: DesiredApplication) {
     displayName: d.displayName,
     signInAudience: d.signInAudience,
     redirectUris: d.redirectUris,
-    idTokenClaims: [...d.optionalIdTokenClaims, ...(d.groupMembershipClaims === "ApplicationGroup" ? ["groups"] : [])],
+    idTokenClaims: [...d.optionalIdTokenClaims, ...(d.groupMembershipClaims === "ApplicationGroup" ? ["groups"] : [])].map(desiredClaimKey),
     groupMembershipClaims: d.groupMembershipClaims,
     tags: ["homelab", realmTag(d.realm)],
   });
@@ -48,7 +63,7 @@ function observedShape(a: EntraApplication) {
     displayName: a.displayName,
     ...(a.signInAudience ? { signInAudience: a.signInAudience } : {}),
     redirectUris: a.web?.redirectUris ?? [],
-    idTokenClaims: (a.optionalClaims?.idToken ?? []).map((c) => c.name),
+    idTokenClaims: (a.optionalClaims?.idToken ?? []).map((c) => claimKey(c.name, c.additionalProperties ?? [])),
     groupMembershipClaims: a.groupMembershipClaims ?? "None",
     tags: a.tags ?? [],
   });

@@ -199,7 +199,17 @@ export function idTokenClaims(
   claims.sid = newGuidLike(userId, clientId, grant.authTime);
   claims.sub = pairwiseSub(dir, userId, clientId);
   claims.tid = dir.tenantId;
-  if (optional.has("upn") && profile) claims.upn = d.userPrincipalName;
+  const upn = optional.get("upn");
+  if (upn && profile) {
+    // A guest's upn (`jane_example.com#EXT#@tenant`) is emitted only when the optional claim asks for it with
+    // `include_externally_authenticated_upn`, or with `#` turned into `_` by `..._without_hash` (spec 3 / 5.2,
+    // `optionalClaims` upn additionalProperties) [U: guests get no upn without them, as Microsoft's optional-claims
+    // reference describes the properties; not checked against a live tenant].
+    const props = upn.additionalProperties;
+    if (!who.guest) claims.upn = d.userPrincipalName;
+    else if (props.includes("include_externally_authenticated_upn")) claims.upn = d.userPrincipalName;
+    else if (props.includes("include_externally_authenticated_upn_without_hash")) claims.upn = String(d.userPrincipalName).replace(/#/g, "_");
+  }
   claims.uti = newOpaque(16);
   claims.ver = "2.0";
   return claims;

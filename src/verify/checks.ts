@@ -22,6 +22,8 @@ export const CHECK_IDS = [
   "secret", // the realm's client key is valid (proven by a token request for tenant realms) and when it expires
   "username-claim", // the claim is the one the config asks for, is emitted, and gives the expected user ids
   "users", // users named in `access` exist on the cluster and are enabled
+  "members", // groups with `members: sync` hold exactly their Entra group's members (issue 13)
+  "leavers", // no user whose Entra account is disabled or gone is enabled or holds an API token (issue 13)
 ] as const;
 
 export type CheckId = (typeof CHECK_IDS)[number];
@@ -108,4 +110,61 @@ export function groupClaimsEmit(value: string | null | undefined): "assigned" | 
   if (parts.includes("applicationgroup")) return "assigned";
   if (parts.includes("securitygroup") || parts.includes("all")) return "all";
   return "none";
+}
+
+/** One synced group's membership as verify compares it: who Entra says, who Proxmox holds (user ids). */
+export interface SyncedGroupFacts {
+  displayName: string;
+  groupid: string;
+  /** Members whose account may get a user (not disabled), as Proxmox user ids. */
+  entra: string[];
+  /** Users of the cluster in the group. */
+  proxmox: string[];
+}
+
+/**
+ * `members`: each group with `members: sync` holds exactly its Entra group's members on the cluster (issue 13).
+ * A difference is what the next apply changes; a member missing from Proxmox has no rights until then.
+ */
+export function membersCheck(realm: string, cluster: string, groups: SyncedGroupFacts[]): Check | undefined {
+  if (groups.length === 0) return undefined;
+  const off: string[] = [];
+  for (const g of groups) {
+    const missing = g.entra.filter((u) => !g.proxmox.includes(u));
+    const extra = g.proxmox.filter((u) => !g.entra.includes(u));
+    if (missing.length) off.push(`"${g.displayName}": ${missing.length} member${missing.length === 1 ? "" : "s"} not in ${g.groupid} (${missing.slice(0, 3).join(", ")}${missing.length > 3 ? ", ..." : ""})`);
+    if (extra.length) off.push(`"${g.displayName}": ${extra.length} in ${g.groupid} who ${extra.length === 1 ? "is" : "are"} no longer members (${extra.slice(0, 3).join(", ")}${extra.length > 3 ? ", ..." : ""})`);
+  }
+  const n = groups.reduce((k, g) => k + g.entra.length, 0);
+  if (off.length === 0) return pass("members", realm, cluster, `${groups.length} synced group${groups.length === 1 ? "" : "s"} match Entra ID (${n} member${n === 1 ? "" : "s"})`);
+  return fail("members", realm, cluster, off.join("; "), "run homelab apply: members: sync creates missing members and removes those who left the Entra group (a login alone never removes a membership)");
+}
+
+/** A leaver as verify sees it: enabled or holding a token is what fails. */
+export interface LeaverFacts {
+  userid: string;
+  why: "disabled" | "gone";
+  enabled: boolean;
+  tokens: string[];
+}
+
+/**
+ * `leavers`: no user of the realm whose Entra account is disabled or gone is still enabled in Proxmox or holds an API
+ * token (a token keeps working whatever Entra says; issue 13). `unknown`: accounts Graph does not say are enabled.
+ */
+export function leaversCheck(realm: string, cluster: string, leavers: LeaverFacts[], unknown: string[], total: number): Check {
+  const live = leavers.filter((l) => l.enabled || l.tokens.length > 0);
+  if (live.length > 0) {
+    const shown = live.slice(0, 3).map((l) => `${l.userid} (${l.why === "disabled" ? "disabled in Entra" : "gone from Entra"}; ${[l.enabled ? "enabled" : "", l.tokens.length ? `tokens: ${l.tokens.join(", ")}` : ""].filter(Boolean).join(", ")})`);
+    return fail(
+      "leavers",
+      realm,
+      cluster,
+      `${live.length} leaver${live.length === 1 ? "" : "s"} can still get in: ${shown.join("; ")}${live.length > 3 ? "; ..." : ""}`,
+      `set \`realms.${realm}.leavers: disable\` (or \`delete\`) and run homelab apply, which disables them and deletes their API tokens; disabling alone would not stop a token once the user is enabled again`,
+    );
+  }
+  if (unknown.length > 0)
+    return warnCheck("leavers", realm, cluster, `cannot tell whether ${unknown.length} account${unknown.length === 1 ? " is" : "s are"} enabled (${unknown.slice(0, 3).join(", ")})`, "Graph returns no accountEnabled for them: grant the automation app User.Read.All (homelab bootstrap does)");
+  return pass("leavers", realm, cluster, leavers.length ? `${leavers.length} leaver${leavers.length === 1 ? "" : "s"}, all disabled and without API tokens` : `no leavers among ${total} user${total === 1 ? "" : "s"} of the realm`);
 }

@@ -4,11 +4,17 @@ import { AuthError, HomelabError } from "../core/errors.js";
 import { realmOf } from "../core/pve.js";
 import { redact } from "../log/redact.js";
 import { connectCluster, connectTenant } from "../providers/connect.js";
-import type { AppRoleAssignment, EntraApplication, EntraGroup, EntraUser, PasswordCredential, ServicePrincipal } from "../providers/entra/types.js";
+import type { AppRoleAssignment, EntraApplication, EntraGroup, EntraMember, EntraUser, EntraUserStatus, PasswordCredential, ServicePrincipal } from "../providers/entra/types.js";
+import { directoryNeeded, exactGroup } from "../providers/entra/directory.js";
+import { emptyObservedTenant } from "../providers/entra/target.js";
+import { findLeavers } from "../providers/proxmox/leavers.js";
+import { syncedMembers } from "../providers/proxmox/members.js";
+import { emptyObserved } from "../providers/proxmox/observed.js";
+import { createResolver } from "../engine/resolver.js";
 import type { ProxmoxClient } from "../providers/proxmox/client.js";
 import { proxmoxErrorInfo } from "../providers/proxmox/errors.js";
 import type { PveRealm, PveUser } from "../providers/proxmox/types.js";
-import { claimShape, daysUntil, fail, groupClaimsEmit, namePart, pass, sameIssuer, sortChecks, warnCheck, type Check } from "./checks.js";
+import { claimShape, daysUntil, fail, groupClaimsEmit, leaversCheck, membersCheck, namePart, pass, sameIssuer, sortChecks, warnCheck, type Check } from "./checks.js";
 import { discoveryUrl, fetchDiscovery, probeTokenEndpoint, type DiscoveryResult, type TokenProbe } from "./discovery.js";
 import { classifyNodeMessage, endpointOf, fetchAuthorize, type AuthorizeOutcome } from "./node.js";
 
@@ -46,8 +52,18 @@ type TenantFacts =
       directory: Map<string, Map<string, EntraUser | undefined> | { error: unknown }>;
       /** realm → its app's service principal, who is assigned to it, and the mapped groups by display name (realms with mapped groups and one app). */
       groups: Map<string, GroupFacts | { error: unknown }>;
+      /** Members of synced groups and the directory with accountEnabled (issue 13), as the plan reads them; or the refusal. */
+      people: PeopleFacts | { error: unknown };
     }
   | { ok: false; error: unknown };
+
+interface PeopleFacts {
+  directory?: EntraUserStatus[];
+  /** Entra group object id (lower case) → its transitive user members. */
+  members: Map<string, EntraMember[]>;
+  /** Display name (lower case) → object id, for synced groups. */
+  groupIds: Map<string, string>;
+}
 
 interface GroupFacts {
   sp: ServicePrincipal | undefined;
@@ -90,6 +106,7 @@ export async function verifyAll(desired: DesiredState, opts: VerifyOptions): Pro
         await Promise.all(
           [...r.byCluster.entries()].map(async ([cluster, want]) => {
             const cf = clusterFacts.get(cluster)!;
+            checks.push(...peopleChecks(r, desired.clusters.find((c) => c.name === cluster)!, clusterFacts.get(cluster)!, facts));
             checks.push(...(await clusterChecks(r, want, desired.clusters.find((c) => c.name === cluster)!, cf, facts, { discover, prove: tenantSide.prove, probe: (e, m, id, k) => probeTokenEndpoint(e, m, id, k, { ...(opts.tokenTimeoutMs !== undefined ? { timeoutMs: opts.tokenTimeoutMs } : {}) }), authorize: (u, redirect) => fetchAuthorize(u, redirect, { ...(opts.authorizeTimeoutMs !== undefined ? { timeoutMs: opts.authorizeTimeoutMs } : {}) }), now: opts.now() })));
           }),
         );
@@ -213,7 +230,13 @@ async function readTenants(tenants: DesiredTenant[], realms: RealmPlan[], opts: 
             }
           }),
         );
-        facts.set(t.name, { ok: true, apps, directory, groups });
+        let people: PeopleFacts | { error: unknown };
+        try {
+          people = await readPeople(graph, t);
+        } catch (err) {
+          people = refusal(err);
+        }
+        facts.set(t.name, { ok: true, apps, directory, groups, people });
       } catch (err) {
         if (err instanceof AuthError) throw err; // the automation app's credentials or permissions refused: exit 4
         facts.set(t.name, { ok: false, error: err });
@@ -242,6 +265,65 @@ async function readTenants(tenants: DesiredTenant[], realms: RealmPlan[], opts: 
     }
   };
   return { facts, prove };
+}
+
+/** The reads the plan makes for members sync and leavers (entra.group provider): synced groups' members, the directory. */
+async function readPeople(graph: Awaited<ReturnType<typeof connectTenant>>["graph"], t: DesiredTenant): Promise<PeopleFacts> {
+  const synced = t.groups.filter((g) => g.syncMembers).map((g) => g.displayName);
+  const members = new Map<string, EntraMember[]>();
+  const groupIds = new Map<string, string>();
+  const [byName, directory] = await Promise.all([synced.length ? graph.findGroupsByDisplayName(synced) : Promise.resolve(new Map<string, EntraGroup[]>()), directoryNeeded(t) ? graph.listUserStatuses() : Promise.resolve(undefined)]);
+  await Promise.all(
+    synced.map(async (name) => {
+      const found = exactGroup(byName, name);
+      if (found.length !== 1) return;
+      groupIds.set(name.toLowerCase(), found[0]!.id);
+      members.set(found[0]!.id.toLowerCase(), await graph.listTransitiveUserMembers(found[0]!.id));
+    }),
+  );
+  return { members, groupIds, ...(directory ? { directory } : {}) };
+}
+
+/**
+ * `members` and `leavers` rows for a tenant realm on one cluster (issue 13), computed by the planners' own pure
+ * functions from what verify read, so verify and apply cannot disagree about who is a member or a leaver.
+ */
+function peopleChecks(r: RealmPlan, cluster: DesiredCluster, cf: ClusterFacts, facts: TenantFacts | undefined): Check[] {
+  if (!r.tenant || !facts?.ok || !cf.ok) return [];
+  const people = facts.people;
+  if ("error" in people) {
+    const e = people.error;
+    return [warnCheck("leavers", r.realm, cluster.name, `could not read the directory: ${redact(e instanceof Error ? e.message : String(e))}`, e instanceof HomelabError && e.hint ? e.hint : "grant the automation app User.Read.All and GroupMember.Read.All (homelab bootstrap does)")];
+  }
+  const resolver = createResolver();
+  for (const [name, id] of people.groupIds) {
+    const g = r.tenant.groups.find((x) => x.displayName.toLowerCase() === name)!;
+    resolver.recordGroup({ tenant: r.tenant.name, displayName: g.displayName, realm: "" }, id);
+    resolver.record({ ref: g.address, field: "id" }, id);
+  }
+  const target = { desired: cluster, api: undefined as never, resolver, runAs: { tokenId: cluster.token.id, userid: cluster.token.id.split("!")[0]! } };
+  const observed = emptyObserved();
+  for (const [id, u] of cf.users) observed.users.set(id, u);
+  const world = new Map<string, unknown>([[r.tenant.name, { ...emptyObservedTenant(), members: people.members, ...(people.directory ? { directory: people.directory } : {}) }]]);
+  const out: Check[] = [];
+  const sync = syncedMembers(target, world);
+  const realmGroups = cluster.groups.filter((g) => g.syncMembers && g.realm === r.realm);
+  const groups = [...sync.groups.entries()]
+    .filter(([gid]) => realmGroups.some((g) => sync.groupAddress.get(gid) === g.address))
+    .map(([gid, displayName]) => ({
+      displayName, groupid: gid,
+      entra: [...sync.memberOf.entries()].filter(([u, gs]) => gs.has(gid) && (cf.users.has(u) || sync.profiles.get(u)?.accountEnabled !== false)).map(([u]) => u).sort(),
+      proxmox: [...cf.users.values()].filter((u) => u.groups.includes(gid)).map((u) => u.userid).sort(),
+    }));
+  const m = membersCheck(r.realm, cluster.name, groups);
+  if (m) out.push(m);
+  if (people.directory) {
+    const { leavers, unknown } = findLeavers(target, observed, world);
+    const mine = leavers.filter((l) => l.realm === r.realm);
+    const total = [...cf.users.keys()].filter((u) => realmOf(u) === r.realm).length;
+    out.push(leaversCheck(r.realm, cluster.name, mine, unknown.filter((u) => realmOf(u) === r.realm), total));
+  }
+  return out;
 }
 
 /** What a refused token request with the realm's credentials means for the login, by AADSTS number. */

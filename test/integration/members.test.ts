@@ -47,6 +47,12 @@ describe("members: sync and leavers: disable, end to end", () => {
     expect(graphWrites(l)).toEqual([]);
     return r;
   };
+  type Row = { id: string; realm: string; cluster?: string; ok: boolean; warning?: boolean; detail: string };
+  const verifyRow = async (id: string) => {
+    const r = await run(["verify", "--json"]);
+    const rows = (JSON.parse(r.stdout) as { checks: Row[] }).checks;
+    return { code: r.code, row: rows.find((c) => c.id === id && c.realm === "azure" && c.cluster === "pve1") };
+  };
   const works = async (t: { id: string; secret: string }) => {
     const r = await raw.withAuth({ token: t }).get("/access/permissions");
     expect([200, 401]).toContain(r.status);
@@ -82,6 +88,12 @@ describe("members: sync and leavers: disable, end to end", () => {
     l.entra.directory.addMember("Night Shift", DAVE);
     l.entra.directory.addMember("Proxmox Admins", "Night Shift");
 
+    // verify sees the drift before the run: the new members are not in the Proxmox group yet.
+    const before = await verifyRow("members");
+    expect(before.row).toMatchObject({ ok: false });
+    expect(before.row!.detail).toMatch(/"Proxmox Admins": 2 members not in /);
+    expect(before.code).not.toBe(0);
+
     const plan = await run(["plan"]);
     expect(plan.code, plan.stderr).toBe(0);
     expect(plan.stdout).toContain(`+ proxmox.user/pve1:${CAROL}@azure`);
@@ -101,6 +113,7 @@ describe("members: sync and leavers: disable, end to end", () => {
     expect(gets.filter((p) => p.replace(/\?.*/, "") === "/v1.0/users")).toHaveLength(1);
     expect(gets.filter((p) => /^\/v1\.0\/users\/./.test(p))).toEqual([]);
     await noop();
+    expect((await verifyRow("members")).row).toMatchObject({ ok: true, detail: "1 synced group match Entra ID (3 members)" });
   });
 
   it("the member signs in through Entra and creates an API token", async () => {
@@ -140,6 +153,10 @@ describe("members: sync and leavers: disable, end to end", () => {
     l.entra.directory.setAccountEnabled(CAROL, false);
     expect(await works(token)).toBe(true); // Proxmox never hears of Entra by itself
 
+    const v = await verifyRow("leavers");
+    expect(v.row).toMatchObject({ ok: false });
+    expect(v.row!.detail).toBe(`1 leaver can still get in: ${CAROL}@azure (disabled in Entra; enabled, tokens: laptop)`);
+
     const plan = await run(["plan"]);
     expect(plan.code, plan.stderr).toBe(0);
     expect(plan.stderr).toMatch(new RegExp(`warning: leaver ${CAROL}@azure on pve1: Entra account disabled; enabled in Proxmox; API tokens: laptop;`));
@@ -158,6 +175,7 @@ describe("members: sync and leavers: disable, end to end", () => {
     expect(await works(token)).toBe(false);
     expect((await admin.put(`/access/users/${CAROL}@azure`, { enable: 0 })).status).toBe(200);
 
+    expect((await verifyRow("leavers")).row).toMatchObject({ ok: true, detail: "1 leaver, all disabled and without API tokens" });
     // Still listed (the plan always lists leavers), with nothing left to do.
     const again = await noop();
     expect(again.stderr).toContain(`leaver ${CAROL}@azure on pve1: Entra account disabled; disabled in Proxmox; no API tokens`);

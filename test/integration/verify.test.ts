@@ -178,8 +178,8 @@ access:
     expect(ids("azure")).toEqual(["app", "directory", "group-claims", "group-assignment"]);
     expect(find(r.checks, "group-assignment", "azure")!.detail).toBe("the mapped group is assigned to the app: Proxmox Admins");
     expect(find(r.checks, "group-claims", "azure")!.detail).toBe("ID tokens carry the groups assigned to the app (groupMembershipClaims ApplicationGroup, groups optional claim)");
-    expect(ids("azure", "pve1")).toEqual(["realm", "issuer", "discovery", "node-discovery", "client-id", "client-key", "redirect-uri", "authorize", "secret", "username-claim", "users"]);
-    expect(ids("azure", "pve2")).toEqual(["realm", "issuer", "discovery", "node-discovery", "client-id", "client-key", "redirect-uri", "authorize", "secret", "username-claim", "users"]);
+    expect(ids("azure", "pve1")).toEqual(["realm", "issuer", "discovery", "node-discovery", "client-id", "client-key", "redirect-uri", "authorize", "secret", "username-claim", "users", "leavers"]);
+    expect(ids("azure", "pve2")).toEqual(["realm", "issuer", "discovery", "node-discovery", "client-id", "client-key", "redirect-uri", "authorize", "secret", "username-claim", "users", "leavers"]);
     expect(ids("lab", "pve1")).toEqual(["realm", "issuer", "discovery", "node-discovery", "client-id", "client-key", "authorize", "secret", "username-claim", "users"]);
     // From the node: Proxmox fetched the discovery document itself; the provider shows its sign-in page for the URL it built.
     expect(find(r.checks, "node-discovery", "azure", "pve1")!.detail).toBe(`the node fetched the issuer's discovery document; sign-in starts at ${l.entra.loginUrl}/${l.entra.tenantId}/oauth2/v2.0/authorize`);

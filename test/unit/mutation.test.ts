@@ -170,7 +170,7 @@ describe.each(["homelab.yaml", "larger.yaml"])("seeded mutations of playbooks/%s
     // Both outcomes occur: the mutations are neither all harmless nor all fatal.
     expect(counts.invalid).toBeGreaterThan(100);
     expect(counts.valid).toBeGreaterThan(20);
-  });
+  }, 120_000);
 
   it("structural mutations end in success or a clean validation error", () => {
     const counts = { valid: 0, invalid: 0 };
@@ -187,5 +187,5 @@ describe.each(["homelab.yaml", "larger.yaml"])("seeded mutations of playbooks/%s
     }
     expect(counts.invalid).toBeGreaterThan(300);
     expect(counts.valid).toBeGreaterThan(10);
-  });
+  }, 120_000);
 });

@@ -51,8 +51,10 @@ export interface TokenSourceOptions {
   /** Override the scope (default derived from graphUrl, see `graphScope`). */
   scope?: string;
   /**
-   * Transport failures (no HTTP response) are retried this many times (default 2), timeouts excepted: the
-   * connect and response timeouts (HOMELAB_CONNECT_TIMEOUT_S / HOMELAB_REQUEST_TIMEOUT_S) bound each request.
+   * Transport failures (no HTTP response) are retried this many times (default 5, like 5xx and 429: a token
+   * request is safe to repeat, and a run makes several, one per new secret it proves; the chain soak saw three
+   * resets in a row at 25 % faults), timeouts excepted: the connect and response timeouts
+   * (HOMELAB_CONNECT_TIMEOUT_S / HOMELAB_REQUEST_TIMEOUT_S) bound each request.
    */
   retries?: number;
   /**
@@ -129,7 +131,7 @@ export function createTokenSource(opts: TokenSourceOptions): TokenSource {
   const scope = opts.scope ?? graphScope(opts.graphUrl);
   const { clientId, clientSecret, certificate } = opts.credentials;
   const tenantId = opts.tenantId;
-  const retries = opts.retries ?? 2;
+  const retries = opts.retries ?? 5;
   const retryDelayMs = opts.retryDelayMs ?? 500;
   const endpoint = `${loginUrl}/${tenantId}/oauth2/v2.0/token`;
   if (!clientSecret && !certificate)
@@ -193,7 +195,9 @@ export function createTokenSource(opts: TokenSourceOptions): TokenSource {
         const transport = e.network.lastTransportError as GotNetworkModule["lastTransportError"];
         const isNetwork = err instanceof MsalAuthError && err.errorCode === "network_error" && transport !== undefined;
         // A timeout is not repeated: it already took the whole timeout (issue 10 item 10).
-        if (isNetwork && transport.code !== "ETIMEDOUT" && attempt <= retries) {
+        // A refused connection or an unknown host is seldom transient: at most 2 retries, so a wrong loginUrl fails fast.
+        const limit = isNetwork && ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN"].includes(transport.code) ? Math.min(2, retries) : retries;
+        if (isNetwork && transport.code !== "ETIMEDOUT" && attempt <= limit) {
           const waitMs = backoff(retryDelayMs, attempt);
           opts.onRetry?.({ method: "POST", path: `/${tenantId}/oauth2/v2.0/token`, attempt, waitMs, reason: "network" });
           await sleep(waitMs);

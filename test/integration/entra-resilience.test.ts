@@ -39,15 +39,16 @@ function expectConverged(l: Lab): void {
 }
 
 describe("failure 1: 503s and 429s on creating requests", () => {
-  it("every 4th Graph request 503 plus 429s: one run converges, nothing duplicated, no leftover secret", async () => {
-    const l = await lab(["pve1", "pve2"], { faults: { every: 4 }, throttle: { every: 7, retryAfterSeconds: 1 } });
+  it("every 5th Graph request 503 plus 429s: one run converges, nothing duplicated, no leftover secret", async () => {
+    const l = await lab(["pve1", "pve2"], { faults: { every: 5 }, throttle: { every: 7, retryAfterSeconds: 1 } });
     try {
       l.write(config);
       const r = await homelab(["-f", l.file, "apply", "--debug"], { env: l.env });
       expect(r.stderr).not.toMatch(/FAILED/);
       expect(r.code).toBe(0);
-      // The faults did hit creating requests (the 4th request of a run creates the app: PATCH
-      // /applications(uniqueName=...)), and were retried.
+      // The faults did hit creating requests (the 5th Graph request of a run creates the app: PATCH
+      // /applications(uniqueName=...), after the reads of the caller, the tag, the groups and the directory), and
+      // were retried.
       expect(l.entra.requestLog.filter((e) => e.api === "graph" && (e.method === "POST" || e.method === "PATCH") && e.status === 503).length).toBeGreaterThan(0);
       expect(r.stderr).toMatch(/^debug retry contoso (?:POST|PATCH) \/\S+ attempt 1 \(unavailable 503\)/m);
       expect(r.stderr).toMatch(/\(throttled 429\)/);
@@ -64,7 +65,7 @@ describe("failure 1: 503s and 429s on creating requests", () => {
   }, 120_000);
 
   it("503s that land (the write happened, its answer was lost): found by tag, appId and principal, a lost secret removed", async () => {
-    const l = await lab(["pve1", "pve2"], { faults: { every: 4, landed: 1 }, seed: 3 });
+    const l = await lab(["pve1", "pve2"], { faults: { every: 5, landed: 1 }, seed: 3 });
     try {
       l.write(config);
       const r = await homelab(["-f", l.file, "apply", "--debug"], { env: l.env });

@@ -3,7 +3,7 @@ import { buildDesired } from "../../src/config/desired.js";
 import { validateText } from "../../src/config/resolve.js";
 import type { Change } from "../../src/core/plan.js";
 import { createResolver } from "../../src/engine/resolver.js";
-import { refuseUnreadable } from "../../src/providers/entra/directory.js";
+import { refuseUnreadable, unreadableWarning } from "../../src/providers/entra/directory.js";
 import { emptyObservedTenant, type ObservedTenant } from "../../src/providers/entra/target.js";
 import type { EntraMember, EntraUserStatus } from "../../src/providers/entra/types.js";
 import { memberUserId } from "../../src/providers/proxmox/members.js";
@@ -200,7 +200,13 @@ describe("leavers (pure planner)", () => {
       const people = Array.from({ length: 1 + r.int(12) }, (_, i) => ({ upn: `u${i}@contoso.com`, state: states[r.int(4)]!, outside: r.int(5) === 0 }));
       const dir = people.filter((x) => x.state !== "gone").map((x) => member(x.upn, { accountEnabled: x.state === "enabled" ? true : x.state === "disabled" ? false : null }));
       const observedUsers = people.map((x) => ({ userid: x.outside ? `${x.upn}@pve` : `${x.upn}@azure` }));
-      const p = plan(config("usernameClaim: upn, leavers: disable", "comment: x"), cluster(observedUsers), { ...emptyObservedTenant(), directory: dir });
+      const run = () => plan(config("usernameClaim: upn, leavers: disable", "comment: x"), cluster(observedUsers), { ...emptyObservedTenant(), directory: dir });
+      // Nobody's accountEnabled known (as without User.Read.All): acting on leavers is refused instead.
+      if (dir.length > 0 && !dir.some((u) => typeof u.accountEnabled === "boolean")) {
+        expect(run, `seed ${seed} round ${round}`).toThrowError(/does not say whether accounts of tenant contoso are enabled/);
+        continue;
+      }
+      const p = run();
       const want = people.filter((x) => !x.outside && (x.state === "disabled" || x.state === "gone")).map((x) => `proxmox.user/pve:${x.upn}@azure`).sort();
       expect(p.changes.map((c) => c.address).sort(), `seed ${seed} round ${round}`).toEqual(want);
       for (const c of p.changes) expect(c.fields, `seed ${seed}`).toContainEqual({ path: "enable", before: true, after: false });
@@ -210,15 +216,22 @@ describe("leavers (pure planner)", () => {
 
 describe("permissions: a blind read is refused before any write", () => {
   const d = buildDesired(validateText(config("usernameClaim: upn")).config).tenants[0]!;
-  it("accountEnabled null for everyone (User.ReadBasic.All only): refused, naming the tenant, realm and permission", () => {
-    const t = { ...tenant([member("jane@contoso.com", { accountEnabled: null })], [member("jane@contoso.com", { accountEnabled: null })]) };
+  it("accountEnabled null for everyone (User.ReadBasic.All only): with leavers: report a warning naming the tenant, realm and permission; with disable or delete refused", () => {
+    const blind = [member("jane@contoso.com", { accountEnabled: null }), member("carol@contoso.com", { accountEnabled: null })];
+    const t = { ...tenant([blind[0]!], blind) };
     t.groups.set("Proxmox Admins", [{ id: ADMINS, displayName: "Proxmox Admins" }]);
-    expect(() => refuseUnreadable(d, t)).toThrowError(/tenant contoso: Microsoft Graph does not say whether accounts are enabled .*leavers of realm azure/);
-    try {
-      refuseUnreadable(d, t);
-    } catch (e) {
-      expect((e as { hint: string }).hint).toMatch(/User\.Read\.All .*homelab bootstrap --tenant contoso/);
+    // The default (report): a tenant bootstrapped before leavers existed keeps working, with a warning.
+    expect(() => refuseUnreadable(d, t)).not.toThrow();
+    expect(unreadableWarning(d, t)).toMatch(/^tenant contoso: Microsoft Graph does not say whether accounts are enabled .*leavers of realm azure: grant .*User\.Read\.All .*homelab bootstrap --tenant contoso/);
+    const ob = cluster([{ userid: "carol@contoso.com@azure" }]);
+    expect(byAddr(plan(config("usernameClaim: upn"), ob, t).changes, "carol@contoso.com@azure")).toBeUndefined();
+    // Acting on leavers needs to know who is one: refused before any write.
+    for (const policy of ["disable", "delete"]) {
+      const text = config(`usernameClaim: upn, leavers: ${policy}`);
+      expect(() => plan(text, ob, t)).toThrowError(new RegExp(`realm azure has leavers: ${policy}, but Microsoft Graph does not say whether accounts of tenant contoso are enabled`));
     }
+    // Readable: no warning.
+    expect(unreadableWarning(d, tenant([member("jane@contoso.com")]))).toBeUndefined();
   });
   it("members as 'limited information' (a group permission only): refused", () => {
     const t = tenant([{ id: ADMINS.replace("a", "b"), userPrincipalName: null }], [member("jane@contoso.com")]);

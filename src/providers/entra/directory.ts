@@ -25,16 +25,13 @@ export function directoryNeeded(t: DesiredTenant): boolean {
   return t.applications.some((a) => graphClaimKey(a.usernameClaim) !== undefined);
 }
 
-const GRANT_HINT = (t: DesiredTenant) =>
+export const GRANT_HINT = (t: { name: string }) =>
   `grant the automation app the Microsoft Graph application permission User.Read.All (or Directory.Read.All) with admin consent: run \`homelab bootstrap --tenant ${t.name}\` again (it grants it), or add it in the Entra admin center (App registrations > the automation app > API permissions) and grant admin consent`;
 
 /**
- * Refuses, before anything is written, a plan made from reads that permissions blinded (issue 13, sim13 notes):
- * - members read with a group permission only come back as "limited information" (`id`, every other property
- *   null): the Proxmox user ids cannot be made;
- * - `accountEnabled` is null for everyone without User.Read.All (or Directory.Read.All): a leaver cannot be told
- *   from anyone else. A value that is not a boolean means "cannot tell", never "enabled"; when no user at all
- *   has one, the permission is missing, and homelab says so instead of reporting nobody as a leaver.
+ * Refuses, before anything is written, a plan made from member reads that permissions blinded (issue 13, sim13
+ * notes): members read with a group permission only come back as "limited information" (`id`, every other
+ * property null), so the Proxmox user ids cannot be made.
  */
 export function refuseUnreadable(t: DesiredTenant, observed: ObservedTenant): void {
   for (const [groupId, members] of observed.members ?? []) {
@@ -47,12 +44,22 @@ export function refuseUnreadable(t: DesiredTenant, observed: ObservedTenant): vo
       );
     }
   }
+}
+
+/** Whether Graph said, for anyone at all, whether their account is enabled (it does not without User.Read.All). */
+export function accountsReadable(people: ReadonlyArray<{ accountEnabled?: boolean | null }>): boolean {
+  return people.length === 0 || people.some((u) => typeof u.accountEnabled === "boolean");
+}
+
+/**
+ * `accountEnabled` is null for everyone without User.Read.All (or Directory.Read.All): a leaver cannot be told from
+ * anyone else. A value that is not a boolean means "cannot tell", never "enabled". With `leavers: report` (the
+ * default) that is a warning, so a tenant bootstrapped before leavers existed keeps working; a realm whose
+ * `leavers` acts (disable, delete) is refused by the leaver planner (src/providers/proxmox/leavers.ts).
+ */
+export function unreadableWarning(t: DesiredTenant, observed: ObservedTenant): string | undefined {
   const people = [...(observed.directory ?? []), ...[...(observed.members?.values() ?? [])].flat()];
-  if (people.length > 0 && !people.some((u) => typeof u.accountEnabled === "boolean")) {
-    const realms = t.applications.filter((a) => graphClaimKey(a.usernameClaim) !== undefined).map((a) => a.realm);
-    throw new UserError(
-      `tenant ${t.name}: Microsoft Graph does not say whether accounts are enabled (accountEnabled is not returned for any of ${people.length} users), so homelab cannot tell the leavers of realm${realms.length === 1 ? "" : "s"} ${realms.join(", ")} from anyone else`,
-      { code: "E_ENTRA_PERMISSION", hint: GRANT_HINT(t) },
-    );
-  }
+  if (accountsReadable(people)) return undefined;
+  const realms = t.applications.filter((a) => graphClaimKey(a.usernameClaim) !== undefined).map((a) => a.realm);
+  return `tenant ${t.name}: Microsoft Graph does not say whether accounts are enabled (accountEnabled is not returned for any of ${people.length} users), so homelab cannot tell the leavers of realm${realms.length === 1 ? "" : "s"} ${realms.join(", ")}: ${GRANT_HINT(t)}`;
 }

@@ -1,6 +1,6 @@
 import { HomelabError } from "../../core/errors.js";
 import type { PlanPart, Provider } from "../../engine/provider.js";
-import { directoryNeeded, exactGroup, refuseUnreadable } from "./directory.js";
+import { directoryNeeded, exactGroup, refuseUnreadable, unreadableWarning } from "./directory.js";
 import type { ObservedTenant, TenantTarget } from "./target.js";
 import type { EntraMember } from "./types.js";
 
@@ -56,7 +56,8 @@ export const entraGroupProvider: Provider<TenantTarget, ObservedTenant> = {
       target.resolver.record({ ref: g.address, field: "id" }, id);
     }
     refuseUnreadable(target.desired, observed);
-    return { changes: [], unchanged: target.desired.groups.length };
+    const blind = unreadableWarning(target.desired, observed);
+    return { changes: [], unchanged: target.desired.groups.length, ...(blind ? { warnings: [blind] } : {}) };
   },
 
   async apply() {

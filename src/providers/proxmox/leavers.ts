@@ -1,5 +1,7 @@
 import { graphClaimKey, type LeaverPolicy } from "../../core/desired.js";
 import { realmOf } from "../../core/pve.js";
+import { UserError } from "../../core/errors.js";
+import { accountsReadable, GRANT_HINT } from "../entra/directory.js";
 import type { ObservedTenant } from "../entra/target.js";
 import type { EntraUserStatus } from "../entra/types.js";
 import { byString } from "./common.js";
@@ -57,6 +59,12 @@ export function findLeavers(target: ClusterTarget, observed: ObservedCluster, wo
     const directory = (world.get(realm.provisioned.tenant) as ObservedTenant | undefined)?.directory;
     // A claim Graph cannot know (sub): no user of the realm can be matched; validate refuses acting on them.
     if (key === undefined || directory === undefined) continue;
+    // Acting on leavers needs to know who is one: without User.Read.All nobody's accountEnabled is known.
+    if ((realm.leavers === "disable" || realm.leavers === "delete") && !accountsReadable(directory))
+      throw new UserError(
+        `realm ${realm.realm} has leavers: ${realm.leavers}, but Microsoft Graph does not say whether accounts of tenant ${realm.provisioned.tenant} are enabled (accountEnabled is not returned for any of ${directory.length} users); nothing was changed`,
+        { code: "E_ENTRA_PERMISSION", hint: GRANT_HINT({ name: realm.provisioned.tenant }) },
+      );
     const index = directoryIndex(directory, key);
     for (const u of users) {
       if (realmOf(u.userid) !== realm.realm || u.userid === "root@pam" || u.userid === target.runAs.userid) continue;

@@ -41,14 +41,7 @@ export async function fetchDiscovery(issuerUrl: string, opts: { timeoutMs?: numb
   const plainHttp = parsed.protocol === "http:";
   let res;
   try {
-    res = await got(url, {
-      throwHttpErrors: false,
-      followRedirect: false,
-      retry: { limit: 0 },
-      timeout: { request: opts.timeoutMs ?? 5000 },
-      responseType: "text",
-      headers: { accept: "application/json", "user-agent": "homelab" },
-    });
+    res = await getOnce(url, "application/json", opts.timeoutMs);
   } catch (err) {
     const e = err as { code?: string; message?: string };
     const code = e.code ?? "ERR_NETWORK";
@@ -132,4 +125,19 @@ export async function probeTokenEndpoint(tokenEndpoint: string, methods: readonl
   const error = typeof body.error === "string" ? body.error : undefined;
   if (error === "invalid_client" || res.statusCode === 401) return { outcome: "refused", detail: redact(`the issuer refused the realm's client id and key (${error ?? `HTTP ${res.statusCode}`})`) };
   return { outcome: "unproven", detail: redact(`the issuer answered ${error ?? `HTTP ${res.statusCode}`} to a client-credentials request, which does not tell whether the key is right`) };
+}
+
+/**
+ * One GET as a browser or an OpenID client would make it from here: no retry, no redirect followed, the answer as
+ * text, TLS verified against Node's CA store (plus NODE_EXTRA_CA_CERTS). Throws got's error on no answer.
+ */
+export function getOnce(url: string, accept: string, timeoutMs = 5000) {
+  return got(url, {
+    throwHttpErrors: false,
+    followRedirect: false,
+    retry: { limit: 0 },
+    timeout: { request: timeoutMs },
+    responseType: "text",
+    headers: { accept, "user-agent": "homelab" },
+  });
 }

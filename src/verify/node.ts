@@ -1,5 +1,5 @@
-import got from "got";
 import { redact } from "../log/redact.js";
+import { getOnce } from "./discovery.js";
 
 /**
  * The node-side checks of `homelab verify` (issue 11 part 4): what a login through a realm meets before anyone
@@ -127,14 +127,7 @@ function unescapeHtml(s: string): string {
 export async function fetchAuthorize(url: string, redirectUrl: string, opts: { timeoutMs?: number } = {}): Promise<AuthorizeOutcome> {
   let res;
   try {
-    res = await got(url, {
-      throwHttpErrors: false,
-      followRedirect: false,
-      retry: { limit: 0 },
-      timeout: { request: opts.timeoutMs ?? 5000 },
-      responseType: "text",
-      headers: { accept: "text/html", "user-agent": "homelab" },
-    });
+    res = await getOnce(url, "text/html", opts.timeoutMs);
   } catch (err) {
     const e = err as { code?: string; message?: string };
     return { kind: "unreachable", detail: redact(`${e.code ?? "ERR_NETWORK"}${e.message ? ` (${e.message})` : ""}`) };

@@ -290,6 +290,10 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
     // get their default comment back whenever Proxmox reads a false one (Auth/Plugin.pm parse_config).
     checkText([...at, "comment"], r.comment, BUILTIN_REALMS.includes(name) ? "puts the realm's default comment back" : DROPPED);
     if (r.default) defaults.push(name);
+    // `groupsClaim: roles` on a tenant realm means app roles (issue 13 part 3); elsewhere homelab cannot define them.
+    if (r.groupsClaim === "roles" && r.tenant === undefined && !BUILTIN_REALMS.includes(name)) {
+      add([...at, "groupsClaim"], "`groupsClaim: roles` makes homelab define an app role per mapped Entra group, which only a tenant realm has", "add `tenant:` to the realm so homelab provisions its app registration, or name the claim your issuer puts the groups in (e.g. `groups`)");
+    }
     if (r.leavers !== undefined) {
       if (r.tenant === undefined) add([...at, "leavers"], "`leavers` only applies to tenant realms: homelab reads leavers from the realm's Entra directory", "add `tenant:` to the realm, or remove `leavers`", true);
       else if (r.leavers !== "report") {
@@ -349,6 +353,7 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
 
   // Groups.
   const entraGroupSeen = new Map<string, string>();
+  const roleValueSeen = new Map<string, string>();
   for (const [name, g] of Object.entries(groups)) {
     const at: Segment[] = ["groups", name];
     checkClusters([...at, "clusters"], g.clusters);
@@ -362,12 +367,22 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
       // Without a comment, the display name becomes the Proxmox group's comment (config/desired.ts).
       if (g.comment === undefined) checkText([...at, "entraGroup"], g.entraGroup, DROPPED, " (it becomes the Proxmox group's comment)");
       if (g.membersExclusive !== undefined) add([...at, "membersExclusive"], "`membersExclusive` only applies to plain groups", "an Entra group's members come from the groups claim at each login, not from the file: remove `membersExclusive`, or drop `entraGroup` for a plain Proxmox group", true);
+      if (g.realm !== undefined && realms[g.realm]?.tenant !== undefined && realms[g.realm]!.groupsClaim === "roles") {
+        // The key is the app role's value: Graph refuses a value starting with "." and two values differing in case only.
+        if (name.startsWith(".")) add(["groups", name], `\`${name}\` becomes an app role value in realm \`${g.realm}\` (\`groupsClaim: roles\`), and Entra ID refuses a value starting with \`.\``, "rename the group so it starts with a letter or a digit", true);
+        const v = `${g.realm}\0${name.toLowerCase()}`;
+        const other = roleValueSeen.get(v);
+        if (other) add(["groups", name], `\`${name}\` and \`${other}\` become app role values in realm \`${g.realm}\` that differ only in case, which Entra ID refuses`, "rename one of the groups", true);
+        else roleValueSeen.set(v, name);
+      }
       const k = `${g.realm}\0${g.entraGroup.toLowerCase()}`;
       const prev = entraGroupSeen.get(k);
       if (prev) add([...at, "entraGroup"], `Entra group \`${g.entraGroup}\` is already mapped by \`groups.${prev}\``, "map each Entra group once per realm", true);
       else entraGroupSeen.set(k, name);
       if (Array.isArray(g.members)) add([...at, "members"], "an Entra group gets its members from Entra ID; a list of `members` cannot be set", "manage membership in Entra, and write `members: sync` to create the members' Proxmox users before their first sign-in; or drop `entraGroup` for a plain Proxmox group", true);
-      else if (g.members === "sync" && g.realm !== undefined && realms[g.realm]?.tenant !== undefined) {
+      else if (g.members === "sync" && g.realm !== undefined && realms[g.realm]?.tenant !== undefined && realms[g.realm]!.groupsClaim === "roles") {
+        add([...at, "members"], `\`members: sync\` is not available yet for realm \`${g.realm}\`, which maps Entra groups as app roles (\`groupsClaim: roles\`)`, "drop `members: sync` (members still get the group at sign-in through the roles claim), or remove `groupsClaim: roles` from the realm to map the group by its object id");
+      } else if (g.members === "sync" && g.realm !== undefined && realms[g.realm]?.tenant !== undefined) {
         const trouble = graphClaimTrouble(realms[g.realm]!.usernameClaim);
         if (trouble) add([...at, "members"], `\`members: sync\` creates each member's Proxmox user before their first sign-in, but realm \`${g.realm}\` ${trouble.message}`, trouble.hint);
       }

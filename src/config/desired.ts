@@ -1,6 +1,7 @@
+import { createHash } from "node:crypto";
 import { isAbsolute, resolve as resolvePath } from "node:path";
 import type {
-  DesiredAcl, DesiredApplication, DesiredCluster, DesiredEntraGroup, DesiredGroup, DesiredRealm, DesiredRole,
+  DesiredAcl, DesiredApplication, DesiredAppRole, DesiredCluster, DesiredEntraGroup, DesiredGroup, DesiredRealm, DesiredRole,
   DesiredState, DesiredTenant, DesiredUser, EntraGroupId, RealmOptionValue,
 } from "../core/desired.js";
 import { BUILTIN_REALMS, realmOf } from "../core/pve.js";
@@ -18,6 +19,26 @@ const CLAIMS_NEEDING_OPTIONAL: ReadonlyMap<string, string> = new Map([["upn", "u
 
 export const DEFAULT_SECRET_LIFETIME_DAYS = 180;
 export const DEFAULT_RENEW_BEFORE_DAYS = 30;
+
+/**
+ * A tenant realm whose Entra groups reach Proxmox as app roles (`groupsClaim: roles`, issue 13 part 3): the
+ * `roles` claim carries readable values (the groups' keys) and has no group-count overage.
+ */
+export function usesAppRoles(r: RealmConfig | undefined): boolean {
+  return r?.tenant !== undefined && r.groupsClaim === "roles";
+}
+
+/**
+ * The id of the app role for `value` in a realm: a GUID derived from the tenant id, the realm and the value (a
+ * name-based UUID, version 5 layout over SHA-256), so every run, and every machine, plans the same role.
+ */
+export function appRoleId(tenantId: string, realm: string, value: string): string {
+  const h = createHash("sha256").update(`homelab-app-role\0${tenantId.toLowerCase()}\0${realm}\0${value}`).digest();
+  h[6] = (h[6]! & 0x0f) | 0x50;
+  h[8] = (h[8]! & 0x3f) | 0x80;
+  const x = h.subarray(0, 16).toString("hex");
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}
 
 export function tenantEndpoints(t: TenantConfig): { loginUrl: string; graphUrl: string } {
   const c = t.cloud ?? "public";
@@ -48,6 +69,8 @@ export function buildDesired(cfg: HomelabConfig, baseDir = "."): DesiredState {
   };
   const groupId = (key: string): string | EntraGroupId => {
     const g = own(cfg.groups, key)!;
+    // App roles: the login's `roles` claim carries the key, so Proxmox's group is `<key>-<realm>` (spec 4.6).
+    if (g.entraGroup !== undefined && usesAppRoles(own(cfg.realms, g.realm!))) return `${key}-${g.realm}`;
     return g.entraGroup !== undefined ? { tenant: own(cfg.realms, g.realm!)!.tenant!, displayName: g.entraGroup, realm: g.realm! } : key;
   };
 
@@ -127,7 +150,12 @@ export function buildDesired(cfg: HomelabConfig, baseDir = "."): DesiredState {
     const apps: DesiredApplication[] = Object.entries(cfg.realms)
       .filter(([, r]) => r.tenant === tname)
       .map(([realm, r]) => {
-        const entraGroups = Object.values(cfg.groups).filter((g) => g.realm === realm && g.entraGroup !== undefined).map((g) => g.entraGroup!);
+        const mapped = Object.entries(cfg.groups).filter(([, g]) => g.realm === realm && g.entraGroup !== undefined);
+        const entraGroups = mapped.map(([, g]) => g.entraGroup!);
+        const roles = usesAppRoles(r);
+        const appRoles: DesiredAppRole[] = mapped
+          .map(([value, g]) => ({ id: appRoleId(t.tenantId, realm, value), value, group: g.entraGroup! }))
+          .sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
         const onClusters = realmClusters(realm);
         const claim = CLAIMS_NEEDING_OPTIONAL.get(r.usernameClaim ?? "");
         return {
@@ -137,8 +165,10 @@ export function buildDesired(cfg: HomelabConfig, baseDir = "."): DesiredState {
           ...(r.usernameClaim !== undefined ? { usernameClaim: r.usernameClaim } : {}),
           redirectUris: uniqSorted([...onClusters.map((c) => trimSlash(own(cfg.clusters, c)!.url)), ...(r.app?.redirectUris ?? []).map(trimSlash)]),
           optionalIdTokenClaims: claim ? [claim] : [],
-          groupMembershipClaims: entraGroups.length > 0 ? ("ApplicationGroup" as const) : ("None" as const),
+          // With app roles the token needs no groups claim: the roles claim replaces it.
+          groupMembershipClaims: entraGroups.length > 0 && !roles ? ("ApplicationGroup" as const) : ("None" as const),
           assignedGroups: uniqSorted(entraGroups),
+          ...(roles ? { appRoles } : {}),
           secretLifetimeDays: r.app?.secret?.lifetimeDays ?? DEFAULT_SECRET_LIFETIME_DAYS,
           renewBeforeDays: r.app?.secret?.renewBeforeDays ?? DEFAULT_RENEW_BEFORE_DAYS,
           secrets: [...onClusters].sort().map((c) => ({ address: `entra.secret/${tname}:${realm}:${c}`, cluster: c, displayName: `homelab:${realm}:${c}` })),

@@ -159,10 +159,25 @@ export interface DesiredApplication {
   groupMembershipClaims: "ApplicationGroup" | "None";
   /** Display names of the Entra groups assigned to the app; sorted. */
   assignedGroups: string[];
+  /**
+   * Realms with `groupsClaim: roles` only (issue 13 part 3): one app role per mapped group, sorted by value. Each
+   * group is assigned to its role instead of the default-access role, and Proxmox reads the `roles` claim.
+   */
+  appRoles?: DesiredAppRole[];
   secretLifetimeDays: number;
   renewBeforeDays: number;
   /** One client secret per cluster the realm is on. */
   secrets: { address: string; cluster: string; displayName: string }[];
+}
+
+/** An app role homelab defines on a realm's app registration for one mapped Entra group. */
+export interface DesiredAppRole {
+  /** Stable GUID derived from the tenant id, the realm and the value (config/desired.ts appRoleId). */
+  id: string;
+  /** The group's key in the file: the `roles` claim value, and the Proxmox group `<value>-<realm>`. */
+  value: string;
+  /** The Entra group's display name (also the role's display name). */
+  group: string;
 }
 
 export interface DesiredEntraGroup {

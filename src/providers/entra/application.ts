@@ -1,4 +1,4 @@
-import type { DesiredApplication } from "../../core/desired.js";
+import type { DesiredApplication, DesiredAppRole } from "../../core/desired.js";
 import { HomelabError, UserError } from "../../core/errors.js";
 import { diffFields, type Change } from "../../core/plan.js";
 import type { PlanPart, Provider } from "../../engine/provider.js";
@@ -35,9 +35,68 @@ function claim(key: string): OptionalClaim {
   return { name: m ? m[1]! : key, source: null, essential: false, additionalProperties: m ? m[2]!.split(",") : [] };
 }
 
-/** The comparable shape of an app: what homelab manages, normalised (lists sorted). */
-function managed(a: { displayName: string; signInAudience?: string; redirectUris: string[]; idTokenClaims: string[]; groupMembershipClaims: string; tags: string[] }) {
+/** An app role as Graph stores it (application `appRoles`, spec 3.3). */
+export interface AppRole {
+  id: string;
+  value: string | null;
+  displayName: string | null;
+  description: string | null;
+  allowedMemberTypes: string[];
+  isEnabled: boolean;
+  origin?: string;
+}
+
+/**
+ * The description marks the roles homelab defines (issue 13 part 3): only those are changed or removed; roles
+ * made by hand on the app are sent back unchanged in every PATCH (Graph replaces the whole list).
+ */
+const ROLE_MARK = "homelab:";
+export const isHomelabRole = (r: AppRole): boolean => typeof r.description === "string" && r.description.startsWith(ROLE_MARK);
+
+/** The Graph form of a desired role. */
+export function graphRole(r: DesiredAppRole, realm: string): AppRole {
   return {
+    id: r.id,
+    value: r.value,
+    displayName: r.group,
+    description: `${ROLE_MARK} members of the Entra group "${r.group}" get the Proxmox group ${r.value}-${realm}`,
+    allowedMemberTypes: ["User"],
+    isEnabled: true,
+    origin: "Application",
+  };
+}
+
+/** A role as the plan shows and compares it: `value (display name)`, with `, disabled` when it is. */
+const shownRole = (r: AppRole): string => `${r.value ?? "(no value)"} (${r.displayName ?? ""}${r.isEnabled === false ? ", disabled" : ""})`;
+
+const observedRoles = (a: EntraApplication): AppRole[] => (Array.isArray(a.appRoles) ? (a.appRoles as AppRole[]) : []);
+
+function sameRole(a: AppRole, b: AppRole): boolean {
+  return (
+    a.id.toLowerCase() === b.id.toLowerCase() && a.value === b.value && a.displayName === b.displayName && a.description === b.description &&
+    [...a.allowedMemberTypes].sort().join() === [...b.allowedMemberTypes].sort().join() && (a.isEnabled !== false) === (b.isEnabled !== false)
+  );
+}
+
+/**
+ * Sets the app's roles to `wanted` (homelab's) next to the roles made by hand, in the PATCHes Graph requires: an
+ * enabled role cannot be removed or changed (400 CannotDeleteOrUpdateEnabledEntitlement, spec 3.5), so one PATCH
+ * first disables each homelab role that goes or changes (nothing else about it changed), then the next sets the
+ * final list, with `rest` (the app's other changed fields). Every PATCH carries the whole list.
+ */
+async function setRoles(target: TenantTarget, id: string, have: AppRole[], wanted: AppRole[], rest: ApplicationCreate | Record<string, unknown>): Promise<void> {
+  const byId = new Map(wanted.map((r) => [r.id.toLowerCase(), r]));
+  const stale = (r: AppRole) => isHomelabRole(r) && r.isEnabled !== false && !(byId.has(r.id.toLowerCase()) && sameRole(r, byId.get(r.id.toLowerCase())!));
+  if (have.some(stale)) await target.graph.updateApplication(id, { appRoles: have.map((r) => (stale(r) ? { ...r, isEnabled: false } : r)) });
+  const wantedIds = new Set(byId.keys());
+  const kept = have.filter((r) => !isHomelabRole(r) && !wantedIds.has(r.id.toLowerCase()));
+  await target.graph.updateApplication(id, { ...rest, appRoles: [...kept, ...wanted] });
+}
+
+/** The comparable shape of an app: what homelab manages, normalised (lists sorted). */
+function managed(a: { displayName: string; signInAudience?: string; redirectUris: string[]; idTokenClaims: string[]; groupMembershipClaims: string; tags: string[]; appRoles: string[] }) {
+  return {
+    appRoles: [...a.appRoles].sort(),
     displayName: a.displayName,
     signInAudience: a.signInAudience ?? "AzureADMyOrg",
     redirectUris: [...a.redirectUris].sort(),
@@ -55,6 +114,7 @@ function desiredShape(d: DesiredApplication) {
     idTokenClaims: [...d.optionalIdTokenClaims, ...(d.groupMembershipClaims === "ApplicationGroup" ? ["groups"] : [])].map(desiredClaimKey),
     groupMembershipClaims: d.groupMembershipClaims,
     tags: ["homelab", realmTag(d.realm)],
+    appRoles: (d.appRoles ?? []).map((r) => shownRole(graphRole(r, d.realm))),
   });
 }
 
@@ -66,6 +126,7 @@ function observedShape(a: EntraApplication) {
     idTokenClaims: (a.optionalClaims?.idToken ?? []).map((c) => claimKey(c.name, c.additionalProperties ?? [])),
     groupMembershipClaims: a.groupMembershipClaims ?? "None",
     tags: a.tags ?? [],
+    appRoles: observedRoles(a).filter(isHomelabRole).map(shownRole),
   });
 }
 
@@ -81,6 +142,7 @@ function body(d: DesiredApplication, fields?: Set<string>): ApplicationCreate {
     groupMembershipClaims: s.groupMembershipClaims,
     optionalClaims: { idToken: s.idTokenClaims.map(claim), accessToken: [], saml2Token: [] },
     requiredResourceAccess: [LOGIN_SCOPES],
+    ...(d.appRoles?.length ? { appRoles: d.appRoles.map((r) => graphRole(r, d.realm)) } : {}),
   };
   if (!fields) return all;
   const patch: Record<string, unknown> = {};
@@ -197,7 +259,11 @@ export const applicationProvider: Provider<TenantTarget, ObservedTenant> = {
       target.resolver.record({ ref: d.address, field: "appId" }, app.appId);
       target.resolver.record({ ref: d.address, field: "id" }, app.id);
       const fields = diffFields(observedShape(app), want);
-      if (fields.length) changes.push({ address: d.address, kind: APPLICATION_KIND, target: target.desired.name, action: "update", dependsOn: [], fields, data: { id: app.id } });
+      if (fields.length) {
+        // The roles as read: the apply sends them back (PATCH replaces the list) and disables the stale ones first.
+        const roles = fields.some((f) => f.path === "appRoles") ? { appRoles: observedRoles(app) } : {};
+        changes.push({ address: d.address, kind: APPLICATION_KIND, target: target.desired.name, action: "update", dependsOn: [], fields, data: { id: app.id, ...roles } });
+      }
       else unchanged++;
     }
     return { changes, unchanged };
@@ -212,6 +278,12 @@ export const applicationProvider: Provider<TenantTarget, ObservedTenant> = {
       target.resolver.record({ ref: d.address, field: "id" }, app.id);
       return app.adopted ? { adopted: true } : undefined;
     }
-    await target.graph.updateApplication(String(change!.data!.id), body(d, new Set(change!.fields.map((f) => f.path))));
+    const fields = new Set(change!.fields.map((f) => f.path));
+    const id = String(change!.data!.id);
+    if (fields.has("appRoles")) {
+      await setRoles(target, id, (change!.data!.appRoles ?? []) as AppRole[], (d.appRoles ?? []).map((r) => graphRole(r, d.realm)), body(d, fields));
+      return;
+    }
+    await target.graph.updateApplication(id, body(d, fields));
   },
 };

@@ -1,5 +1,6 @@
 import type { Change } from "../../core/plan.js";
 import type { PlanPart, Provider } from "../../engine/provider.js";
+import { DEFAULT_ACCESS_ROLE_ID } from "./graph.js";
 import { ENTRA_GROUP_KIND } from "./group.js";
 import { spAddress } from "./service-principal.js";
 import { appOf, type ObservedTenant, type TenantTarget } from "./target.js";
@@ -8,8 +9,10 @@ export const ASSIGNMENT_KIND = "entra.assignment";
 
 /**
  * Each mapped group is assigned to the app (spec 3.9), so that with `groupMembershipClaims:
- * ApplicationGroup` its members' tokens carry it in the groups claim (5.3). Assignments homelab did not
- * plan are left alone.
+ * ApplicationGroup` its members' tokens carry it in the groups claim (5.3). With `groupsClaim: roles` (issue 13
+ * part 3) each group is assigned to its own app role instead, whose value its members' tokens carry in the
+ * `roles` claim. A role that goes is disabled and removed by the application planner; its assignments then
+ * name no role and put nothing in tokens (they are left in place, like every assignment homelab did not plan).
  */
 export const assignmentProvider: Provider<TenantTarget, ObservedTenant> = {
   kind: ASSIGNMENT_KIND,
@@ -25,16 +28,21 @@ export const assignmentProvider: Provider<TenantTarget, ObservedTenant> = {
       const app = appOf(observed, d.realm);
       const sp = app ? observed.sps.get(app.appId) : undefined;
       const existing = sp ? (observed.assignments.get(sp.id) ?? []) : [];
+      const roleOf = new Map((d.appRoles ?? []).map((r) => [r.group.toLowerCase(), r]));
       for (const name of d.assignedGroups) {
+        const role = d.appRoles ? roleOf.get(name.toLowerCase()) : undefined;
+        const roleId = role?.id ?? DEFAULT_ACCESS_ROLE_ID;
         const groupId = target.resolver.value({ ref: `${ENTRA_GROUP_KIND}/${t}:${name}`, field: "id" });
-        if (groupId && existing.some((a) => a.principalId.toLowerCase() === groupId.toLowerCase())) {
+        if (groupId && existing.some((a) => a.principalId.toLowerCase() === groupId.toLowerCase() && a.appRoleId.toLowerCase() === roleId)) {
           unchanged++;
           continue;
         }
         changes.push({
           address: `${ASSIGNMENT_KIND}/${t}:${d.realm}:${name}`, kind: ASSIGNMENT_KIND, target: t, action: "create",
-          dependsOn: [spAddress(t, d.realm)], fields: [{ path: "group", after: name }, { path: "groupId", after: groupId ?? "(known after apply)" }],
-          data: { group: name, realm: d.realm },
+          // A role must exist on the app before a group can be assigned to it.
+          dependsOn: [spAddress(t, d.realm), ...(role ? [d.address] : [])],
+          fields: [{ path: "group", after: name }, { path: "groupId", after: groupId ?? "(known after apply)" }, ...(role ? [{ path: "appRole", after: role.value }] : [])],
+          data: { group: name, realm: d.realm, ...(role ? { appRoleId: role.id } : {}) },
         });
       }
     }
@@ -42,12 +50,12 @@ export const assignmentProvider: Provider<TenantTarget, ObservedTenant> = {
   },
 
   async apply([change], target) {
-    const { group, realm } = change!.data as { group: string; realm: string };
+    const { group, realm, appRoleId } = change!.data as { group: string; realm: string; appRoleId?: string };
     const t = target.desired.name;
     const spId = target.resolver.value({ ref: spAddress(t, realm), field: "id" });
     const groupId = target.resolver.value({ ref: `${ENTRA_GROUP_KIND}/${t}:${group}`, field: "id" });
     if (!spId || !groupId) throw new Error(`${change!.address}: the service principal or the group is not known`);
-    const assignment = await target.graph.assignGroup(spId, groupId);
+    const assignment = await target.graph.assignGroup(spId, groupId, appRoleId);
     return assignment.existed ? { adopted: true } : undefined;
   },
 };

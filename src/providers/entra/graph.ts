@@ -175,6 +175,7 @@ const APP_SELECT = [
   "optionalClaims",
   "requiredResourceAccess",
   "passwordCredentials",
+  "appRoles",
 ].join(",");
 const SP_SELECT = "id,appId,displayName,appDisplayName,appRoleAssignmentRequired,accountEnabled,tags";
 const GROUP_SELECT = "id,displayName,securityEnabled,mailEnabled,groupTypes";
@@ -959,19 +960,19 @@ export function createGraphClient(opts: GraphClientOptions) {
     },
 
     /**
-     * Assigns a group (or user) to the app with the default-access role (spec 3.9). After an ambiguous failure
+     * Assigns a group (or user) to the app with the default-access role, or the app role `appRoleId` (spec 3.9). After an ambiguous failure
      * the assignments are re-read (by principal and role) before the POST is repeated. A duplicate (400
      * "already exists") is re-read and the existing assignment returned with `existed: true` (spec 3.9),
      * unless an earlier attempt of this call failed ambiguously (then it is most likely that attempt's).
      */
-    async assignGroup(spId: string, groupId: string): Promise<AppRoleAssignment & { existed?: boolean }> {
+    async assignGroup(spId: string, groupId: string, appRoleId: string = DEFAULT_ACCESS_ROLE_ID): Promise<AppRoleAssignment & { existed?: boolean }> {
       const lagging = isFresh(spId, groupId);
-      const mine = (a: AppRoleAssignment) => a.principalId.toLowerCase() === groupId.toLowerCase() && a.appRoleId === DEFAULT_ACCESS_ROLE_ID;
+      const mine = (a: AppRoleAssignment) => a.principalId.toLowerCase() === groupId.toLowerCase() && a.appRoleId.toLowerCase() === appRoleId.toLowerCase();
       let ambiguous = false;
       /** The next run's read (the assignments of the service principal) shows it: see untilShown. */
       let listed: AppRoleAssignment | undefined;
       const shown = (): Promise<boolean> =>
-        untilShown(`assignment:${spId.toLowerCase()}:${groupId.toLowerCase()}`, "the new group assignment", `servicePrincipals/${seg(spId)}/appRoleAssignedTo`, async () => {
+        untilShown(`assignment:${spId.toLowerCase()}:${groupId.toLowerCase()}${appRoleId === DEFAULT_ACCESS_ROLE_ID ? "" : `:${appRoleId.toLowerCase()}`}`, "the new group assignment", `servicePrincipals/${seg(spId)}/appRoleAssignedTo`, async () => {
           listed = (await client.listAppRoleAssignedTo(spId)).find(mine);
           return listed !== undefined;
         });
@@ -979,7 +980,7 @@ export function createGraphClient(opts: GraphClientOptions) {
         const assignment = await json<AppRoleAssignment>({
           method: "POST",
           path: `servicePrincipals/${seg(spId)}/appRoleAssignedTo`,
-          body: { principalId: groupId, resourceId: spId, appRoleId: DEFAULT_ACCESS_ROLE_ID },
+          body: { principalId: groupId, resourceId: spId, appRoleId },
           safe: false,
           recover: async () => {
             ambiguous = true;
@@ -1002,7 +1003,7 @@ export function createGraphClient(opts: GraphClientOptions) {
         if (existing) return { ...existing, existed };
         // Graph says it exists but the list does not show it yet (replication lag, spec 4.4): the wanted
         // state holds, so report it as done rather than fail a run that changed nothing.
-        return { id: "", appRoleId: DEFAULT_ACCESS_ROLE_ID, principalId: groupId, principalType: "Group", resourceId: spId, existed };
+        return { id: "", appRoleId, principalId: groupId, principalType: "Group", resourceId: spId, existed };
       }
     },
 

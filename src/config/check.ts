@@ -290,10 +290,8 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
     // get their default comment back whenever Proxmox reads a false one (Auth/Plugin.pm parse_config).
     checkText([...at, "comment"], r.comment, BUILTIN_REALMS.includes(name) ? "puts the realm's default comment back" : DROPPED);
     if (r.default) defaults.push(name);
-    // `groupsClaim: roles` on a tenant realm means app roles (issue 13 part 3); elsewhere homelab cannot define them.
-    if (r.groupsClaim === "roles" && r.tenant === undefined && !BUILTIN_REALMS.includes(name)) {
-      add([...at, "groupsClaim"], "`groupsClaim: roles` makes homelab define an app role per mapped Entra group, which only a tenant realm has", "add `tenant:` to the realm so homelab provisions its app registration, or name the claim your issuer puts the groups in (e.g. `groups`)");
-    }
+    // `groupsClaim: roles` on a tenant realm means app roles (issue 13 part 3); on an external realm it stays what it
+    // always was, the name of the claim the issuer puts groups in (Keycloak's `roles`, say), passed to Proxmox.
     if (r.leavers !== undefined) {
       if (r.tenant === undefined) add([...at, "leavers"], "`leavers` only applies to tenant realms: homelab reads leavers from the realm's Entra directory", "add `tenant:` to the realm, or remove `leavers`", true);
       else if (r.leavers !== "report") {

@@ -104,7 +104,7 @@ describe("groupsClaim: roles (app roles instead of group ids)", () => {
 });
 
 describe("validate: groupsClaim: roles", () => {
-  it("refuses it on a realm without a tenant, located at the realm's groupsClaim", async () => {
+  it("on an external realm it stays a plain claim name, passed to Proxmox as groups-claim (existing configs keep working)", async () => {
     const l = await lab(["pve1"]);
     try {
       l.write(`realms:
@@ -114,10 +114,10 @@ describe("validate: groupsClaim: roles", () => {
     groupsClaim: roles
 `);
       const r = await homelab(["-f", l.file, "validate"], { env: l.env });
-      expect(r.code).not.toBe(0);
-      expect(r.stdout + r.stderr).toMatch(/realms\.keycloak\.groupsClaim/);
-      expect(r.stdout + r.stderr).toMatch(/homelab\.yaml:\d+:\d+/);
-      expect(r.stdout + r.stderr).toMatch(/only a tenant realm/);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      const plan = await homelab(["-f", l.file, "plan"], { env: l.env });
+      expect(plan.stdout).toMatch(/\+ proxmox\.realm\/pve1:keycloak[\s\S]*groups-claim: "roles"/);
     } finally {
       await l.close();
     }

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { apply as applyCli, baseline, benchOptions, median, root } from "./lib.mjs";
-import { demoDirectory as directory, demoConfig as generate } from "./scenarios.mjs";
+import { demoDirectory as directory, demoConfig as generate, demoHeader } from "./scenarios.mjs";
 
 export { directory, generate };
 
@@ -53,18 +53,7 @@ try {
       const entra = await startEntraSim({ fixture });
       const pve = await startProxmoxSim({ unauthorizedDelayMs: 0 });
       try {
-        const header = [
-          "tenants:",
-          "  contoso:",
-          `    tenantId: ${entra.tenantId}`,
-          `    cloud: { loginUrl: "${entra.loginUrl}", graphUrl: "${entra.graphUrl}" }`,
-          `    credentials: { clientId: ${entra.automation.clientId}, clientSecret: "\${env:CONTOSO_SECRET}" }`,
-          "clusters:",
-          "  pve:",
-          `    url: ${pve.url}`,
-          `    token: { id: "${pve.adminToken.id}", secret: "\${env:PVE_TOKEN}" }`,
-          `    tls: { fingerprint: "${pve.fingerprint}" }`,
-        ].join("\n");
+        const header = demoHeader(entra, pve);
         const file = join(dir, `homelab-${n}.yaml`);
         writeFileSync(file, generate(n, header));
         const env = { ...process.env, CONTOSO_SECRET: entra.automation.clientSecret, PVE_TOKEN: pve.adminToken.secret, NO_COLOR: "1" };

@@ -21,7 +21,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { baseline, median, root, runProbed, wholeNumber } from "./lib.mjs";
-import { convergeConfig, demoConfig, demoDirectory, validateConfig } from "./scenarios.mjs";
+import { convergeConfig, demoConfig, demoDirectory, demoHeader, validateConfig } from "./scenarios.mjs";
 
 const ROWS = ["noop-1k", "demo-1k", "noop-10k", "empty-1k", "validate-5k", "version", "help"];
 const { values } = parseArgs({
@@ -75,18 +75,7 @@ async function cluster(dir, n, opts) {
 async function demo(dir, n) {
   const entra = await startEntraSim({ fixture: demoDirectory(n) });
   const pve = await startProxmoxSim({ unauthorizedDelayMs: 0 });
-  const header = [
-    "tenants:",
-    "  contoso:",
-    `    tenantId: ${entra.tenantId}`,
-    `    cloud: { loginUrl: "${entra.loginUrl}", graphUrl: "${entra.graphUrl}" }`,
-    `    credentials: { clientId: ${entra.automation.clientId}, clientSecret: "\${env:CONTOSO_SECRET}" }`,
-    "clusters:",
-    "  pve:",
-    `    url: ${pve.url}`,
-    `    token: { id: "${pve.adminToken.id}", secret: "\${env:PVE_TOKEN}" }`,
-    `    tls: { fingerprint: "${pve.fingerprint}" }`,
-  ].join("\n");
+  const header = demoHeader(entra, pve);
   const file = join(dir, `demo-${n}.yaml`);
   writeFileSync(file, demoConfig(n, header));
   const env = { ...process.env, CONTOSO_SECRET: entra.automation.clientSecret, PVE_TOKEN: pve.adminToken.secret, NO_COLOR: "1" };

@@ -132,3 +132,19 @@ export function validateConfig(n) {
   }
   return `${lines.join("\n")}\n`;
 }
+
+/** The demo's tenant and cluster, pointed at running simulators (secrets from CONTOSO_SECRET and PVE_TOKEN). */
+export function demoHeader(entra, pve) {
+  return [
+    "tenants:",
+    "  contoso:",
+    `    tenantId: ${entra.tenantId}`,
+    `    cloud: { loginUrl: "${entra.loginUrl}", graphUrl: "${entra.graphUrl}" }`,
+    `    credentials: { clientId: ${entra.automation.clientId}, clientSecret: "\${env:CONTOSO_SECRET}" }`,
+    "clusters:",
+    "  pve:",
+    `    url: ${pve.url}`,
+    `    token: { id: "${pve.adminToken.id}", secret: "\${env:PVE_TOKEN}" }`,
+    `    tls: { fingerprint: "${pve.fingerprint}" }`,
+  ].join("\n");
+}

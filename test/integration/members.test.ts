@@ -188,3 +188,58 @@ describe("members: sync and leavers: disable, end to end", () => {
     expect(user("root@pam")!.enable).not.toBe(0);
   });
 });
+
+describe("leavers: delete, end to end: an account deleted in Entra", () => {
+  let l: Lab;
+  let raw: RawClient;
+  const run = (args: string[]) => homelab(["-f", l.file, ...args], { env: l.env });
+  const pve = () => l.pve.get("pve1")!;
+  const user = (id: string) => pve().state().users!.find((u) => u.userid === id) as Record<string, any> | undefined;
+  const works = async (t: { id: string; secret: string }) => (await raw.withAuth({ token: t }).get("/access/permissions")).status === 200;
+
+  beforeAll(async () => {
+    l = await lab(["pve1"]);
+    l.write(CONFIG.replace("leavers: disable", "leavers: delete"));
+    raw = new RawClient(pve().url, pve().certPem);
+  });
+  afterAll(async () => {
+    raw.close();
+    await l.close();
+  });
+
+  it("the user goes with its ACL entries and API token; the next run is a no-op; nobody else is touched", async () => {
+    l.entra.directory.addUser({ displayName: "Carol Chen", userPrincipalName: CAROL, mail: CAROL });
+    l.entra.directory.addMember("Proxmox Admins", CAROL);
+    expect((await run(["apply"])).code).toBe(0);
+    expect(user(`${CAROL}@azure`)).toBeDefined();
+    // Given rights and a token by hand in Proxmox, outside the file.
+    const admin = raw.withAuth({ token: pve().adminToken });
+    expect((await admin.put("/access/acl", { path: "/vms", roles: "PVEVMUser", users: `${CAROL}@azure` })).status).toBe(200);
+    const made = await admin.post(`/access/users/${CAROL}@azure/token/ci`, { privsep: 0 });
+    expect(made.status, made.text).toBe(200);
+    const token = { id: `${CAROL}@azure!ci`, secret: made.json.data.value as string };
+    expect(await works(token)).toBe(true);
+
+    l.entra.directory.deleteUser(CAROL);
+    const plan = await run(["plan"]);
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(plan.stderr).toMatch(new RegExp(`warning: leaver ${CAROL}@azure on pve1: no Entra account any more; enabled in Proxmox; API tokens: ci; ACL entries: /vms PVEVMUser;`));
+    expect(plan.stdout).toContain(`- proxmox.user/pve1:${CAROL}@azure`);
+
+    const r = await run(["apply"]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(user(`${CAROL}@azure`)).toBeUndefined();
+    expect((pve().state().acl ?? []).filter((e: any) => e.ugid === `${CAROL}@azure`)).toEqual([]);
+    expect(await works(token)).toBe(false);
+    expect(user("jane@contoso.com@azure")).toBeDefined();
+    expect(user("root@pam")).toBeDefined();
+
+    l.entra.clearLog();
+    pve().clearLog();
+    const again = await run(["apply", "--detailed-exitcode"]);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/^No changes\./);
+    expect(pveWrites(l)).toEqual([]);
+    expect(graphWrites(l)).toEqual([]);
+  });
+});

@@ -96,6 +96,12 @@ describe("groupsClaim: roles (app roles instead of group ids)", () => {
     const patches = graphWrites(l).filter((w) => w.method === "PATCH" && w.path.includes(a.id));
     expect(patches.map((p) => p.status)).toEqual([204, 204]);
     expect((a.appRoles as any[]).map((x) => `${x.value} ${x.isEnabled}`)).toEqual(["admins true"]);
+    // The group's assignment to the removed role goes in the same run: only admins' assignment stays.
+    expect(r.stdout).toMatch(/- entra\.assignment\/contoso:azure:VM Operators\/operators/);
+    expect(graphWrites(l).filter((w) => w.method === "DELETE" && w.path.includes("/appRoleAssignedTo/")).map((w) => w.status)).toEqual([204]);
+    const state = l.entra.state() as any;
+    const sp = state.servicePrincipals.find((x: any) => x.appId === a.appId);
+    expect(state.appRoleAssignments.filter((x: any) => x.resourceId === sp.id).map((x: any) => x.principalDisplayName)).toEqual(["Proxmox Admins"]);
     // The remaining role still reaches Proxmox.
     const jane = signedIn(await signInThrough(pve(), "azure", "jane@contoso.com"));
     expect(jane.groups).toEqual(["admins-azure"]);

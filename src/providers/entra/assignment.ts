@@ -3,6 +3,7 @@ import type { PlanPart, Provider } from "../../engine/provider.js";
 import { DEFAULT_ACCESS_ROLE_ID } from "./graph.js";
 import { ENTRA_GROUP_KIND } from "./group.js";
 import { spAddress } from "./service-principal.js";
+import { isHomelabRole, type AppRole } from "./application.js";
 import { appOf, type ObservedTenant, type TenantTarget } from "./target.js";
 
 export const ASSIGNMENT_KIND = "entra.assignment";
@@ -12,7 +13,8 @@ export const ASSIGNMENT_KIND = "entra.assignment";
  * ApplicationGroup` its members' tokens carry it in the groups claim (5.3). With `groupsClaim: roles` (issue 13
  * part 3) each group is assigned to its own app role instead, whose value its members' tokens carry in the
  * `roles` claim. A role that goes is disabled and removed by the application planner; its assignments then
- * name no role and put nothing in tokens (they are left in place, like every assignment homelab did not plan).
+ * name no role and put nothing in tokens, so homelab removes the assignments to the roles it removes (a role made
+ * by hand, and its assignments, are left alone).
  */
 export const assignmentProvider: Provider<TenantTarget, ObservedTenant> = {
   kind: ASSIGNMENT_KIND,
@@ -45,11 +47,33 @@ export const assignmentProvider: Provider<TenantTarget, ObservedTenant> = {
           data: { group: name, realm: d.realm, ...(role ? { appRoleId: role.id } : {}) },
         });
       }
+      // Assignments to a role homelab defined and now removes (its mapped group left the file): they would name no
+      // role and put nothing in tokens, so they go in the same run (issue 13 part 3).
+      if (app && sp) {
+        const wanted = new Set((d.appRoles ?? []).map((r) => r.id.toLowerCase()));
+        const going = new Map(((Array.isArray(app.appRoles) ? app.appRoles : []) as AppRole[]).filter((r) => isHomelabRole(r) && !wanted.has(r.id.toLowerCase())).map((r) => [r.id.toLowerCase(), r]));
+        for (const a of existing) {
+          const role = going.get(a.appRoleId.toLowerCase());
+          if (!role) continue;
+          changes.push({
+            address: `${ASSIGNMENT_KIND}/${t}:${d.realm}:${a.principalDisplayName ?? a.principalId}/${role.value ?? role.id}`, kind: ASSIGNMENT_KIND, target: t, action: "delete",
+            reason: `app role ${role.value ?? role.id} is removed`,
+            dependsOn: [],
+            fields: [{ path: "group", before: a.principalDisplayName ?? a.principalId }, { path: "appRole", before: role.value ?? role.id }],
+            data: { realm: d.realm, spId: sp.id, assignmentId: a.id },
+          });
+        }
+      }
     }
     return { changes, unchanged };
   },
 
   async apply([change], target) {
+    if (change!.action === "delete") {
+      const { spId, assignmentId } = change!.data as { spId: string; assignmentId: string };
+      await target.graph.removeAssignment(spId, assignmentId);
+      return;
+    }
     const { group, realm, appRoleId } = change!.data as { group: string; realm: string; appRoleId?: string };
     const t = target.desired.name;
     const spId = target.resolver.value({ ref: spAddress(t, realm), field: "id" });

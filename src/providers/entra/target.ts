@@ -10,7 +10,7 @@ export interface TenantTarget {
     GraphClient,
     | "listApplicationsByTag" | "findApplicationsByDisplayName" | "createApplication" | "updateApplication" | "addPassword" | "removePassword" | "waitForPassword"
     | "findServicePrincipal" | "createServicePrincipal" | "listAppRoleAssignedTo" | "assignGroup" | "findGroupsByDisplayName"
-    | "servicePrincipalOfCaller" | "listTransitiveUserMembers" | "listUserStatuses"
+    | "servicePrincipalOfCaller" | "removeAssignment" | "listTransitiveUserMembers" | "listUserStatuses"
   >;
   resolver: Resolver;
   /** The clock secret lifetimes are measured against. */

@@ -32,6 +32,15 @@ export function requestTimeouts(env: NodeJS.ProcessEnv = process.env): Timeouts 
   };
 }
 
+/**
+ * The timeouts a client uses: the ones it was given, the rest from the environment (read only when one is missing,
+ * so a client given both never trips over a bad variable).
+ */
+export function timeoutsWith(given: { connectMs?: number | undefined; responseMs?: number | undefined }, env: NodeJS.ProcessEnv = process.env): Timeouts {
+  const fromEnv = given.connectMs === undefined || given.responseMs === undefined ? requestTimeouts(env) : undefined;
+  return { connectMs: given.connectMs ?? fromEnv!.connectMs, responseMs: given.responseMs ?? fromEnv!.responseMs };
+}
+
 function secondsVar(env: NodeJS.ProcessEnv, name: string, fallbackMs: number): number {
   const raw = env[name];
   if (raw === undefined || raw.trim() === "") return fallbackMs;

@@ -4,7 +4,7 @@ import { Secret } from "../../config/secret.js";
 import { AuthError, RemoteError, UserError } from "../../core/errors.js";
 import { redact } from "../../log/redact.js";
 import { backoff, retryAfterMs, sleep } from "./network.js";
-import { gotTimeouts, isTimeout, requestTimeouts, timeoutHint, timeoutText, type Timeouts } from "../timeouts.js";
+import { gotTimeouts, isTimeout, timeoutHint, timeoutText, timeoutsWith } from "../timeouts.js";
 import { watchRequest } from "../waits.js";
 // Type-only: a Graph client loads got, not msal (a bootstrap may bring its own token source).
 import type { TokenSource } from "./token.js";
@@ -238,8 +238,7 @@ export function createGraphClient(opts: GraphClientOptions) {
   let skewMs = 0;
 
   // Connect and answer timeouts (HOMELAB_CONNECT_TIMEOUT_S, HOMELAB_REQUEST_TIMEOUT_S; issue 10 item 10).
-  const fromEnv = requestTimeouts();
-  const timeouts: Timeouts = { connectMs: fromEnv.connectMs, responseMs: opts.timeoutMs ?? fromEnv.responseMs };
+  const timeouts = timeoutsWith({ responseMs: opts.timeoutMs });
   const http: Got = got.extend({
     prefixUrl: base,
     throwHttpErrors: false,

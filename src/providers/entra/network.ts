@@ -1,6 +1,6 @@
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from "@azure/msal-node";
 import got, { type Got, type Response } from "got";
-import { gotTimeouts, isTimeout, requestTimeouts, timeoutText, type Timeouts } from "../timeouts.js";
+import { gotTimeouts, isTimeout, timeoutsWith, timeoutText, type Timeouts } from "../timeouts.js";
 import { watchRequest } from "../waits.js";
 import type { RetryEvent } from "./types.js";
 
@@ -51,8 +51,7 @@ export class GotNetworkModule implements INetworkModule {
 
   /** `timeoutMs`: the response timeout, `connectTimeoutMs` the connect one; each defaults to its variable (timeouts.ts). */
   constructor(opts: { timeoutMs?: number; connectTimeoutMs?: number } = {}) {
-    const fromEnv = opts.timeoutMs === undefined || opts.connectTimeoutMs === undefined ? requestTimeouts() : undefined;
-    this.timeouts = { connectMs: opts.connectTimeoutMs ?? fromEnv!.connectMs, responseMs: opts.timeoutMs ?? fromEnv!.responseMs };
+    this.timeouts = timeoutsWith({ connectMs: opts.connectTimeoutMs, responseMs: opts.timeoutMs });
     this.http = got.extend({
       throwHttpErrors: false,
       retry: { limit: 0 },

@@ -32,7 +32,7 @@ import got, { type Got, type Response } from "got";
 import type { TlsSettings } from "../../core/desired.js";
 import type { Secret } from "../../config/secret.js";
 import { redact, registerSecret } from "../../log/redact.js";
-import { isTimeout, requestTimeouts, timeoutText } from "../timeouts.js";
+import { isTimeout, timeoutsWith, timeoutText } from "../timeouts.js";
 import { watchRequest } from "../waits.js";
 import { httpError, transportError, type RequestDescription } from "./errors.js";
 import { PinnedAgent, readCaFile } from "./tls.js";
@@ -302,8 +302,7 @@ export class ProxmoxClient {
     this.#tokenId = opts.token.id;
     this.#secret = opts.token.secret;
     this.#tls = opts.tls;
-    const fromEnv = opts.connectTimeoutMs === undefined || opts.timeoutMs === undefined ? requestTimeouts() : undefined;
-    this.#timeouts = { connectMs: opts.connectTimeoutMs ?? fromEnv!.connectMs, responseMs: opts.timeoutMs ?? fromEnv!.responseMs };
+    this.#timeouts = timeoutsWith({ connectMs: opts.connectTimeoutMs, responseMs: opts.timeoutMs });
     this.#retries = Math.max(0, opts.retries ?? DEFAULT_RETRIES);
     this.#retryBaseMs = Math.max(0, opts.retryBaseDelayMs ?? DEFAULT_RETRY_BASE_MS);
     this.#onRetry = opts.onRetry;

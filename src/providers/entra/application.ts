@@ -69,7 +69,8 @@ export function graphRole(r: DesiredAppRole, realm: string): AppRole {
 /** A role as the plan shows and compares it: `value (display name)`, with `, disabled` when it is. */
 const shownRole = (r: AppRole): string => `${r.value ?? "(no value)"} (${r.displayName ?? ""}${r.isEnabled === false ? ", disabled" : ""})`;
 
-const observedRoles = (a: EntraApplication): AppRole[] => (Array.isArray(a.appRoles) ? (a.appRoles as AppRole[]) : []);
+/** The app roles an app has, as read (none when Graph gave no list). */
+export const observedRoles = (a: EntraApplication): AppRole[] => (Array.isArray(a.appRoles) ? (a.appRoles as AppRole[]) : []);
 
 function sameRole(a: AppRole, b: AppRole): boolean {
   return (

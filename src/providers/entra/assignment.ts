@@ -3,7 +3,7 @@ import type { PlanPart, Provider } from "../../engine/provider.js";
 import { DEFAULT_ACCESS_ROLE_ID } from "./graph.js";
 import { ENTRA_GROUP_KIND } from "./group.js";
 import { spAddress } from "./service-principal.js";
-import { isHomelabRole, type AppRole } from "./application.js";
+import { isHomelabRole, observedRoles } from "./application.js";
 import { appOf, type ObservedTenant, type TenantTarget } from "./target.js";
 
 export const ASSIGNMENT_KIND = "entra.assignment";
@@ -51,7 +51,7 @@ export const assignmentProvider: Provider<TenantTarget, ObservedTenant> = {
       // role and put nothing in tokens, so they go in the same run (issue 13 part 3).
       if (app && sp) {
         const wanted = new Set((d.appRoles ?? []).map((r) => r.id.toLowerCase()));
-        const going = new Map(((Array.isArray(app.appRoles) ? app.appRoles : []) as AppRole[]).filter((r) => isHomelabRole(r) && !wanted.has(r.id.toLowerCase())).map((r) => [r.id.toLowerCase(), r]));
+        const going = new Map(observedRoles(app).filter((r) => isHomelabRole(r) && !wanted.has(r.id.toLowerCase())).map((r) => [r.id.toLowerCase(), r]));
         for (const a of existing) {
           const role = going.get(a.appRoleId.toLowerCase());
           if (!role) continue;

@@ -3,6 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startEntraSim, type EntraSim, type EntraSimOptions } from "../../src/sim/entra/index.js";
 import { startProxmoxSim, type ProxmoxSim } from "../../src/sim/proxmox/index.js";
+import { expect } from "vitest";
+import { homelab, type RunResult } from "./cli.js";
 
 export const DIRECTORY = {
   users: [
@@ -80,3 +82,15 @@ access:
 /** Requests that change something, on Graph and on every cluster of a lab. */
 export const graphWrites = (l: Lab) => l.entra.requestLog.filter((r) => r.api === "graph" && r.method !== "GET");
 export const pveWrites = (l: Lab) => [...l.pve.values()].flatMap((s) => s.requestLog.filter((r) => r.method !== "GET"));
+
+/** A run that must change nothing: `apply --detailed-exitcode` exits 0, says "No changes", and writes to neither side. */
+export async function expectNoop(l: Lab): Promise<RunResult> {
+  l.entra.clearLog();
+  for (const sim of l.pve.values()) sim.clearLog();
+  const r = await homelab(["-f", l.file, "apply", "--detailed-exitcode"], { env: l.env });
+  expect(r.code, r.stdout + r.stderr).toBe(0);
+  expect(r.stdout).toMatch(/^No changes\./);
+  expect(graphWrites(l)).toEqual([]);
+  expect(pveWrites(l)).toEqual([]);
+  return r;
+}

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_USER_PASSWORD, signIn } from "../../src/sim/entra/index.js";
 import { RawClient } from "../../src/sim/proxmox/index.js";
 import { homelab } from "../helpers/cli.js";
-import { graphWrites, lab, pveWrites, type Lab } from "../helpers/lab.js";
+import { expectNoop, lab, type Lab } from "../helpers/lab.js";
 
 /**
  * Issue 13, the whole story against both simulators with the built CLI: `members: sync` creates a member's
@@ -37,16 +37,7 @@ describe("members: sync and leavers: disable, end to end", () => {
   const pve = () => l.pve.get("pve1")!;
   const user = (id: string) => pve().state().users!.find((u) => u.userid === id) as Record<string, any> | undefined;
   /** A no-op run: exit 0, "No changes", not one write on either side. */
-  const noop = async () => {
-    l.entra.clearLog();
-    pve().clearLog();
-    const r = await run(["apply", "--detailed-exitcode"]);
-    expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^No changes\./);
-    expect(pveWrites(l)).toEqual([]);
-    expect(graphWrites(l)).toEqual([]);
-    return r;
-  };
+  const noop = () => expectNoop(l);
   type Row = { id: string; realm: string; cluster?: string; ok: boolean; warning?: boolean; detail: string };
   const verifyRow = async (id: string) => {
     const r = await run(["verify", "--json"]);
@@ -234,12 +225,6 @@ describe("leavers: delete, end to end: an account deleted in Entra", () => {
     expect(user("jane@contoso.com@azure")).toBeDefined();
     expect(user("root@pam")).toBeDefined();
 
-    l.entra.clearLog();
-    pve().clearLog();
-    const again = await run(["apply", "--detailed-exitcode"]);
-    expect(again.code, again.stdout + again.stderr).toBe(0);
-    expect(again.stdout).toMatch(/^No changes\./);
-    expect(pveWrites(l)).toEqual([]);
-    expect(graphWrites(l)).toEqual([]);
+    await expectNoop(l);
   });
 });

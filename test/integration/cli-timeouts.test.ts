@@ -141,13 +141,15 @@ describe("after the final error (issue 10, should fix)", () => {
       res.end();
     }));
     // Refuses the token: an AuthError, which verify throws at once (exit 4) while the other cluster is read.
-    // Late (600 ms), so that b's retries (backoff 250 ms, 500 ms, 1 s, halved by jitter at most) are under way then.
+    // Late (300 ms), so that b's retries (backoff 250 ms, 500 ms, 1 s, halved by jitter at most) are under way then,
+    // but early enough that a's refusal comes before b's three retries could all be made (at the soonest
+    // 125 + 250 + 500 ms after its first answer). At 600 ms this failed about half the runs on an idle machine.
     refusing = await listen(createHttpsServer({ cert: cert.certPem, key: cert.keyPem }, (_req, res) => {
       const body = JSON.stringify({ data: null, message: "authentication failure" });
       setTimeout(() => {
         res.writeHead(401, "authentication failure", { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) });
         res.end(body);
-      }, 600);
+      }, 300);
     }));
   });
 

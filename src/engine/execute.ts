@@ -46,7 +46,15 @@ export interface Outcome {
 }
 
 export interface ExecuteOptions {
+  /** Units in flight at once, over all targets (default 4). */
   concurrency?: number;
+  /**
+   * Units in flight at once on one target (default: `concurrency`, so only the overall bound applies). Whatever
+   * the limits, free slots go to the targets in turn (round robin), so that ten clusters progress side by side
+   * instead of one after the other in plan order: a Proxmox cluster applies writes one at a time under its
+   * config lock, so what shortens a multi-cluster run is clusters working in parallel, not one cluster's queue.
+   */
+  perTarget?: number;
   onStart?(changes: Change[]): void;
   onDone?(outcome: Outcome): void;
   /**
@@ -77,14 +85,23 @@ interface Unit {
   deps: Set<string>;
 }
 
+/** One target's units that are ready to start (FIFO), and how many of its units are in flight. */
+interface TargetQueue {
+  ready: Unit[];
+  head: number;
+  running: number;
+}
+
 /**
  * Run a plan over the dependency graph: a change starts when everything it depends on has settled;
- * independent units run concurrently up to `concurrency`; a failure skips only the changes that depend
- * on it (transitively) while unrelated work carries on. Changes that share a batch key are grouped into
- * one unit up front, so they wait for each other's dependencies and go out as one call.
+ * independent units run concurrently up to `concurrency` (and `perTarget` on one target), the targets taking
+ * turns; a failure skips only the changes that depend on it (transitively) while unrelated work carries on.
+ * Changes that share a batch key are grouped into one unit up front, so they wait for each other's
+ * dependencies and go out as one call. Scheduling costs O(1) per unit: a settled call wakes the loop once.
  */
 export async function execute(plan: Plan, appliers: ReadonlyMap<string, Applier>, opts: ExecuteOptions = {}): Promise<Outcome[]> {
   const concurrency = Math.max(1, opts.concurrency ?? 4);
+  const perTarget = Math.max(1, opts.perTarget ?? concurrency);
   const deps = dependencyGraph(plan.changes);
   const outcomes = new Map<string, Outcome>();
 
@@ -108,14 +125,23 @@ export async function execute(plan: Plan, appliers: ReadonlyMap<string, Applier>
     for (const m of u.members) for (const d of deps.get(m.address)!) if (!own.has(d)) u.deps.add(d);
   }
 
-  // Ready queue: each unit counts its unsettled dependencies; settling a change wakes the units waiting on it.
+  // Ready queues, one per target in the order targets first appear: each unit counts its unsettled
+  // dependencies; settling a change makes the units waiting on it ready.
+  const queues = new Map<string, TargetQueue>();
+  for (const u of units) if (!queues.has(u.members[0]!.target)) queues.set(u.members[0]!.target, { ready: [], head: 0, running: 0 });
+  const turns = [...queues.values()];
+  let turn = 0;
+  let readyCount = 0;
+  const makeReady = (u: Unit) => {
+    queues.get(u.members[0]!.target)!.ready.push(u);
+    readyCount++;
+  };
   const waiting = new Map<Unit, number>();
   const dependents = new Map<string, Unit[]>();
-  const ready: Unit[] = [];
   for (const u of units) {
     waiting.set(u, u.deps.size);
     for (const d of u.deps) (dependents.get(d) ?? dependents.set(d, []).get(d)!).push(u);
-    if (u.deps.size === 0) ready.push(u);
+    if (u.deps.size === 0) makeReady(u);
   }
 
   const settle = (c: Change, status: Status, extra: Partial<Outcome> = {}) => {
@@ -126,7 +152,7 @@ export async function execute(plan: Plan, appliers: ReadonlyMap<string, Applier>
     for (const u of dependents.get(c.address) ?? []) {
       const left = waiting.get(u)! - 1;
       waiting.set(u, left);
-      if (left === 0) ready.push(u);
+      if (left === 0) makeReady(u);
     }
   };
   /** The failed or skipped dependency that blocks `c`, if any. */
@@ -139,8 +165,9 @@ export async function execute(plan: Plan, appliers: ReadonlyMap<string, Applier>
   };
 
   let started = 0;
-  let next = 0; // ready[next..] are waiting to start
   const running = new Set<Promise<void>>();
+  /** Resolves the loop's current wait: called when a call settles (one wake per settle, not one race per unit). */
+  let wake: () => void = () => {};
   /** What each running call applies (to account for it if an interrupt stops waiting for it). */
   const inFlight = new Map<Promise<void>, Change[]>();
   /** Targets that stopped, with the address of the change whose failure stopped them. */
@@ -160,8 +187,10 @@ export async function execute(plan: Plan, appliers: ReadonlyMap<string, Applier>
     }
     if (runnable.length === 0) return;
     opts.onStart?.(runnable);
+    const queue = queues.get(u.members[0]!.target)!;
+    queue.running++;
     const t0 = performance.now();
-    const p = appliers
+    const p: Promise<void> = appliers
       .get(u.kind)!
       .apply(runnable)
       .then(
@@ -176,17 +205,40 @@ export async function execute(plan: Plan, appliers: ReadonlyMap<string, Applier>
           for (const m of runnable) settle(m, "failed", { error, ms });
         },
       )
-      .finally(() => running.delete(p));
+      .finally(() => {
+        running.delete(p);
+        queue.running--;
+        wake();
+      });
     running.add(p);
     inFlight.set(p, runnable);
+  };
+
+  /**
+   * Start ready units while slots are free, the targets taking turns: one unit of the next target that has one
+   * ready and a free slot of its own. A start can settle units at once (skipped), making others ready: the scan
+   * goes on until a whole round of targets starts nothing.
+   */
+  const pump = () => {
+    for (let idle = 0; idle < turns.length && running.size < concurrency && readyCount > 0; ) {
+      const q = turns[turn]!;
+      turn = (turn + 1) % turns.length;
+      if (q.head < q.ready.length && q.running < perTarget) {
+        const u = q.ready[q.head]!;
+        q.ready[q.head++] = undefined as unknown as Unit; // let the started unit go
+        readyCount--;
+        start(u);
+        idle = 0;
+      } else idle++;
+    }
   };
 
   const stopped = abortPromise(opts.signal);
   while (started < units.length || running.size > 0) {
     if (opts.signal?.aborted) break;
-    while (next < ready.length && running.size < concurrency) start(ready[next++]!);
-    if (running.size > 0) await Promise.race([...running, stopped.promise]);
-    else if (next >= ready.length && started < units.length) throw new Error("executor stalled: unsatisfiable dependencies"); // cannot happen for an acyclic graph
+    pump();
+    if (running.size > 0) await Promise.race([new Promise<void>((r) => (wake = r)), stopped.promise]);
+    else if (started < units.length) throw new Error("executor stalled: unsatisfiable dependencies"); // cannot happen for an acyclic graph
   }
   stopped.dispose();
   if (opts.signal?.aborted) {

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { CycleError, topologicalOrder } from "../../src/core/graph.js";
 import type { Change, Plan } from "../../src/core/plan.js";
 import { execute, InFlightError, type Applier, type Outcome } from "../../src/engine/execute.js";
+import { mulberry32 } from "../../src/sim/rng.js";
 
 const ch = (address: string, dependsOn: string[] = [], extra: Partial<Change> = {}): Change => ({ address, kind: address.split("/")[0]!, target: "t", action: "create", fields: [], dependsOn, ...extra });
 const planOf = (...changes: Change[]): Plan => ({ changes, unchanged: 0, warnings: [] });
@@ -85,6 +86,94 @@ describe("execute", () => {
     const r = recorder(["a"]);
     const out = await execute(planOf(ch("a/1", ["x/unchanged"])), r.appliers);
     expect(out[0]!.status).toBe("ok");
+  });
+
+  describe("several targets (issue 12: 10 clusters side by side)", () => {
+    /** An applier over every kind that tracks units in flight, overall and per target, and the order of starts. */
+    function perTargetRecorder(kinds: string[], delayMs: (c: Change) => number, fail: ReadonlySet<string> = new Set()) {
+      const starts: Change[] = [];
+      const inFlight = new Map<string, number>();
+      const peaks = new Map<string, number>();
+      let running = 0;
+      let peak = 0;
+      const settled = new Set<string>();
+      const violations: string[] = [];
+      const appliers = new Map<string, Applier>(kinds.map((kind) => [kind, {
+        kind,
+        async apply(changes) {
+          const t = changes[0]!.target;
+          for (const c of changes) for (const d of c.dependsOn) if (!settled.has(d)) violations.push(`${c.address} started before ${d} settled`);
+          starts.push(...changes);
+          running++;
+          peak = Math.max(peak, running);
+          inFlight.set(t, (inFlight.get(t) ?? 0) + 1);
+          peaks.set(t, Math.max(peaks.get(t) ?? 0, inFlight.get(t)!));
+          await new Promise((r) => setTimeout(r, delayMs(changes[0]!)));
+          running--;
+          inFlight.set(t, inFlight.get(t)! - 1);
+          for (const c of changes) settled.add(c.address);
+          if (changes.some((c) => fail.has(c.address))) throw new Error(`boom ${changes[0]!.address}`);
+        },
+      }]));
+      return { appliers, starts, peak: () => peak, peaks, violations };
+    }
+
+    it("gives free slots to the targets in turn, not to the first target's queue", async () => {
+      // Plan order is target by target: all of t0's changes come first. Two slots: one for each target.
+      const plan = planOf(...["t0", "t1"].flatMap((t) => Array.from({ length: 6 }, (_, i) => ch(`a/${t}-${i}`, [], { target: t }))));
+      const r = perTargetRecorder(["a"], () => 2);
+      await execute(plan, r.appliers, { concurrency: 2 });
+      expect(r.starts.slice(0, 4).map((c) => c.target)).toEqual(["t0", "t1", "t0", "t1"]);
+      expect(r.peaks.get("t0")).toBe(1);
+      expect(r.peaks.get("t1")).toBe(1);
+    });
+
+    it("bounds each target by perTarget and all of them by concurrency", async () => {
+      const plan = planOf(...["t0", "t1", "t2"].flatMap((t) => Array.from({ length: 8 }, (_, i) => ch(`a/${t}-${i}`, [], { target: t }))));
+      const r = perTargetRecorder(["a"], () => 3);
+      const out = await execute(plan, r.appliers, { concurrency: 5, perTarget: 2 });
+      expect(out.every((o) => o.status === "ok")).toBe(true);
+      expect(r.peak()).toBe(5);
+      expect(Math.max(...r.peaks.values())).toBe(2);
+      // One target alone: perTarget is its bound, whatever the overall one.
+      const one = perTargetRecorder(["a"], () => 2);
+      await execute(planOf(...Array.from({ length: 8 }, (_, i) => ch(`a/${i}`))), one.appliers, { concurrency: 8, perTarget: 3 });
+      expect(one.peak()).toBe(3);
+    });
+
+    it("seeded: any DAG over several targets: dependencies first, both bounds kept, failures skip exactly their dependents", async () => {
+      const seed = Number(process.env.SEED ?? Date.now() % 100000);
+      const rnd = mulberry32(seed);
+      const int = (n: number) => Math.floor(rnd() * n);
+      for (let round = 0; round < 25; round++) {
+        const targets = Array.from({ length: 1 + int(4) }, (_, i) => `t${i}`);
+        const changes: Change[] = [];
+        for (let i = 0; i < 5 + int(40); i++) {
+          const target = targets[int(targets.length)]!;
+          const same = changes.filter((c) => c.target === target);
+          const deps = same.length && rnd() < 0.5 ? [...new Set(Array.from({ length: 1 + int(2) }, () => same[int(same.length)]!.address))] : [];
+          changes.push(ch(`${["a", "b"][int(2)]}/${target}-${i}`, deps, { target }));
+        }
+        const fail = new Set(changes.filter(() => rnd() < 0.1).map((c) => c.address));
+        const concurrency = 1 + int(6);
+        const perTarget = rnd() < 0.3 ? undefined : 1 + int(4);
+        const at = `seed ${seed} round ${round} (concurrency ${concurrency}, perTarget ${perTarget})`;
+        const delay = new Map(changes.map((c) => [c.address, int(3)]));
+        const r = perTargetRecorder(["a", "b"], (c) => delay.get(c.address)!, fail);
+        const out = await execute(planOf(...changes), r.appliers, { concurrency, ...(perTarget !== undefined ? { perTarget } : {}) });
+        expect(r.violations, at).toEqual([]);
+        expect(r.peak(), at).toBeLessThanOrEqual(concurrency);
+        for (const p of r.peaks.values()) expect(p, at).toBeLessThanOrEqual(perTarget ?? concurrency);
+        // Expected outcome: failed if chosen to fail, skipped if a dependency did not succeed, else ok.
+        const want = new Map<string, string>();
+        for (const c of changes) {
+          const blocked = c.dependsOn.some((d) => want.get(d) !== "ok");
+          want.set(c.address, blocked ? "skipped" : fail.has(c.address) ? "failed" : "ok");
+        }
+        expect(Object.fromEntries(out.map((o) => [o.address, o.status])), at).toEqual(Object.fromEntries(want));
+        expect(r.starts.map((c) => c.address).sort(), at).toEqual(changes.filter((c) => want.get(c.address) !== "skipped").map((c) => c.address).sort());
+      }
+    });
   });
 
   describe("an abort signal (SIGINT/SIGTERM, issue 10 item 5)", () => {

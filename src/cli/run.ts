@@ -4,7 +4,8 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ExitCode, UserError } from "../core/errors.js";
 import { requestTimeouts } from "../providers/timeouts.js";
-import { commandHelp, COMMANDS, globalHelp, isCommand, OPTIONS, refuseForeign, type OptionName } from "./options.js";
+import { cacheDisabledByEnv, configureConfigCache } from "../config/cache.js";
+import { accepted, commandHelp, COMMANDS, globalHelp, isCommand, OPTIONS, refuseForeign, type OptionName } from "./options.js";
 import { installSignalHandlers } from "./signals.js";
 import { bufferOutput, consoleIo, endOutput, flushOutput, reportError, type Io } from "./output.js";
 
@@ -69,6 +70,14 @@ export async function main(argv: string[]): Promise<number> {
     for (const t of tokens) if (t.kind === "option" && !given.has(t.name as OptionName)) given.set(t.name as OptionName, t.rawName);
     refuseForeign(command, given);
     if (command === "version") return printVersion(io);
+    // The config cache (src/config/cache.ts) for every command that loads a config: on unless --no-cache or
+    // HOMELAB_NO_CACHE=1; with --debug, an entry ignored or not written says why.
+    if (accepted(command).has("no-cache")) {
+      configureConfigCache({
+        enabled: !(values["no-cache"] ?? false) && !cacheDisabledByEnv(),
+        ...(values.debug ? { debug: (line: string) => io.err(`debug ${line}`) } : {}),
+      });
+    }
     // A bad HOMELAB_*_TIMEOUT_S is an argument error before anything starts.
     if (COMMANDS[command]!.network) requestTimeouts();
     const file = values.file ?? "homelab.yaml";

@@ -3,6 +3,7 @@ import { dirname, join, resolve as resolvePath } from "node:path";
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from "yaml";
 import { ConfigError, UserError, type ConfigProblem } from "../core/errors.js";
 import { printable } from "../core/printable.js";
+import { fastParse } from "./fast-yaml.js";
 import { FileReadError, formatBytes, readBounded } from "../core/read-file.js";
 
 /** One path segment into the config: a map key or an array index. */
@@ -28,8 +29,11 @@ export interface SourceFile {
   display: string;
   /** Absolute path. */
   abs: string;
-  doc: Document.Parsed;
-  lines: LineCounter;
+  /**
+   * The document with source positions. A file read by the fast reader (fast-yaml.ts) is parsed again with
+   * positions only when a place in it must be named (a problem, a warning), on the first call.
+   */
+  positions(): { doc: Document.Parsed; lines: LineCounter };
 }
 
 export interface Location {
@@ -54,16 +58,96 @@ export interface LoadedConfig {
  * files, non-mapping documents, keys defined in two files) at once; schema checks come after.
  */
 export function loadConfig(target: string): LoadedConfig {
-  const files = listFiles(target);
+  return parseConfigFiles(readConfigFiles(target)).loaded;
+}
+
+/** One config file's bytes, as read (a file that could not be read is reported by parseConfigFiles). */
+export interface ConfigFileBytes {
+  display: string;
+  bytes: Buffer | undefined;
+  /** Why it could not be read. */
+  problem?: ConfigProblem;
+}
+
+/** Read the files of `target` (one file, or a directory's `*.yaml` files in name order), not parsing them yet. */
+export function readConfigFiles(target: string): ConfigFileBytes[] {
+  return listFiles(target).map((display) => {
+    try {
+      return { display, bytes: readBounded(display, { limit: MAX_CONFIG_FILE_BYTES, what: "config file" }) };
+    } catch (err) {
+      if (!(err instanceof FileReadError)) throw err;
+      return {
+        display,
+        bytes: undefined,
+        problem: {
+          file: display,
+          path: "",
+          message: err.why,
+          ...(err.reason === "special" || err.reason === "too-large" || err.reason === "directory"
+            ? { hint: `a config is a regular YAML file of at most ${formatBytes(MAX_CONFIG_FILE_BYTES)} (or a directory of them); pass it with -f PATH` }
+            : {}),
+        },
+      };
+    }
+  });
+}
+
+/**
+ * Parse and merge files read by readConfigFiles. Throws ConfigError with every syntax-level problem at once.
+ * `perFile` is each file's own value before merging (what the config cache keeps, src/config/cache.ts).
+ */
+export function parseConfigFiles(files: readonly ConfigFileBytes[]): { loaded: LoadedConfig; perFile: Record<string, unknown>[] } {
   const problems: ConfigProblem[] = [];
   const parsed: { src: SourceFile; data: Record<string, unknown> }[] = [];
-  for (const display of files) {
-    const r = parseFile(display, problems);
+  for (const f of files) {
+    if (f.problem || !f.bytes) {
+      if (f.problem) problems.push(f.problem);
+      continue;
+    }
+    const decoded = decode(f.bytes);
+    if ("problem" in decoded) {
+      problems.push({ file: f.display, ...decoded.problem, path: "" });
+      continue;
+    }
+    const r = parseText(f.display, decoded.text, problems);
     if (r) parsed.push(r);
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  return merge(parsed);
+  return { loaded: merge(parsed), perFile: parsed.map((p) => p.data) };
 }
+
+/**
+ * A LoadedConfig from values known to be what these files parse to (a config cache hit): no parsing now;
+ * positions, if a place must be named, come from parsing the same bytes on first need.
+ */
+export function loadedFromValues(files: readonly { display: string; bytes: Buffer }[], perFile: Record<string, unknown>[]): LoadedConfig {
+  return merge(files.map((f, i) => ({ src: lazySource(f.display, () => textOf(f.bytes)), data: perFile[i]! })));
+}
+
+function textOf(bytes: Buffer): string {
+  const d = decode(bytes);
+  if ("problem" in d) throw new Error("internal error: a cached config file no longer decodes");
+  return d.text.replace(/\r(?!\n)/g, "\n");
+}
+
+/** A source whose positions are parsed from `text()` on first need (memoized). */
+function lazySource(display: string, text: () => string): SourceFile {
+  let pos: { doc: Document.Parsed; lines: LineCounter } | undefined;
+  return {
+    display,
+    abs: resolvePath(display),
+    positions() {
+      if (!pos) {
+        const lines = new LineCounter();
+        pos = { doc: parseDocument(text(), { lineCounter: lines, ...PARSE_OPTIONS }), lines };
+      }
+      return pos;
+    },
+  };
+}
+
+/** The yaml library's options (uniqueKeys is off because duplicates are reported by findDuplicateKeys with both places named). */
+const PARSE_OPTIONS = { uniqueKeys: false, prettyErrors: false, version: "1.2", strict: true } as const;
 
 function listFiles(target: string): string[] {
   let st;
@@ -94,35 +178,15 @@ export function loadConfigText(text: string, display: string): LoadedConfig {
   return merge([r]);
 }
 
-function parseFile(display: string, problems: ConfigProblem[]): { src: SourceFile; data: Record<string, unknown> } | undefined {
-  let bytes: Buffer;
-  try {
-    bytes = readBounded(display, { limit: MAX_CONFIG_FILE_BYTES, what: "config file" });
-  } catch (err) {
-    if (!(err instanceof FileReadError)) throw err;
-    problems.push({
-      file: display,
-      path: "",
-      message: err.why,
-      ...(err.reason === "special" || err.reason === "too-large" || err.reason === "directory"
-        ? { hint: `a config is a regular YAML file of at most ${formatBytes(MAX_CONFIG_FILE_BYTES)} (or a directory of them); pass it with -f PATH` }
-        : {}),
-    });
-    return undefined;
-  }
-  const decoded = decode(bytes);
-  if ("problem" in decoded) {
-    problems.push({ file: display, ...decoded.problem, path: "" });
-    return undefined;
-  }
-  return parseText(display, decoded.text, problems);
-}
-
 function parseText(display: string, raw: string, problems: ConfigProblem[]): { src: SourceFile; data: Record<string, unknown> } | undefined {
   // YAML 1.2 counts a lone CR as a line break (spec 5.4, b-break), the yaml library does not: a file saved
   // with old Mac line endings would be one long line, all comment after a first `#` ("the file is empty").
   // One character for one character, so every offset (and line and column) stays the same.
   const text = raw.replace(/\r(?!\n)/g, "\n");
+  // The fast path (issue 12): the plain YAML a config is written in is read without document nodes or
+  // positions; whatever it does not take for certain is parsed below, where every problem is located.
+  const fast = fastParse(text);
+  if (fast !== undefined) return { src: lazySource(display, () => text), data: fast };
   const lines = new LineCounter();
   const deep = tooDeep(text);
   if (deep !== undefined) {
@@ -132,9 +196,8 @@ function parseText(display: string, raw: string, problems: ConfigProblem[]): { s
     problems.push({ file: display, ...p, path: "", message: `flow collections (\`[...]\`, \`{...}\`) nested more than ${MAX_FLOW_DEPTH} levels deep`, hint: "write nested values as indented blocks; a homelab config needs a few levels at most" });
     return undefined;
   }
-  // uniqueKeys is off because duplicates are reported below with both places named.
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false, version: "1.2", strict: true });
-  const src: SourceFile = { display, abs: resolvePath(display), doc, lines };
+  const doc = parseDocument(text, { lineCounter: lines, ...PARSE_OPTIONS });
+  const src: SourceFile = { display, abs: resolvePath(display), positions: () => ({ doc, lines }) };
   const at = (offset: number) => {
     const p = lines.linePos(offset);
     return { file: display, line: p.line, col: p.col };
@@ -398,7 +461,8 @@ function merge(parsed: { src: SourceFile; data: Record<string, unknown> }[]): Lo
 
 /** Walk the YAML nodes along `path`; return the position of the deepest node reached. */
 export function locateIn(src: SourceFile, path: readonly Segment[], key: boolean): Location {
-  const { doc, lines, display } = src;
+  const { display } = src;
+  const { doc, lines } = src.positions();
   let node: unknown = doc.contents;
   let pos = node && (node as Node).range ? (node as Node).range![0] : 0;
   for (let i = 0; i < path.length; i++) {

@@ -1,7 +1,8 @@
 import { ConfigError, sortProblems, type ConfigProblem } from "../core/errors.js";
 import { nullRecord } from "../core/record.js";
 import { checkReferences, checkWarnings } from "./check.js";
-import { loadConfig, loadConfigText, type LoadedConfig, type Segment } from "./load.js";
+import { cacheKey, configCacheSettings, readCachedConfig, writeCachedConfig } from "./cache.js";
+import { loadConfigText, loadedFromValues, parseConfigFiles, readConfigFiles, type LoadedConfig, type Location, type Segment } from "./load.js";
 import { checkSchema, dotted } from "./schema.js";
 import { Secret, type SecretLimits } from "./secret.js";
 import { checkSources } from "./sources.js";
@@ -12,31 +13,74 @@ export interface ValidConfig {
   loaded: LoadedConfig;
   /** Located advice about a valid file (check.ts checkWarnings), sorted like problems; not errors. */
   warnings: ConfigProblem[];
+  /** What `opts.extra` computed for this config (on a cache hit: what it computed when the entry was written). */
+  extra?: Record<string, unknown>;
+}
+
+export interface LoadOptions {
+  /** Use the config cache (src/config/cache.ts); default: as the CLI configured it for the process (off otherwise). */
+  cache?: boolean;
+  /**
+   * A pure function of the valid config, kept in its cache entry so that a hit need not compute it again
+   * (validate's counts, which take building the desired state). Not called on a hit.
+   */
+  extra?: (v: { config: HomelabConfig; loaded: LoadedConfig }) => Record<string, unknown>;
 }
 
 /**
  * Load, validate against the schema, check references, and type the result. Throws ConfigError listing
- * every problem at once (sorted by file and position). Secret references are NOT read here.
+ * every problem at once (sorted by file and position). Secret references are NOT read here (their sources
+ * are checked where they exist: sources.ts).
+ *
+ * With the config cache on, files whose bytes are unchanged since they were last validated are not parsed
+ * or checked again: the cached values and warnings are used; the secret and CA sources are checked on
+ * every run, cached or not.
  */
-export function loadValidConfig(target: string): ValidConfig {
-  return validateLoaded(loadConfig(target));
+export function loadValidConfig(target: string, opts: LoadOptions = {}): ValidConfig {
+  const files = readConfigFiles(target);
+  const readable = files.every((f) => f.bytes !== undefined) ? (files as { display: string; bytes: Buffer }[]) : undefined;
+  const useCache = (opts.cache ?? configCacheSettings().enabled) && readable !== undefined;
+  const key = useCache ? cacheKey(readable) : "";
+  if (useCache) {
+    const hit = readCachedConfig(target, key);
+    if (hit && hit.perFile.length === readable.length) {
+      const loaded = loadedFromValues(readable, hit.perFile);
+      const valid: ValidConfig = { config: toTyped(loaded), loaded, warnings: hit.warnings, ...(hit.extra ? { extra: hit.extra } : {}) };
+      if (opts.extra && !hit.extra) {
+        // An entry written by a command that computes no extra (plan, apply): completed once.
+        valid.extra = opts.extra(valid);
+        writeCachedConfig(target, key, { ...hit, extra: valid.extra });
+      }
+      return withSources(valid);
+    }
+  }
+  const valid = validateLoaded(parseConfigFiles(files));
+  if (opts.extra) valid.extra = opts.extra(valid);
+  // Written before the sources are checked: the entry does not depend on them (they are checked on every run).
+  if (useCache) writeCachedConfig(target, key, { perFile: valid.perFile, warnings: valid.warnings, ...(valid.extra ? { extra: valid.extra } : {}) });
+  const { perFile: _perFile, ...rest } = valid;
+  return withSources(rest);
 }
 
 /** The same checks for one in-memory document (tests, editors). */
 export function validateText(text: string, display = "homelab.yaml"): ValidConfig {
-  return validateLoaded(loadConfigText(text, display));
+  const { perFile: _perFile, ...rest } = validateLoaded({ loaded: loadConfigText(text, display), perFile: [] });
+  return withSources(rest);
 }
 
-function validateLoaded(loaded: LoadedConfig): ValidConfig {
+/** Secret sources and CA files that exist but cannot work (a FIFO, too large, a line break inside): located problems. */
+function withSources(v: ValidConfig): ValidConfig {
+  const sourceProblems = checkSources(v.config, v.loaded);
+  if (sourceProblems.length > 0) throw new ConfigError(sourceProblems);
+  return v;
+}
+
+function validateLoaded({ loaded, perFile }: { loaded: LoadedConfig; perFile: Record<string, unknown>[] }): ValidConfig & { perFile: Record<string, unknown>[] } {
   const schemaProblems = checkSchema(loaded);
   if (schemaProblems.length === 0) {
     const refProblems = checkReferences(loaded);
     if (refProblems.length > 0) throw new ConfigError(refProblems);
-    const config = toTyped(loaded);
-    // Secret sources and CA files that exist but cannot work (a FIFO, too large, a line break inside): located.
-    const sourceProblems = checkSources(config, loaded);
-    if (sourceProblems.length > 0) throw new ConfigError(sourceProblems);
-    return { config, loaded, warnings: sortProblems(checkWarnings(loaded)) };
+    return { config: toTyped(loaded), loaded, warnings: sortProblems(checkWarnings(loaded)), perFile };
   }
   // Report every problem at once: reference checks also run on data that failed the schema, but they
   // assume its shapes, so a check that trips over a malformed value is skipped, and a reference problem
@@ -60,7 +104,7 @@ function validateLoaded(loaded: LoadedConfig): ValidConfig {
  */
 export function toTyped(loaded: LoadedConfig): HomelabConfig {
   const d = loaded.data as Record<string, any>;
-  const secret = (path: Segment[], ref: string, limits?: SecretLimits) => new Secret(ref, dotted(path), loaded.baseDir(path), limits, loaded.locate(path));
+  const secret = (path: Segment[], ref: string, limits?: SecretLimits) => new Secret(ref, dotted(path), loaded.baseDir(path), limits, lazyLocation(() => loaded.locate(path)));
 
   const tenants = nullRecord<TenantConfig>();
   for (const [name, t] of Object.entries<any>(d.tenants ?? {})) {
@@ -98,5 +142,25 @@ export function toTyped(loaded: LoadedConfig): HomelabConfig {
     users: nullRecord(d.users),
     access: d.access ?? [],
     prune: { acl: prune.acl ?? false, users: prune.users ?? false, groups: prune.groups ?? false, roles: prune.roles ?? false },
+  };
+}
+
+/**
+ * A Location found on first read. A secret's place is needed only when its source turns out unusable, and
+ * finding it may mean parsing the file again with positions (the fast path and the cache read none).
+ */
+function lazyLocation(find: () => Location | undefined): Location {
+  let at: Location | undefined | null = null;
+  const get = () => (at === null ? (at = find()) : at);
+  return {
+    get file() {
+      return get()?.file as string;
+    },
+    get line() {
+      return get()?.line as number;
+    },
+    get col() {
+      return get()?.col as number;
+    },
   };
 }

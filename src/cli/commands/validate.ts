@@ -1,5 +1,7 @@
 import { buildDesired } from "../../config/desired.js";
+import type { LoadedConfig } from "../../config/load.js";
 import { loadValidConfig } from "../../config/resolve.js";
+import type { HomelabConfig } from "../../config/types.js";
 import { ConfigError, ExitCode, UserError } from "../../core/errors.js";
 import { printConfigWarnings, type Io } from "../output.js";
 
@@ -31,11 +33,19 @@ export function jsonProblems(err: UserError): Array<{ file?: string; line?: numb
   return [{ message: err.message, ...(err.hint !== undefined ? { hint: err.hint } : {}) }];
 }
 
-function validate(io: Io, opts: { file: string; json: boolean }): number {
-  const { config, loaded, warnings } = loadValidConfig(opts.file);
-  if (!opts.json) printConfigWarnings(io, false, warnings);
-  // Building the desired state proves the config is usable by plan and apply, not only well-formed.
+/** The distinct Proxmox users the config puts on any cluster (building the desired state, which proves it usable). */
+function countUsers(config: HomelabConfig, loaded: LoadedConfig): number {
   const desired = buildDesired(config, loaded.sources.length === 1 ? loaded.baseDir([]) : ".");
+  return new Set(desired.clusters.flatMap((c) => c.users.map((u) => u.userid))).size;
+}
+
+function validate(io: Io, opts: { file: string; json: boolean }): number {
+  // Building the desired state proves the config is usable by plan and apply, not only well-formed. It is
+  // a pure function of the config, so its count is kept in the config cache with it (src/config/cache.ts).
+  const { config, loaded, warnings, extra } = loadValidConfig(opts.file, {
+    extra: (v) => ({ users: countUsers(v.config, v.loaded) }),
+  });
+  if (!opts.json) printConfigWarnings(io, false, warnings);
   const count = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
   const summary = {
     files: loaded.sources.map((s) => s.display),
@@ -44,7 +54,7 @@ function validate(io: Io, opts: { file: string; json: boolean }): number {
     realms: Object.keys(config.realms).length,
     roles: Object.keys(config.roles).length,
     groups: Object.keys(config.groups).length,
-    users: new Set(desired.clusters.flatMap((c) => c.users.map((u) => u.userid))).size,
+    users: typeof extra?.users === "number" ? extra.users : countUsers(config, loaded),
     access: config.access.length,
   };
   if (opts.json) {

@@ -20,11 +20,14 @@
  * - access: every user and group ACL entry whose principal, role and path are declared. Token entries
  *   are left out (homelab does not manage tokens).
  */
-import { readFileSync } from "node:fs";
 import { BUILTIN_REALMS, ROOT_USER, isBuiltinRole, realmOf } from "../core/pve.js";
 import { hasOwn, nullRecord } from "../core/record.js";
-import type { EntraApplication } from "../providers/entra/types.js";
-import type { PveAclEntry, PveGroup, PveRealm, PveRole, PveUser } from "../providers/proxmox/types.js";
+import type { PveGroup } from "../providers/proxmox/types.js";
+import { adoptionOf, defaultAppName, openidRealm, orderRealm, trimSlash } from "./realms.js";
+import { fits, privilegeSet, propertyFits } from "./schema-fit.js";
+import type { Adoption, ImportInput, ImportResult } from "./types.js";
+
+export type { Adoption, CandidateApp, ImportInput, ImportResult, LiveCluster, LiveTenant } from "./types.js";
 
 /** Comments of the built-in realms on a fresh install (access API spec 4.5). */
 export const FRESH_REALM_COMMENTS: Readonly<Record<string, string>> = {
@@ -32,117 +35,7 @@ export const FRESH_REALM_COMMENTS: Readonly<Record<string, string>> = {
   pve: "Proxmox VE authentication server",
 };
 
-/** Username claims whose value nobody knows before a first login (the same rule as src/config/check.ts). */
-const UNKNOWABLE_CLAIMS = new Set(["sub", "subject"]);
-
-/** The openid options homelab understands, Proxmox name → schema name, with the server's defaults. */
-const OPENID_OPTIONS: readonly { pve: string; key: string; kind: "text" | "bool" | "list"; fallback?: string | boolean }[] = [
-  { pve: "issuer-url", key: "issuerUrl", kind: "text" },
-  { pve: "client-id", key: "clientId", kind: "text" },
-  { pve: "username-claim", key: "usernameClaim", kind: "text" },
-  { pve: "scopes", key: "scopes", kind: "list", fallback: "email profile" },
-  { pve: "prompt", key: "prompt", kind: "text" },
-  { pve: "acr-values", key: "acrValues", kind: "list" },
-  { pve: "audiences", key: "audiences", kind: "list" },
-  { pve: "autocreate", key: "autocreate", kind: "bool", fallback: false },
-  { pve: "groups-claim", key: "groupsClaim", kind: "text" },
-  { pve: "groups-autocreate", key: "groupsAutocreate", kind: "bool", fallback: false },
-  { pve: "groups-overwrite", key: "groupsOverwrite", kind: "bool", fallback: false },
-  { pve: "query-userinfo", key: "queryUserinfo", kind: "bool", fallback: true },
-  { pve: "comment", key: "comment", kind: "text" },
-  { pve: "default", key: "default", kind: "bool", fallback: false },
-];
-const HANDLED_OPTIONS = new Set([...OPENID_OPTIONS.map((o) => o.pve), "client-key"]);
-
-// --- the schema's patterns: one source of truth -------------------------------------------------------
-
-interface SchemaDefs {
-  $defs: Record<string, { pattern?: string; maxLength?: number; minLength?: number; enum?: string[]; properties?: Record<string, { pattern?: string; maxLength?: number }> }>;
-}
-let defs: SchemaDefs["$defs"] | undefined;
-function schemaDefs(): SchemaDefs["$defs"] {
-  defs ??= (JSON.parse(readFileSync(new URL("../../schemas/homelab.schema.json", import.meta.url), "utf8")) as SchemaDefs).$defs;
-  return defs;
-}
-function fits(def: string, value: string): boolean {
-  const d = schemaDefs()[def]!;
-  if (d.pattern !== undefined && !new RegExp(d.pattern, "u").test(value)) return false;
-  if (d.maxLength !== undefined && [...value].length > d.maxLength) return false;
-  if (d.minLength !== undefined && [...value].length < d.minLength) return false;
-  return true;
-}
-const privilegeSet = (): Set<string> => new Set(schemaDefs().privilege!.enum);
-function propertyFits(def: string, prop: string, value: string): boolean {
-  const p = schemaDefs()[def]!.properties?.[prop];
-  if (!p) return true;
-  if (p.pattern !== undefined && !new RegExp(p.pattern, "u").test(value)) return false;
-  return p.maxLength === undefined || [...value].length <= p.maxLength;
-}
-
-// --- input and output ---------------------------------------------------------------------------------
-
-/** What the command read from one cluster (the client's normalised shapes). */
-export interface LiveCluster {
-  name: string;
-  /** Origin without trailing slash. */
-  url: string;
-  /** Every realm with its options (client-key included when the server returns it). */
-  realms: PveRealm[];
-  users: PveUser[];
-  groups: PveGroup[];
-  roles: PveRole[];
-  acl: PveAclEntry[];
-}
-
-/** An app registration whose client id is a realm's, with what adoption needs to know about it. */
-export interface CandidateApp {
-  app: EntraApplication;
-  /** Other apps already carrying `homelab:realm=<realm>` (homelab would pick those instead). */
-  otherTagged: EntraApplication[];
-}
-
-export interface LiveTenant {
-  name: string;
-  /** The issuer URL homelab sets for a realm of this tenant (`<loginUrl>/<tenantId>/v2.0`). */
-  issuerUrl: string;
-  /** realm → the app registration whose appId equals the realm's client id (if any). */
-  apps: Map<string, CandidateApp>;
-  /** Entra group object id (lower case) → display name, for ids that exist; `unique`: no other group has the name. */
-  groups: Map<string, { displayName: string; unique: boolean }>;
-  /** `--adopt`: tag matched apps that are not tagged yet (the command does the PATCH). */
-  adopt: boolean;
-}
-
-export interface ImportInput {
-  cluster: LiveCluster;
-  /** The cluster's entry as written in the source config (secret references as strings). */
-  clusterEntry: Record<string, unknown>;
-  tenant?: LiveTenant;
-  tenantEntry?: Record<string, unknown>;
-}
-
-export interface Adoption {
-  realm: string;
-  app: EntraApplication;
-  /** The app lacks homelab's tags: the command adds them (only with --adopt). */
-  needsTag: boolean;
-}
-
-export interface ImportResult {
-  /** The document as plain data, in output order. */
-  data: Record<string, unknown>;
-  /** realm → environment variable its client key is read from. */
-  clientKeyEnv: Map<string, string>;
-  adopted: Adoption[];
-  /** Human-readable lines: what was left out and why. */
-  leftOut: string[];
-  /** Other remarks worth a comment (e.g. an app that could be adopted with --adopt). */
-  notes: string[];
-}
-
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
-const trimSlash = (u: string): string => u.replace(/\/+$/, "");
-const list = (v: unknown): string[] => String(v).split(/[,;\s]+/).filter(Boolean);
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** `AUTHENTIK_CLIENT_KEY` for realm `authentik`: upper case, anything else than [A-Z0-9_] becomes `_`. */
@@ -158,9 +51,6 @@ export function expireText(epoch: number): string {
   const iso = new Date(epoch * 1000).toISOString();
   return iso.endsWith("T00:00:00.000Z") ? iso.slice(0, 10) : `${iso.slice(0, 19)}Z`;
 }
-
-/** The default display name homelab gives a tenant realm's app (src/config/desired.ts). */
-const defaultAppName = (realm: string) => `Proxmox VE (${realm})`;
 
 export function buildImport(input: ImportInput): ImportResult {
   const { cluster: live, tenant } = input;
@@ -371,84 +261,6 @@ export function buildImport(input: ImportInput): ImportResult {
   if (Object.keys(users).length) data.users = users;
   if (access.length) data.access = access;
   return { data, clientKeyEnv, adopted, leftOut, notes };
-}
-
-/** The schema-shaped entry of one openid realm (client key excluded), or undefined when it cannot be expressed. */
-function openidRealm(r: PveRealm, leftOut: string[]): { entry: Record<string, unknown>; key: string | undefined } | undefined {
-  const o = r.options;
-  const entry: Record<string, unknown> = {};
-  for (const opt of OPENID_OPTIONS) {
-    const v = o[opt.pve];
-    if (v === undefined || v === "") continue;
-    if (opt.kind === "bool") {
-      const b = v === true || v === 1 || v === "1";
-      if (b !== opt.fallback) entry[opt.key] = b;
-    } else if (opt.kind === "list") {
-      const items = [...new Set(list(v))];
-      if (opt.fallback !== undefined && [...items].sort().join(" ") === list(opt.fallback).sort().join(" ")) continue;
-      if (items.length > 0) entry[opt.key] = items;
-    } else entry[opt.key] = String(v);
-  }
-  const other = Object.keys(o).filter((k) => !HANDLED_OPTIONS.has(k)).sort();
-  const problems: string[] = [];
-  if (other.length > 0) problems.push(`options homelab does not manage (${other.join(", ")})`);
-  if (typeof entry.issuerUrl === "string" && !fits("httpsUrl", entry.issuerUrl)) problems.push("an issuer URL the schema refuses");
-  if (problems.length > 0) {
-    leftOut.push(`realm ${r.realm}: ${problems.join(" and ")}; the realm, its users and their ACL entries are left out`);
-    return undefined;
-  }
-  const key = typeof o["client-key"] === "string" && o["client-key"] !== "" ? o["client-key"] : undefined;
-  return { entry, key };
-}
-
-/**
- * Whether a realm is clearly homelab-manageable as a tenant realm: an app registration in the tenant has
- * the realm's client id as appId and the cluster URL among its redirect URIs, the realm's issuer is the
- * tenant's, no other app carries the realm's tag, and the schema's checks will accept it. Otherwise the
- * realm stays an external issuer, with a note saying why.
- */
-function adoptionOf(r: PveRealm, entry: Record<string, unknown>, live: LiveCluster, tenant: LiveTenant, namedUsers: boolean, notes: string[]): Adoption | undefined {
-  const c = tenant.apps.get(r.realm);
-  if (!c) return undefined;
-  const { app } = c;
-  const label = `realm ${r.realm}: app registration "${app.displayName}" (appId ${app.appId})`;
-  const redirects = (app.web?.redirectUris ?? []).map(trimSlash);
-  if (!redirects.includes(live.url)) {
-    notes.push(`${label} has the realm's client id but not ${live.url} as redirect URI; not adopted (written as an external issuer)`);
-    return undefined;
-  }
-  if (trimSlash(String(entry.issuerUrl ?? "")) !== trimSlash(tenant.issuerUrl)) {
-    notes.push(`${label} matches, but the realm's issuer URL is not tenant ${tenant.name}'s (${tenant.issuerUrl}); not adopted`);
-    return undefined;
-  }
-  if (c.otherTagged.length > 0) {
-    notes.push(`${label} matches, but ${c.otherTagged.map((a) => `"${a.displayName}" (${a.appId})`).join(", ")} already carr${c.otherTagged.length === 1 ? "ies" : "y"} the tag homelab:realm=${r.realm}; not adopted`);
-    return undefined;
-  }
-  const bad = redirects.filter((u) => u !== live.url && !/^https:\/\/[^\s/?#]+\/?$/.test(u));
-  if (bad.length > 0) {
-    notes.push(`${label} matches, but has redirect URIs the schema cannot express (${bad.join(", ")}); not adopted`);
-    return undefined;
-  }
-  const claim = String(entry.usernameClaim ?? "subject");
-  if (namedUsers && UNKNOWABLE_CLAIMS.has(claim)) {
-    notes.push(`${label} matches, but the realm uses the pairwise \`sub\` claim and has users with rights: homelab refuses that for tenant realms; not adopted`);
-    return undefined;
-  }
-  const tagged = (app.tags ?? []).includes(`homelab:realm=${r.realm}`) && (app.tags ?? []).includes("homelab");
-  if (!tagged && !tenant.adopt) {
-    notes.push(`${label} matches (redirect URI ${live.url}, client id): run again with --adopt to tag it homelab:realm=${r.realm} and manage it as a tenant realm; written as an external issuer meanwhile`);
-    return undefined;
-  }
-  return { realm: r.realm, app, needsTag: !tagged };
-}
-
-const REALM_ORDER = ["type", "tenant", "app", "clusters", "issuerUrl", "clientId", "clientKey"];
-function orderRealm(e: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const k of REALM_ORDER) if (k in e) out[k] = e[k];
-  for (const [k, v] of Object.entries(e)) if (!(k in out)) out[k] = v;
-  return out;
 }
 
 function sortKeys<T>(o: Record<string, T>): Record<string, T> {

@@ -2,7 +2,7 @@ import { X509Certificate, constants, createHash, verify } from "node:crypto";
 import { TokenError } from "./errors.js";
 import { graphDate, newGuid } from "./ids.js";
 import type { Json } from "./shapes.js";
-import type { Entity } from "./state.js";
+import type { Entity } from "./entities.js";
 
 /**
  * Certificate credentials: `keyCredentials` of type AsymmetricX509Cert (base64 DER in `key`) and the RFC 7523

@@ -1,318 +1,19 @@
 import { normaliseKeyCredential } from "./client-assertion.js";
-import { SigningKey } from "./signing.js";
-import { GRAPH_APP_ID, graphDate, isGuid, newGuid, newOpaque, newSecretText } from "./ids.js";
+import { DEFAULT_USER_PASSWORD, eqi, newEntity, type CollectionName, type Entity, type UserProfileChange } from "./entities.js";
+import { GRAPH_APP_ID, graphDate, isGuid, newGuid, newSecretText } from "./ids.js";
 import { GRAPH_APP_ROLES } from "./permissions.js";
-import {
-  applicationTemplate,
-  graphServicePrincipal,
-  groupTemplate,
-  servicePrincipalTemplate,
-  userTemplate,
-  type Json,
-} from "./shapes.js";
-import type { EntraFixture, EntraFixtureGroup, EntraFixtureUser, EntraSimKnobs, EntraSimState } from "./types.js";
+import { applicationTemplate, groupTemplate, servicePrincipalTemplate, userTemplate, type Json } from "./shapes.js";
+import { DirectoryStore } from "./store.js";
+import type { EntraFixture, EntraFixtureGroup, EntraFixtureUser, EntraSimState } from "./types.js";
 
-/** What `EntraSim.directory.updateUser` may change. */
-export interface UserProfileChange {
-  displayName?: string;
-  userPrincipalName?: string;
-  mail?: string | null;
-  givenName?: string | null;
-  surname?: string | null;
-}
-
-/** One stored directory object. `pending` = reads left during which it stays invisible (4.4). */
-export interface Entity {
-  data: Json;
-  pending: number;
-  owners: string[];
-  members: string[];
-}
-
-export type CollectionName = "applications" | "servicePrincipals" | "users" | "groups" | "appRoleAssignments";
-
-export type ODataType = "application" | "servicePrincipal" | "user" | "group";
-
-export interface AccessGrant {
-  kind: "app" | "user";
-  appId: string;
-  principalId: string;
-  permissions: string[];
-  expiresAt: number;
-}
-
-export interface DeviceGrant {
-  clientId: string;
-  scopes: string[];
-  pendingPolls: number;
-  expiresAt: number;
-  userId: string;
-}
-
-export interface RefreshGrant {
-  clientId: string;
-  scopes: string[];
-  userId: string;
-}
-
-interface StoredSecret {
-  appObjectId: string;
-  secret: string;
-  /** Token requests left that refuse this brand-new secret (secretActivationDelay knob). */
-  pendingUses: number;
-}
-
-/** What the sign-in page checks for a user; not Graph properties (Graph never returns passwords). */
-export interface UserSignIn {
-  password: string;
-  accountEnabled: boolean;
-  userType: "Member" | "Guest";
-}
-
-/** An authorization code (v2-oauth2-auth-code-flow): single use, short-lived, bound to client and redirect URI. */
-export interface AuthCodeGrant {
-  clientId: string;
-  redirectUri: string;
-  userId: string;
-  scopes: string[];
-  nonce?: string;
-  codeChallenge?: string;
-  codeChallengeMethod?: "plain" | "S256";
-  authTime: number;
-  expiresAt: number;
-  redeemed: boolean;
-}
-
-/** Default password of fixture users that name none (documented in the README; a local simulator only). */
-export const DEFAULT_USER_PASSWORD = "homelab-sim-password";
-
-export type SecretCheck = "ok" | "no-app" | "wrong" | "expired" | "no-sp" | "disabled";
-
-export const ACCESS_TOKEN_SECONDS = 3599;
+export * from "./entities.js";
 
 /**
- * The tenant's directory. All Graph reads go through `see()`, which implements the consistency knob: a fresh
- * object answers "not found" to its next N reads (4.4). The token endpoint reads `raw*` (no replication lag there).
+ * The tenant's directory as the simulator exposes it (EntraSim.directory): the store (store.ts: objects, reads,
+ * secrets, tokens), seeded from a fixture, changed at run time by tests (users, groups, memberships) and shown by
+ * the inspector.
  */
-export class Directory {
-  readonly collections: Record<CollectionName, Map<string, Entity>> = {
-    applications: new Map(),
-    servicePrincipals: new Map(),
-    users: new Map(),
-    groups: new Map(),
-    appRoleAssignments: new Map(),
-  };
-  private readonly secrets = new Map<string, StoredSecret>();
-  private readonly credentialPending = new Map<string, number>();
-  readonly accessTokens = new Map<string, AccessGrant>();
-  readonly refreshTokens = new Map<string, RefreshGrant>();
-  readonly deviceCodes = new Map<string, DeviceGrant>();
-  /** Sign-in data by user object id (authorize endpoint). */
-  readonly userSignIn = new Map<string, UserSignIn>();
-  readonly authCodes = new Map<string, AuthCodeGrant>();
-  readonly graphSpId = newGuid();
-  knobs: EntraSimKnobs = {};
-  /** Salt of pairwise subjects (5.2); set from options by startEntraSim. */
-  pairwiseSalt = "";
-  /** The tenant's token-signing key (jwks_uri). */
-  readonly signing = new SigningKey();
-
-  constructor(
-    readonly tenantId: string,
-    readonly domain: string,
-    public now: () => Date,
-  ) {
-    this.collections.servicePrincipals.set(this.graphSpId, this.entity(graphServicePrincipal(this.graphSpId, tenantId, GRAPH_APP_ROLES)));
-  }
-
-  private entity(data: Json, pending = 0): Entity {
-    return { data, pending, owners: [], members: [] };
-  }
-
-  /** A Graph read of `e`: false while it is still replicating (and counts the read). */
-  see(e: Entity): boolean {
-    if (e.pending > 0) {
-      e.pending--;
-      return false;
-    }
-    return true;
-  }
-
-  add(coll: CollectionName, data: Json, owners: string[] = []): Entity {
-    const e = this.entity(data, this.knobs.consistencyDelay ?? 0);
-    e.owners = owners;
-    this.collections[coll].set(String(data.id), e);
-    return e;
-  }
-
-  /** Visible objects of a collection; each one counts a read. */
-  list(coll: CollectionName): Entity[] {
-    return [...this.collections[coll].values()].filter((e) => this.see(e));
-  }
-
-  get(coll: CollectionName, id: string): Entity | undefined {
-    // Object ids are GUIDs and compare case-insensitively; assignment ids are opaque and compare exactly.
-    const e =
-      this.collections[coll].get(id) ??
-      (isGuid(id) ? this.findRaw(coll, (d) => typeof d.id === "string" && d.id.toLowerCase() === id.toLowerCase()) : undefined);
-    return e && this.see(e) ? e : undefined;
-  }
-
-  findRaw(coll: CollectionName, pred: (d: Json) => boolean): Entity | undefined {
-    for (const e of this.collections[coll].values()) if (pred(e.data)) return e;
-    return undefined;
-  }
-
-  /** Graph read by a property value (alternate keys, appId references). */
-  find(coll: CollectionName, pred: (d: Json) => boolean): Entity | undefined {
-    const e = this.findRaw(coll, pred);
-    return e && this.see(e) ? e : undefined;
-  }
-
-  rawAppByAppId(appId: string): Entity | undefined {
-    return this.findRaw("applications", (d) => eqi(d.appId, appId));
-  }
-
-  rawSpByAppId(appId: string): Entity | undefined {
-    return this.findRaw("servicePrincipals", (d) => eqi(d.appId, appId));
-  }
-
-  /** Any directory object by id (owners, assignment principals), as a Graph read. */
-  directoryObject(id: string): { type: ODataType; entity: Entity } | undefined {
-    const kinds: Array<[CollectionName, ODataType]> = [
-      ["users", "user"],
-      ["groups", "group"],
-      ["servicePrincipals", "servicePrincipal"],
-      ["applications", "application"],
-    ];
-    for (const [coll, type] of kinds) {
-      const e = this.collections[coll].get(id.toLowerCase()) ?? this.collections[coll].get(id);
-      if (e) return this.see(e) ? { type, entity: e } : undefined;
-    }
-    return undefined;
-  }
-
-  // ---- secrets ----------------------------------------------------------------------------------------------
-
-  /** Stores a usable secret for a credential; Graph only ever shows the credential without `secretText` (3.2). */
-  storeSecret(appObjectId: string, keyId: string, secret: string, fresh: boolean): void {
-    this.secrets.set(keyId, { appObjectId, secret, pendingUses: fresh ? (this.knobs.secretActivationDelay ?? 0) : 0 });
-    if (fresh && (this.knobs.credentialDelay ?? 0) > 0) this.credentialPending.set(keyId, this.knobs.credentialDelay ?? 0);
-  }
-
-  dropSecret(keyId: string): void {
-    this.secrets.delete(keyId);
-    this.credentialPending.delete(keyId);
-  }
-
-  /** Credential visibility in a Graph read of its application (credentialDelay knob; 3.7 "can take minutes"). */
-  credentialVisible(keyId: string): boolean {
-    const n = this.credentialPending.get(keyId) ?? 0;
-    if (n <= 0) return true;
-    this.credentialPending.set(keyId, n - 1);
-    return false;
-  }
-
-  /**
-   * What the token endpoint would say about (appId, secret) now. `consume` counts a token request against the
-   * activation delay of a brand-new secret.
-   */
-  checkSecret(appId: string, secret: string, consume: boolean): SecretCheck {
-    const app = this.rawAppByAppId(appId);
-    if (!app) return "no-app";
-    const creds = (app.data.passwordCredentials ?? []) as Json[];
-    const now = this.now().getTime();
-    let expired = false;
-    for (const c of creds) {
-      const stored = this.secrets.get(String(c.keyId));
-      if (!stored || stored.secret !== secret) continue;
-      const start = Date.parse(String(c.startDateTime));
-      const end = Date.parse(String(c.endDateTime));
-      if (now >= end) {
-        expired = true;
-        continue;
-      }
-      if (now < start) continue;
-      if (stored.pendingUses > 0) {
-        if (consume) stored.pendingUses--;
-        continue;
-      }
-      // Errata 9.1: a secret only works once the app has a service principal in the tenant.
-      const sp = this.rawSpByAppId(appId);
-      if (!sp) return "no-sp";
-      if (sp.data.accountEnabled === false) return "disabled";
-      return "ok";
-    }
-    return expired ? "expired" : "wrong";
-  }
-
-  /** Application permissions granted to a service principal on Graph: its app-role assignments (1.2). */
-  grantedGraphRoles(spId: string): string[] {
-    const graphSp = this.collections.servicePrincipals.get(this.graphSpId);
-    const roles = (graphSp?.data.appRoles ?? []) as Json[];
-    const out: string[] = [];
-    for (const a of this.collections.appRoleAssignments.values()) {
-      if (a.data.principalId !== spId || a.data.resourceId !== this.graphSpId) continue;
-      const role = roles.find((r) => r.id === a.data.appRoleId);
-      if (role) out.push(String(role.value));
-    }
-    return out.sort();
-  }
-
-  issueAccessToken(grant: Omit<AccessGrant, "expiresAt">): string {
-    const token = newOpaque(48);
-    this.accessTokens.set(token, { ...grant, expiresAt: this.now().getTime() + ACCESS_TOKEN_SECONDS * 1000 });
-    return token;
-  }
-
-  // ---- object creation shared by Graph handlers and seeding ---------------------------------------------------
-
-  newApplication(props: Json, owners: string[]): Entity {
-    const id = newGuid();
-    const data = applicationTemplate(id, newGuid(), this.now(), this.domain);
-    Object.assign(data, structuredClone(props));
-    data.id = id;
-    return this.add("applications", data, owners);
-  }
-
-  newServicePrincipal(app: Json, props: Json, owners: string[]): Entity {
-    const data = servicePrincipalTemplate(newGuid(), app, this.tenantId, this.domain);
-    const id = data.id;
-    Object.assign(data, structuredClone(props));
-    data.id = id;
-    return this.add("servicePrincipals", data, owners);
-  }
-
-  newAssignment(principal: { type: ODataType; entity: Entity }, resource: Entity, appRoleId: string): Entity {
-    const data: Json = {
-      id: newOpaque(32),
-      deletedDateTime: null,
-      appRoleId,
-      createdDateTime: graphDate(this.now()),
-      principalDisplayName: principal.entity.data.displayName ?? null,
-      principalId: principal.entity.data.id,
-      principalType: principal.type === "user" ? "User" : principal.type === "group" ? "Group" : "ServicePrincipal",
-      resourceDisplayName: resource.data.displayName ?? null,
-      resourceId: resource.data.id,
-    };
-    return this.add("appRoleAssignments", data);
-  }
-
-  /** Deleting an application also removes its service principal and their assignments (3.6). */
-  deleteApplication(e: Entity): void {
-    this.collections.applications.delete(String(e.data.id));
-    for (const c of (e.data.passwordCredentials ?? []) as Json[]) this.dropSecret(String(c.keyId));
-    const sp = this.rawSpByAppId(String(e.data.appId));
-    if (sp) this.deleteServicePrincipal(sp);
-  }
-
-  deleteServicePrincipal(sp: Entity): void {
-    const spId = String(sp.data.id);
-    this.collections.servicePrincipals.delete(spId);
-    for (const [id, a] of this.collections.appRoleAssignments)
-      if (a.data.principalId === spId || a.data.resourceId === spId) this.collections.appRoleAssignments.delete(id);
-  }
-
+export class Directory extends DirectoryStore {
   // ---- seeding -------------------------------------------------------------------------------------------------
 
   seed(
@@ -324,7 +25,7 @@ export class Directory {
     for (const u of fixture.users ?? []) {
       const id = (u.id ?? newGuid()).toLowerCase();
       const { password, accountEnabled, userType, generatedGroups, ...props } = u;
-      this.collections.users.set(id, this.entity(userTemplate({ ...props, id })));
+      this.collections.users.set(id, newEntity(userTemplate({ ...props, id })));
       this.userSignIn.set(id, {
         password: password ?? DEFAULT_USER_PASSWORD,
         accountEnabled: accountEnabled ?? true,
@@ -342,7 +43,7 @@ export class Directory {
     };
     for (const g of fixture.groups ?? []) {
       const id = (g.id ?? newGuid()).toLowerCase();
-      const e = this.entity(groupTemplate({ ...g, id }, now));
+      const e = newEntity(groupTemplate({ ...g, id }, now));
       if (g.securityEnabled === false) e.data.securityEnabled = false;
       e.members = (g.members ?? []).map(upnToId);
       this.collections.groups.set(id, e);
@@ -363,13 +64,13 @@ export class Directory {
     for (const [userId, count] of generated)
       for (let i = 1; i <= count; i++) {
         const id = newGuid();
-        const e = this.entity(groupTemplate({ id, displayName: `Generated group ${String(++n).padStart(3, "0")}` }, now));
+        const e = newEntity(groupTemplate({ id, displayName: `Generated group ${String(++n).padStart(3, "0")}` }, now));
         e.members = [userId];
         this.collections.groups.set(id, e);
       }
 
     // The automation app: an application, its service principal, one secret, and Graph app-role assignments.
-    const autoApp = this.entity(applicationTemplate(newGuid(), automation.clientId, now, this.domain));
+    const autoApp = newEntity(applicationTemplate(newGuid(), automation.clientId, now, this.domain));
     autoApp.data.displayName = automation.displayName;
     autoApp.data.requiredResourceAccess = [
       {
@@ -379,7 +80,7 @@ export class Directory {
     ];
     this.collections.applications.set(String(autoApp.data.id), autoApp);
     this.seedCredential(autoApp, { displayName: "homelab-sim bootstrap", secretText: automation.clientSecret }, now);
-    const autoSp = this.entity(servicePrincipalTemplate(newGuid(), autoApp.data, this.tenantId, this.domain));
+    const autoSp = newEntity(servicePrincipalTemplate(newGuid(), autoApp.data, this.tenantId, this.domain));
     this.collections.servicePrincipals.set(String(autoSp.data.id), autoSp);
     const graphSp = this.collections.servicePrincipals.get(this.graphSpId);
     if (!graphSp) throw new Error("unreachable: graph service principal");
@@ -393,7 +94,7 @@ export class Directory {
       const { owners, passwordCredentials, ...props } = raw;
       const id = typeof props.id === "string" ? props.id.toLowerCase() : newGuid();
       const appId = typeof props.appId === "string" ? props.appId : newGuid();
-      const e = this.entity({ ...applicationTemplate(id, appId, now, this.domain), ...structuredClone(props), id, appId });
+      const e = newEntity({ ...applicationTemplate(id, appId, now, this.domain), ...structuredClone(props), id, appId });
       e.data.passwordCredentials = [];
       e.data.keyCredentials = ((props.keyCredentials ?? []) as Json[]).map(normaliseKeyCredential);
       this.collections.applications.set(id, e);
@@ -405,7 +106,7 @@ export class Directory {
       const app = this.rawAppByAppId(String(props.appId));
       if (!app) throw new Error(`entra sim fixture: service principal for unknown appId '${String(props.appId)}'`);
       const id = typeof props.id === "string" ? props.id.toLowerCase() : newGuid();
-      const e = this.entity({ ...servicePrincipalTemplate(id, app.data, this.tenantId, this.domain), ...structuredClone(props), id });
+      const e = newEntity({ ...servicePrincipalTemplate(id, app.data, this.tenantId, this.domain), ...structuredClone(props), id });
       this.collections.servicePrincipals.set(id, e);
       pendingOwners.push([e, owners]);
     }
@@ -504,7 +205,7 @@ export class Directory {
     const id = (u.id ?? newGuid()).toLowerCase();
     if (this.directoryObjectRaw(id)) throw new Error(`entra sim: object id '${id}' is taken`);
     const { password, accountEnabled, userType, generatedGroups: _g, ...props } = u;
-    this.collections.users.set(id, this.entity(userTemplate({ ...props, id })));
+    this.collections.users.set(id, newEntity(userTemplate({ ...props, id })));
     this.userSignIn.set(id, {
       password: password ?? DEFAULT_USER_PASSWORD,
       accountEnabled: accountEnabled ?? true,
@@ -550,7 +251,7 @@ export class Directory {
   addGroup(g: Omit<EntraFixtureGroup, "members" | "memberGroups">): string {
     const id = (g.id ?? newGuid()).toLowerCase();
     if (this.directoryObjectRaw(id)) throw new Error(`entra sim: object id '${id}' is taken`);
-    const e = this.entity(groupTemplate({ ...g, id }, this.now()));
+    const e = newEntity(groupTemplate({ ...g, id }, this.now()));
     if (g.securityEnabled === false) e.data.securityEnabled = false;
     this.collections.groups.set(id, e);
     return id;
@@ -637,13 +338,8 @@ export class Directory {
   }
 }
 
-export function eqi(a: unknown, b: unknown): boolean {
-  return typeof a === "string" && typeof b === "string" && a.toLowerCase() === b.toLowerCase();
-}
-
 function roleId(permission: string): string {
   const id = GRAPH_APP_ROLES[permission];
   if (!id) throw new Error(`entra sim: unknown Graph application permission '${permission}'`);
   return id;
 }
-

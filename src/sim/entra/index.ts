@@ -36,7 +36,7 @@ export type {
   ThrottleKnob,
   Trigger,
 } from "./types.js";
-export type { AppManagementPoliciesKnob, SimAppManagementPolicy } from "./graph-policies.js";
+export type { AppManagementPoliciesKnob, SimAppManagementPolicy } from "./types.js";
 export { DEFAULT_AUTOMATION_PERMISSIONS, DEFAULT_TENANT_ID, DEFAULT_USER_PASSWORD, GRAPH_APP_ID, GRAPH_APP_ROLES, GRAPH_CLI_APP_ID };
 export { SIGN_IN_USERS, GUEST_UPN, DISABLED_UPN, MANY_GROUPS_UPN } from "./people.js";
 export { signIn, buildAuthorizeUrl, pageError, type SignInOptions, type SignInResult, type AuthorizeUrlParts } from "./signin-client.js";

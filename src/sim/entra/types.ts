@@ -1,5 +1,3 @@
-import type { AppManagementPoliciesKnob } from "./graph-policies.js";
-
 /**
  * Public option and handle types of the Entra ID / Microsoft Graph simulator.
  * The behaviour follows shared/spec/entra-graph-api.md; section numbers in comments refer to it.
@@ -35,6 +33,32 @@ export interface FaultKnob extends Trigger {
 export interface SecretPolicy {
   /** Tenant app-management policy `passwordLifetime` (section 6): addPassword beyond it is rejected (errata 9.6). */
   maxLifetimeDays: number;
+}
+
+// App management policies (spec section 6, errata 9.6): served and enforced by graph-policies.ts.
+/** One policy as the simulator is told about it (the knob `appManagementPolicies`). */
+export interface SimAppManagementPolicy {
+  /** Default: derived from the display name (stable across requests). The tenant default's is always the zero GUID. */
+  id?: string;
+  displayName?: string;
+  description?: string;
+  /** Default true (the tenant default policy is disabled unless a knob configures it). */
+  isEnabled?: boolean;
+  /** The `passwordLifetime` restriction: `maxLifetime` as an ISO 8601 duration (e.g. P180D); null = present but disabled. */
+  passwordLifetime?: string | null;
+  /** The `passwordAddition` restriction: true = enabled (no new secrets), false = present but disabled (an exemption). */
+  passwordAddition?: boolean;
+  /** `restrictForAppsCreatedAfterDateTime` of every restriction here; absent = null (every app). */
+  restrictForAppsCreatedAfterDateTime?: string;
+  /** App-specific policies only: the applications it is applied to (object id, appId or display name). */
+  appliesTo?: string[];
+}
+
+export interface AppManagementPoliciesKnob {
+  /** The tenant default policy's application restrictions. */
+  tenantDefault?: Omit<SimAppManagementPolicy, "id" | "appliesTo">;
+  /** App-specific policies (each applied to the apps in its `appliesTo`). */
+  policies?: SimAppManagementPolicy[];
 }
 
 export interface EntraSimKnobs {

@@ -378,9 +378,8 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
       if (prev) add([...at, "entraGroup"], `Entra group \`${g.entraGroup}\` is already mapped by \`groups.${prev}\``, "map each Entra group once per realm", true);
       else entraGroupSeen.set(k, name);
       if (Array.isArray(g.members)) add([...at, "members"], "an Entra group gets its members from Entra ID; a list of `members` cannot be set", "manage membership in Entra, and write `members: sync` to create the members' Proxmox users before their first sign-in; or drop `entraGroup` for a plain Proxmox group", true);
-      else if (g.members === "sync" && g.realm !== undefined && realms[g.realm]?.tenant !== undefined && realms[g.realm]!.groupsClaim === "roles") {
-        add([...at, "members"], `\`members: sync\` is not available yet for realm \`${g.realm}\`, which maps Entra groups as app roles (\`groupsClaim: roles\`)`, "drop `members: sync` (members still get the group at sign-in through the roles claim), or remove `groupsClaim: roles` from the realm to map the group by its object id");
-      } else if (g.members === "sync" && g.realm !== undefined && realms[g.realm]?.tenant !== undefined) {
+      // With app roles too (issue 13): the synced group is then `<key>-<realm>`, the one the roles claim names.
+      else if (g.members === "sync" && g.realm !== undefined && realms[g.realm]?.tenant !== undefined) {
         const trouble = graphClaimTrouble(realms[g.realm]!.usernameClaim);
         if (trouble) add([...at, "members"], `\`members: sync\` creates each member's Proxmox user before their first sign-in, but realm \`${g.realm}\` ${trouble.message}`, trouble.hint);
       }

@@ -29,11 +29,14 @@ export function usesAppRoles(r: RealmConfig | undefined): boolean {
 }
 
 /**
- * The id of the app role for `value` in a realm: a GUID derived from the tenant id, the realm and the value (a
- * name-based UUID, version 5 layout over SHA-256), so every run, and every machine, plans the same role.
+ * The id of the app role of a mapped Entra group in a realm: a GUID derived from the tenant id, the realm and the
+ * group's display name (case-insensitive, as Entra matches it; validate allows one mapping per group and realm), as a
+ * name-based UUID (version 5 layout over SHA-256), so every run, and every machine, plans the same role. Not from the
+ * value: renaming the group's key changes the role's value in place (same id, so the group's assignment stays), and
+ * the old value Graph still shows under this id is the link to the Proxmox group to replace (issue 13 part 3).
  */
-export function appRoleId(tenantId: string, realm: string, value: string): string {
-  const h = createHash("sha256").update(`homelab-app-role\0${tenantId.toLowerCase()}\0${realm}\0${value}`).digest();
+export function appRoleId(tenantId: string, realm: string, entraGroup: string): string {
+  const h = createHash("sha256").update(`homelab-app-role\0${tenantId.toLowerCase()}\0${realm}\0${entraGroup.toLowerCase()}`).digest();
   h[6] = (h[6]! & 0x0f) | 0x50;
   h[8] = (h[8]! & 0x3f) | 0x80;
   const x = h.subarray(0, 16).toString("hex");
@@ -69,9 +72,10 @@ export function buildDesired(cfg: HomelabConfig, baseDir = "."): DesiredState {
   };
   const groupId = (key: string): string | EntraGroupId => {
     const g = own(cfg.groups, key)!;
+    if (g.entraGroup === undefined) return key;
+    const id: EntraGroupId = { tenant: own(cfg.realms, g.realm!)!.tenant!, displayName: g.entraGroup, realm: g.realm! };
     // App roles: the login's `roles` claim carries the key, so Proxmox's group is `<key>-<realm>` (spec 4.6).
-    if (g.entraGroup !== undefined && usesAppRoles(own(cfg.realms, g.realm!))) return `${key}-${g.realm}`;
-    return g.entraGroup !== undefined ? { tenant: own(cfg.realms, g.realm!)!.tenant!, displayName: g.entraGroup, realm: g.realm! } : key;
+    return usesAppRoles(own(cfg.realms, g.realm!)) ? { ...id, roleValue: key } : id;
   };
 
   // Every user named anywhere, with the plain groups they are a member of.
@@ -154,7 +158,7 @@ export function buildDesired(cfg: HomelabConfig, baseDir = "."): DesiredState {
         const entraGroups = mapped.map(([, g]) => g.entraGroup!);
         const roles = usesAppRoles(r);
         const appRoles: DesiredAppRole[] = mapped
-          .map(([value, g]) => ({ id: appRoleId(t.tenantId, realm, value), value, group: g.entraGroup! }))
+          .map(([value, g]) => ({ id: appRoleId(t.tenantId, realm, g.entraGroup!), value, group: g.entraGroup! }))
           .sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
         const onClusters = realmClusters(realm);
         const claim = CLAIMS_NEEDING_OPTIONAL.get(r.usernameClaim ?? "");

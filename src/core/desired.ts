@@ -16,11 +16,17 @@ export interface Ref {
   field: string; // which of its values
 }
 
-/** A Proxmox group mapped from an Entra group: its id is `<objectid>-<realm>` once the object id is resolved. */
+/**
+ * A Proxmox group mapped from an Entra group: its id is `<objectid>-<realm>` once the object id is resolved, or, in a
+ * realm with `groupsClaim: roles`, `<roleValue>-<realm>` (the app role's value, which the login's `roles` claim
+ * carries; issue 13 part 3). Both are computed by one function, providers/proxmox/common.ts groupIdOf.
+ */
 export interface EntraGroupId {
   tenant: string;
   displayName: string;
   realm: string;
+  /** App roles realms only: the value of the group's app role (the group's key in the file). */
+  roleValue?: string;
 }
 
 export interface TlsSettings {
@@ -172,7 +178,11 @@ export interface DesiredApplication {
 
 /** An app role homelab defines on a realm's app registration for one mapped Entra group. */
 export interface DesiredAppRole {
-  /** Stable GUID derived from the tenant id, the realm and the value (config/desired.ts appRoleId). */
+  /**
+   * Stable GUID derived from the tenant id, the realm and the Entra group's display name (config/desired.ts
+   * appRoleId), not from the value: a changed value is the same role PATCHed in place (its assignments stay), and
+   * the value Graph still shows under this id is how a run knows the old Proxmox group to replace.
+   */
   id: string;
   /** The group's key in the file: the `roles` claim value, and the Proxmox group `<value>-<realm>`. */
   value: string;

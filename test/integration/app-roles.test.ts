@@ -50,8 +50,8 @@ describe("groupsClaim: roles (app roles instead of group ids)", () => {
     const a = app();
     const roles = (a.appRoles as any[]).map((x) => ({ id: x.id, value: x.value, displayName: x.displayName, allowedMemberTypes: x.allowedMemberTypes, isEnabled: x.isEnabled }));
     expect(roles.sort((x, y) => x.value.localeCompare(y.value))).toEqual([
-      { id: appRoleId(l.entra.tenantId, "azure", "admins"), value: "admins", displayName: "Proxmox Admins", allowedMemberTypes: ["User"], isEnabled: true },
-      { id: appRoleId(l.entra.tenantId, "azure", "operators"), value: "operators", displayName: "VM Operators", allowedMemberTypes: ["User"], isEnabled: true },
+      { id: appRoleId(l.entra.tenantId, "azure", "Proxmox Admins"), value: "admins", displayName: "Proxmox Admins", allowedMemberTypes: ["User"], isEnabled: true },
+      { id: appRoleId(l.entra.tenantId, "azure", "VM Operators"), value: "operators", displayName: "VM Operators", allowedMemberTypes: ["User"], isEnabled: true },
     ]);
     // No groups claim is asked for: the roles claim replaces it.
     expect(a.groupMembershipClaims ?? "None").toBe("None");
@@ -59,7 +59,7 @@ describe("groupsClaim: roles (app roles instead of group ids)", () => {
     const gid = (name: string) => state.groups.find((g: any) => g.displayName === name).id;
     const assigned = state.appRoleAssignments.filter((x: any) => x.resourceId === sp.id).map((x: any) => `${x.principalId} ${x.appRoleId}`).sort();
     expect(assigned).toEqual(
-      [`${gid("Proxmox Admins")} ${appRoleId(l.entra.tenantId, "azure", "admins")}`, `${gid("VM Operators")} ${appRoleId(l.entra.tenantId, "azure", "operators")}`].sort(),
+      [`${gid("Proxmox Admins")} ${appRoleId(l.entra.tenantId, "azure", "Proxmox Admins")}`, `${gid("VM Operators")} ${appRoleId(l.entra.tenantId, "azure", "VM Operators")}`].sort(),
     );
     expect(realmOn(pve(), "azure")).toMatchObject({ "groups-claim": "roles" });
     const s = pve().state();

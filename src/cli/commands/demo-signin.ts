@@ -13,6 +13,7 @@
  */
 import type { DesiredCluster, DesiredRealm, DesiredState, EntraGroupId } from "../../core/desired.js";
 import { BUILTIN_ROLES, realmOf } from "../../core/pve.js";
+import { groupIdOf } from "../../providers/proxmox/common.js";
 import { DEFAULT_USER_PASSWORD, signIn, type EntraFixture, type EntraFixtureUser, type EntraSim } from "../../sim/entra/index.js";
 import { RawClient, type ProxmoxSim } from "../../sim/proxmox/index.js";
 
@@ -172,7 +173,9 @@ function expectedFor(c: DesiredCluster, r: DesiredRealm, user: EntraFixtureUser,
   const v = claimValue(claimOf(r), user);
   const userid = v !== undefined ? `${v}@${r.realm}` : undefined;
   const objectIds = new Map((tenant.state().groups as { id: string; displayName: string }[]).map((g) => [g.displayName.toLowerCase(), g.id]));
-  const idOf = (gid: string | EntraGroupId): string => (typeof gid === "string" ? gid : `${objectIds.get(gid.displayName.toLowerCase()) ?? "?"}-${gid.realm}`);
+  // The planners' own rule (`<objectid>-<realm>`, or `<value>-<realm>` with app roles), over the simulator's group ids.
+  const objectIdsAsResolver = { groupId: (g: EntraGroupId) => { const oid = objectIds.get(g.displayName.toLowerCase()); return oid === undefined ? undefined : `${oid}-${g.realm}`; } };
+  const idOf = (gid: string | EntraGroupId): string => groupIdOf(gid, objectIdsAsResolver) ?? `?-${typeof gid === "string" ? "" : gid.realm}`;
   const memberOf = (displayName: string) =>
     (directory.groups?.find((x) => x.displayName.toLowerCase() === displayName.toLowerCase())?.members ?? []).some((m) => m.toLowerCase() === user.userPrincipalName.toLowerCase());
   const groupKeys = new Map<string, string>();

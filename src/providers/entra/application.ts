@@ -89,9 +89,62 @@ async function setRoles(target: TenantTarget, id: string, have: AppRole[], wante
   const byId = new Map(wanted.map((r) => [r.id.toLowerCase(), r]));
   const stale = (r: AppRole) => isHomelabRole(r) && r.isEnabled !== false && !(byId.has(r.id.toLowerCase()) && sameRole(r, byId.get(r.id.toLowerCase())!));
   if (have.some(stale)) await target.graph.updateApplication(id, { appRoles: have.map((r) => (stale(r) ? { ...r, isEnabled: false } : r)) });
-  const wantedIds = new Set(byId.keys());
-  const kept = have.filter((r) => !isHomelabRole(r) && !wantedIds.has(r.id.toLowerCase()));
-  await target.graph.updateApplication(id, { ...rest, appRoles: [...kept, ...wanted] });
+  await target.graph.updateApplication(id, { ...rest, appRoles: rolesAfter(have, wanted) });
+}
+
+/** The app's role list once homelab's roles are `wanted`: the roles made by hand as they are, then homelab's. */
+function rolesAfter(have: AppRole[], wanted: AppRole[]): AppRole[] {
+  const wantedIds = new Set(wanted.map((r) => r.id.toLowerCase()));
+  return [...have.filter((r) => !isHomelabRole(r) && !wantedIds.has(r.id.toLowerCase())), ...wanted];
+}
+
+/**
+ * A role whose value the file changes (a mapped group's key renamed, issue 13 part 3): the app still has the role
+ * under its id (derived from the Entra group, config/desired.ts appRoleId) with the old value. The Proxmox group
+ * `<from>-<realm>` is replaced by `<to>-<realm>` with its members and ACL entries first (providers/proxmox/rename.ts),
+ * then the value is PATCHed in place: same id, so the group's assignment, and the members' access, stay.
+ */
+export interface RoleRename {
+  id: string;
+  /** The Entra group's display name. */
+  group: string;
+  from: string;
+  to: string;
+}
+
+/**
+ * The renames between the app as read and the file. A changed value that collides with a value the file gives
+ * another role (two keys swapped, or a new group taking the old key) is not one: the Proxmox groups cannot be
+ * moved one onto the other, so the role's value is simply changed with the others (and the file's access applies).
+ */
+export function roleRenames(d: DesiredApplication, app: EntraApplication | undefined): RoleRename[] {
+  if (!app || !d.appRoles) return [];
+  const have = new Map(observedRoles(app).filter(isHomelabRole).map((r) => [r.id.toLowerCase(), r]));
+  const values = new Set(d.appRoles.map((r) => r.value.toLowerCase()));
+  const out: RoleRename[] = [];
+  for (const r of d.appRoles) {
+    const o = have.get(r.id.toLowerCase());
+    if (o && typeof o.value === "string" && o.value !== r.value && !values.has(o.value.toLowerCase())) out.push({ id: r.id, group: r.group, from: o.value, to: r.value });
+  }
+  return out;
+}
+
+/**
+ * Where the application planner leaves a renamed role's old value for the Proxmox planners, which are planned after
+ * the tenants (providers/index.ts) and find it through the resolver, keyed by the realm and the new value.
+ */
+export function renamedRoleRef(tenant: string, realm: string, value: string): { ref: string; field: string } {
+  return { ref: `${APPLICATION_KIND}/${tenant}:${realm}`, field: `appRole:${value}:was` };
+}
+
+/** The address of the change that renames a realm app's roles (one per app: one PATCH pair renames them all). */
+export const roleRenameAddress = (d: DesiredApplication): string => `${d.address}/appRoles`;
+
+/** The file's roles with the renamed ones still under their old values: what the app update sets before the rename. */
+function beforeRenames(d: DesiredApplication, renames: readonly RoleRename[]): DesiredApplication {
+  if (renames.length === 0 || !d.appRoles) return d;
+  const was = new Map(renames.map((r) => [r.id, r.from]));
+  return { ...d, appRoles: d.appRoles.map((r) => (was.has(r.id) ? { ...r, value: was.get(r.id)! } : r)) };
 }
 
 /** The comparable shape of an app: what homelab manages, normalised (lists sorted). */
@@ -205,6 +258,29 @@ function refuseLookalike(tenant: string, d: DesiredApplication, same: EntraAppli
   );
 }
 
+/** A desired app's roles in their Graph form. */
+const rolesOf = (d: DesiredApplication): AppRole[] => (d.appRoles ?? []).map((r) => graphRole(r, d.realm));
+
+/**
+ * The change that gives renamed roles their new values (one per app). It waits for the app update (both PATCH the
+ * whole list) and for every cluster the realm is on to have moved the old Proxmox group's members and ACL entries to
+ * the new group and deleted the old one: until this PATCH lands the old value is Graph's record of the rename, so a
+ * run that fails before it is taken up again by the next run (providers/proxmox/rename.ts). `appRoles` is the list
+ * as the app update leaves it (or as read when there is none).
+ */
+function renameChange(tenant: string, d: DesiredApplication, app: EntraApplication, renames: readonly RoleRename[], appRoles: AppRole[]): Change {
+  const clusters = [...new Set(d.secrets.map((s) => s.cluster))].sort();
+  const proxmox = clusters.flatMap((c) => renames.flatMap((r) => [`proxmox.group/${c}:${r.to}`, `proxmox.group/${c}:${r.from}-${d.realm}`]));
+  const moves = renames.map((r) => `${r.from}-${d.realm} → ${r.to}-${d.realm}`).join(", ");
+  return {
+    address: roleRenameAddress(d), kind: APPLICATION_KIND, target: tenant, action: "update",
+    reason: `app role value${renames.length === 1 ? "" : "s"} changed in place (same id: the group assignment${renames.length === 1 ? " stays" : "s stay"}), after the Proxmox group${renames.length === 1 ? " is" : "s are"} replaced with members and ACL entries carried over (${moves})`,
+    dependsOn: [d.address, ...proxmox],
+    fields: renames.map((r) => ({ path: `appRoles["${r.group}"].value`, before: r.from, after: r.to })),
+    data: { id: app.id, application: d.address, renames: renames.map((r) => ({ id: r.id, from: r.from, to: r.to })), appRoles },
+  };
+}
+
 export const applicationProvider: Provider<TenantTarget, ObservedTenant> = {
   kind: APPLICATION_KIND,
 
@@ -259,19 +335,27 @@ export const applicationProvider: Provider<TenantTarget, ObservedTenant> = {
       }
       target.resolver.record({ ref: d.address, field: "appId" }, app.appId);
       target.resolver.record({ ref: d.address, field: "id" }, app.id);
-      const fields = diffFields(observedShape(app), want);
+      const renames = roleRenames(d, app);
+      // Renamed roles keep their old value in this update: the rename below changes it once Proxmox is ready.
+      const before = beforeRenames(d, renames);
+      const fields = diffFields(observedShape(app), desiredShape(before));
+      const rolesChange = fields.some((f) => f.path === "appRoles");
       if (fields.length) {
         // The roles as read: the apply sends them back (PATCH replaces the list) and disables the stale ones first.
-        const roles = fields.some((f) => f.path === "appRoles") ? { appRoles: observedRoles(app) } : {};
-        changes.push({ address: d.address, kind: APPLICATION_KIND, target: target.desired.name, action: "update", dependsOn: [], fields, data: { id: app.id, ...roles } });
+        const roles = rolesChange ? { appRoles: observedRoles(app) } : {};
+        const was = renames.length ? { renamedFrom: Object.fromEntries(renames.map((r) => [r.id, r.from])) } : {};
+        changes.push({ address: d.address, kind: APPLICATION_KIND, target: target.desired.name, action: "update", dependsOn: [], fields, data: { id: app.id, ...roles, ...was } });
       }
       else unchanged++;
+      if (renames.length) changes.push(renameChange(target.desired.name, d, app, renames, rolesChange ? rolesAfter(observedRoles(app), rolesOf(before)) : observedRoles(app)));
+      for (const r of renames) target.resolver.record(renamedRoleRef(target.desired.name, d.realm, r.to), r.from);
     }
     return { changes, unchanged };
   },
 
   async apply([change], target) {
-    const d = target.desired.applications.find((a) => a.address === change!.address)!;
+    const address = change!.data?.renames ? String(change!.data.application) : change!.address;
+    const d = target.desired.applications.find((a) => a.address === address)!;
     if (change!.action === "create") {
       const owner = (await target.graph.servicePrincipalOfCaller()).id;
       const app = await target.graph.createApplication(body(d), owner, appUniqueName(d.realm));
@@ -281,8 +365,15 @@ export const applicationProvider: Provider<TenantTarget, ObservedTenant> = {
     }
     const fields = new Set(change!.fields.map((f) => f.path));
     const id = String(change!.data!.id);
+    if (change!.data!.renames) {
+      // The renamed roles' new values, on the list as the app update before it left it (disable, then change).
+      await setRoles(target, id, change!.data!.appRoles as AppRole[], rolesOf(d), {});
+      return;
+    }
     if (fields.has("appRoles")) {
-      await setRoles(target, id, (change!.data!.appRoles ?? []) as AppRole[], (d.appRoles ?? []).map((r) => graphRole(r, d.realm)), body(d, fields));
+      const was = (change!.data!.renamedFrom ?? {}) as Record<string, string>;
+      const renames = Object.entries(was).map(([rid, from]) => ({ id: rid, group: "", from, to: "" }));
+      await setRoles(target, id, (change!.data!.appRoles ?? []) as AppRole[], rolesOf(beforeRenames(d, renames)), body(d, fields));
       return;
     }
     await target.graph.updateApplication(id, body(d, fields));

@@ -2,6 +2,7 @@ import type { DesiredAcl } from "../../core/desired.js";
 import type { Provider } from "../../engine/provider.js";
 import { byAddress, byString, groupIdOf, groupIsManaged, prunedGroups, prunedUsers, shownGroupId, userIsManaged, type Change, type PlanPart } from "./common.js";
 import type { ObservedAcl, ObservedCluster } from "./observed.js";
+import { carriedAcl, carriedAclAddress, groupRenames } from "./rename.js";
 import type { ClusterTarget } from "./target.js";
 
 export const ACL_KIND = "proxmox.acl";
@@ -37,6 +38,18 @@ export const aclProvider: Provider<ClusterTarget, ObservedCluster> = {
         changes.push({ ...base, action: "create", fields: [{ path: a.type, after: typeof a.ugid === "string" ? a.ugid : shownGroupId(a.ugid, target.resolver) }, { path: "propagate", after: a.propagate }] });
       } else {
         changes.push({ ...base, action: "update", fields: [{ path: "propagate", before: existing.propagate, after: a.propagate }] });
+      }
+    }
+
+    // A changed app role value (rename.ts): the old group's entries the file does not give the new group, carried over.
+    for (const r of groupRenames(target, observed)) {
+      for (const e of carriedAcl(target, observed, r)) {
+        changes.push({
+          address: carriedAclAddress(c.name, e.path, r.to, e.roleid), kind: ACL_KIND, target: c.name, action: "create", dependsOn: [r.group.address],
+          reason: `carried over from ${r.from}, which ${r.to} replaces (app role value ${r.oldValue} → ${r.group.groupid.roleValue})`,
+          fields: [{ path: "group", after: r.to }, { path: "propagate", after: e.propagate }],
+          data: { path: e.path, roleid: e.roleid, type: "group", ugid: r.to, propagate: e.propagate },
+        });
       }
     }
 
@@ -111,13 +124,16 @@ export function aclPrunes(target: ClusterTarget, observed: ObservedCluster): Obs
 }
 
 /**
- * Users and groups the user and group planners will delete (the same rules as theirs): their ACL entries
+ * Users and groups the user and group planners will delete (the same rules as theirs, and the old group of a changed
+ * app role value): their ACL entries
  * go with them (spec 5.3), so the ACL planner neither deletes those entries itself nor counts them as kept.
  */
 export function prunedPrincipals(target: ClusterTarget, observed: ObservedCluster): Set<string> {
   return new Set([
     ...[...prunedUsers(target, observed.users.keys())].map((u) => `user:${u}`),
     ...[...prunedGroups(target, observed.groups.keys())].map((g) => `group:${g}`),
+    // The old group of a changed app role value is deleted by the group planner once the new one has its rights.
+    ...groupRenames(target, observed).map((r) => `group:${r.from}`),
   ]);
 }
 

@@ -5,12 +5,17 @@ import { KNOWN_AFTER_APPLY, type Resolver } from "../../engine/resolver.js";
 import { realmOf } from "../../core/pve.js";
 import type { ClusterTarget } from "./target.js";
 
-/** The Proxmox group id of a desired group: literal, or `<objectid>-<realm>` once the Entra group is resolved. */
-export function groupIdOf(id: string | EntraGroupId, resolver: Resolver): string | undefined {
-  return typeof id === "string" ? id : resolver.groupId(id);
+/**
+ * The Proxmox group id of a desired group: literal; `<value>-<realm>` for an Entra group of an app roles realm (the
+ * `roles` claim carries the value; issue 13 part 3); else `<objectid>-<realm>` once the Entra group is resolved
+ * (spec 4.6). The one place that says it: planners, members sync and the demo sign-in all ask here.
+ */
+export function groupIdOf(id: string | EntraGroupId, resolver: Pick<Resolver, "groupId">): string | undefined {
+  if (typeof id === "string") return id;
+  return id.roleValue !== undefined ? `${id.roleValue}-${id.realm}` : resolver.groupId(id);
 }
 
-export function shownGroupId(id: string | EntraGroupId, resolver: Resolver): string {
+export function shownGroupId(id: string | EntraGroupId, resolver: Pick<Resolver, "groupId">): string {
   return groupIdOf(id, resolver) ?? (typeof id === "string" ? id : `${KNOWN_AFTER_APPLY} (Entra group "${id.displayName}")-${id.realm}`);
 }
 

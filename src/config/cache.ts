@@ -20,6 +20,7 @@ import type { ConfigProblem } from "../core/errors.js";
  * - Where: $HOMELAB_CACHE_DIR, else $XDG_CACHE_HOME/homelab, else ~/.cache/homelab (%LOCALAPPDATA%\homelab
  *   on Windows); when that cannot be created or written, <tmpdir>/homelab-cache-<uid>; when neither works,
  *   no cache. Never next to the config.
+ * - At most 200 entries (one per config path): past that, the least recently written half goes.
  * - Off with `--no-cache` or HOMELAB_NO_CACHE=1. Off unless the CLI turns it on (configureConfigCache), so
  *   library callers and tests from src never write one.
  */
@@ -233,8 +234,27 @@ export function writeCachedConfig(target: string, key: string, value: CachedConf
       closeSync(fd);
     }
     renameSync(tmp, file);
+    prune(dir);
   } catch (err) {
     rmSync(tmp, { force: true });
     settings.debug?.(`config cache: not written (${(err as Error).message.split("\n")[0]})`);
   }
+}
+
+/** The most entries kept: one per config path; configs in temporary directories (tests, CI) would pile up. */
+const MAX_ENTRIES = 200;
+
+/** Past MAX_ENTRIES, the least recently written entries go (down to half). */
+function prune(dir: string): void {
+  const names = readdirSync(dir).filter((n) => n.startsWith("config-") && n.endsWith(".json"));
+  if (names.length <= MAX_ENTRIES) return;
+  const aged = names.map((n) => {
+    try {
+      return { n, t: statSync(join(dir, n)).mtimeMs };
+    } catch {
+      return { n, t: 0 };
+    }
+  });
+  aged.sort((a, b) => a.t - b.t);
+  for (const { n } of aged.slice(0, names.length - MAX_ENTRIES / 2)) rmSync(join(dir, n), { force: true });
 }

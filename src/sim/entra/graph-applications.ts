@@ -3,7 +3,7 @@ import { checkAppRoles, syncServicePrincipalRoles } from "./graph-app-roles.js";
 import { GraphError, badRequest, notFound } from "./errors.js";
 import { jsonBody, noContent, resolveEntity, type GraphCtx, type Reply, type Segment } from "./graph-context.js";
 import { handleOwners, ownersFromBind } from "./graph-owners.js";
-import { enforcePasswordPolicies, listApplicationPolicies } from "./graph-policies.js";
+import { enforcePasswordPolicies, expandApplicationPolicies, listApplicationPolicies } from "./graph-policies.js";
 import { checkQueryOptions, contextUrl, countCollection, listCollection, parseSelect, project } from "./graph-query.js";
 import { graphDate, isGuid, newGuid, newSecretText } from "./ids.js";
 import { READ_APPS, requireAny, requireCreate, requireWrite } from "./permissions.js";
@@ -78,6 +78,7 @@ function listApplications(ctx: GraphCtx): Reply {
     typeName: "application",
     known: SELECTABLE.applications ?? new Set(),
     entitySet: "applications",
+    expand: { appManagementPolicies: expandApplicationPolicies(ctx) },
   });
 }
 

@@ -102,6 +102,23 @@ export function listApplicationPolicies(ctx: GraphCtx, app: Entity, rest: string
 }
 
 /**
+ * `$expand=appManagementPolicies` on `GET /applications` (application-list: $expand is supported; the relationship is
+ * appManagementPolicies): the policies applied to the app (0 or 1), with the permission the relationship's own read
+ * needs (Policy.Read.All or an application-configuration policy permission). [U: whether Graph refuses the whole list
+ * without it or leaves the relationship out; the simulator refuses, as the relationship's own read does.]
+ */
+export function expandApplicationPolicies(ctx: GraphCtx): (item: Json) => Json[] {
+  if (!hasAny(ctx.caller, READ_POLICIES)) return () => {
+    throw denied();
+  };
+  return (item) => {
+    const app = ctx.dir.get("applications", String(item.id));
+    const applied = app ? policyOf(ctx, app) : undefined;
+    return applied ? [renderApp(applied)] : [];
+  };
+}
+
+/**
  * Throws the 400 Graph answers when a password credential from `start` to `end` on `app` breaks the policy that
  * governs it (the app's own restriction if it defines one, else the tenant default's).
  */

@@ -5,12 +5,21 @@ import type { Json } from "./shapes.js";
 
 /**
  * OData query options for directory collections (3, 3.1, errata 9.4, 9.9): `$filter`, `$select`, `$top`,
- * `$skiptoken`, `$count`, `$search`, `$orderby`. Page links are absolute and point at the simulator.
+ * `$skiptoken`, `$count`, `$search`, `$orderby`, and `$expand` where a collection names what may be expanded.
+ * Page links are absolute and point at the simulator.
  */
 
 const MAX_TOP = 999;
 const DEFAULT_TOP = 100;
 const SUPPORTED = new Set(["$filter", "$select", "$top", "$skiptoken", "$count", "$search", "$orderby"]);
+/**
+ * `$expand` on directory objects (Microsoft Graph docs, query-parameters, "expand parameter"): an expanded
+ * relationship "typically returns a maximum of 20 items ... and has no @odata.nextLink"; and (Graph known issues,
+ * "$expand on directory objects") a page of a collection read with `$expand` holds at most 100 objects, whatever
+ * `$top` asks. Expanded relationships are part of the answer whatever `$select` names (OData 4.01 section 5.1.3).
+ */
+export const EXPAND_ITEMS = 20;
+const EXPAND_PAGE = 100;
 
 function consistencyEventual(ctx: GraphCtx): boolean {
   const h = ctx.headers["consistencylevel"];
@@ -69,6 +78,35 @@ interface ListOptions {
    * such as `accountEnabled`, appear only when selected (Graph user resource: "returned only on $select").
    */
   defaultProps?: (item: Json) => string[] | undefined;
+  /**
+   * The relationships `$expand` may name, each with the related objects of an item (the full list: the answer keeps
+   * the first EXPAND_ITEMS). A function may throw (a permission the relationship needs). Without it `$expand` is 400.
+   */
+  expand?: Record<string, (item: Json) => Json[]>;
+}
+
+/**
+ * `$expand=a,b`: the relationship names, each one of `known` (else 400, as Graph answers a property the type does not
+ * have). Nested options (`a($select=...)`) are not simulated: 400.
+ */
+export function parseExpand(ctx: GraphCtx, typeName: string, known: readonly string[]): string[] | undefined {
+  const raw = ctx.query.get("$expand");
+  if (raw === null) return undefined;
+  const names = raw.split(",").map((s) => s.trim()).filter(Boolean);
+  for (const n of names) {
+    if (n.includes("(")) throw unsupportedQuery(`The query option '$expand' with nested options is not supported by the simulator.`);
+    if (!known.includes(n))
+      throw badRequest(`Parsing OData Select and Expand failed: Could not find a property named '${n}' on type 'microsoft.graph.${typeName}'.`);
+  }
+  return names;
+}
+
+/** The expanded relationships of one item: at most EXPAND_ITEMS each, no next link. */
+export function expandItem(item: Json, names: string[] | undefined, expand: Record<string, (item: Json) => Json[]> | undefined): Json {
+  if (!names || !expand) return {};
+  const out: Json = {};
+  for (const n of names) out[n] = (expand[n]?.(item) ?? []).slice(0, EXPAND_ITEMS);
+  return out;
 }
 
 /**
@@ -76,7 +114,8 @@ interface ListOptions {
  * storage order (creation order, like a fresh tenant).
  */
 export function listCollection(ctx: GraphCtx, items: Json[], opts: ListOptions): Reply {
-  checkQueryOptions(ctx);
+  checkQueryOptions(ctx, [...SUPPORTED, ...(opts.expand ? ["$expand"] : [])]);
+  const expanded = parseExpand(ctx, opts.typeName, Object.keys(opts.expand ?? {}));
   const eventual = consistencyEventual(ctx);
   const advanced = isAdvanced(ctx);
   const select = parseSelect(ctx, opts.typeName, opts.known);
@@ -110,7 +149,7 @@ export function listCollection(ctx: GraphCtx, items: Json[], opts: ListOptions):
     order = { prop: m[1], desc: (m[2] ?? "").toLowerCase() === "desc" };
   }
 
-  const top = parseTop(ctx);
+  const top = expanded ? Math.min(parseTop(ctx), EXPAND_PAGE) : parseTop(ctx);
   const offset = parseSkipToken(ctx);
 
   let matched = items.filter((i) => (filter ? filter.test(i) : true));
@@ -124,7 +163,7 @@ export function listCollection(ctx: GraphCtx, items: Json[], opts: ListOptions):
   }
 
   const page = matched.slice(offset, offset + top).map((i) => {
-    const p = project(structuredClone(i), select ?? opts.defaultProps?.(i));
+    const p = { ...project(structuredClone(i), select ?? opts.defaultProps?.(i)), ...expandItem(i, expanded, opts.expand) };
     const t = opts.odataType?.(i);
     return t ? { "@odata.type": t, ...p } : p;
   });

@@ -27,6 +27,8 @@ export function handleServicePrincipals(ctx: GraphCtx, first: Segment, rest: str
         typeName: "servicePrincipal",
         known: SELECTABLE.servicePrincipals ?? new Set(),
         entitySet: "servicePrincipals",
+        // Who is assigned to each (3.9), as `GET /servicePrincipals/{id}/appRoleAssignedTo` lists them.
+        expand: { appRoleAssignedTo: (sp) => assignedTo(ctx, String(sp.id), "resourceId") },
       });
     }
     if (ctx.method === "POST") return createServicePrincipal(ctx);
@@ -106,6 +108,15 @@ function createServicePrincipal(ctx: GraphCtx): Reply {
   return { status: 201, body: { "@odata.context": contextUrl(ctx, "servicePrincipals", undefined, true), ...structuredClone(sp.data) } };
 }
 
+/** The visible assignments to (side = "resourceId") or of (side = "principalId") a service principal, as copies. */
+function assignedTo(ctx: GraphCtx, spId: string, side: "resourceId" | "principalId"): Json[] {
+  requireAny(ctx.caller, READ_ASSIGNMENTS);
+  return ctx.dir
+    .list("appRoleAssignments")
+    .filter((a) => a.data[side] === spId)
+    .map((a) => structuredClone(a.data));
+}
+
 /**
  * `appRoleAssignedTo` (side = "resourceId": who is assigned to this SP, 3.9) and `appRoleAssignments`
  * (side = "principalId": what this SP is granted, e.g. Graph permissions in the bootstrap, 1.2).
@@ -114,11 +125,7 @@ function assignments(ctx: GraphCtx, sp: Entity, rest: string[], side: "resourceI
   const spId = String(sp.data.id);
   const nav = side === "resourceId" ? "appRoleAssignedTo" : "appRoleAssignments";
   if (rest.length === 0 && ctx.method === "GET") {
-    requireAny(ctx.caller, READ_ASSIGNMENTS);
-    const items = ctx.dir
-      .list("appRoleAssignments")
-      .filter((a) => a.data[side] === spId)
-      .map((a) => structuredClone(a.data));
+    const items = assignedTo(ctx, spId, side);
     return listCollection(ctx, items, {
       filterSpec: "appRoleAssignments",
       typeName: "appRoleAssignment",

@@ -1,4 +1,5 @@
-import { ConfigError, ExitCode, formatProblem, HomelabError, UserError, type ConfigProblem } from "../core/errors.js";
+import { formatProblem, type ConfigProblem } from "../core/errors.js";
+import { describeError, type ErrorInfo } from "../engine/errors.js";
 import { redact } from "../log/redact.js";
 
 /** Output settings shared by every command. Only src/cli writes to stdout/stderr. */
@@ -108,31 +109,30 @@ export function paint(io: Io, code: number, s: string): string {
  * exit 3; remote failures 1; authentication 4; anything else is a bug: stack and exit 70.
  */
 export function reportError(io: Io, err: unknown): number {
-  if (err instanceof ConfigError) {
-    for (const p of err.problems) {
+  return reportErrorInfo(io, describeError(err, io.debug));
+}
+
+/** An error as the engine describes it (src/engine/errors.ts), printed as reportError prints it; returns its exit code. */
+export function reportErrorInfo(io: Io, e: ErrorInfo): number {
+  if (e.problems) {
+    for (const p of e.problems) {
       const [head, ...rest] = formatProblem(p).split("\n");
       io.err(`${paint(io, 31, "error")} ${head}`);
       for (const r of rest) io.err(paint(io, 2, r));
     }
-    io.err(`${err.problems.length} problem${err.problems.length === 1 ? "" : "s"} found; nothing was changed.`);
-    return ExitCode.invalid;
+    io.err(`${e.problems.length} problem${e.problems.length === 1 ? "" : "s"} found; nothing was changed.`);
+    return e.exitCode;
   }
-  if (err instanceof HomelabError) {
-    io.err(`${paint(io, 31, "error")} ${err.message}`);
-    if (err.hint) io.err(paint(io, 2, `  hint: ${err.hint}`));
-    if (io.debug && err.stack) io.err(err.stack);
-    if (err instanceof UserError) return ExitCode.invalid;
-    return exitCodeOf(err);
+  if (!e.internal) {
+    io.err(`${paint(io, 31, "error")} ${e.message}`);
+    if (e.hint) io.err(paint(io, 2, `  hint: ${e.hint}`));
+    if (io.debug && e.stack) io.err(e.stack);
+    return e.exitCode;
   }
-  const e = err instanceof Error ? err : new Error(String(err));
   io.err(`${paint(io, 31, "internal error")} ${e.message}`);
   io.err(e.stack ?? "");
   io.err("This is a bug in homelab. Please report it with the command you ran and the output above (secrets are redacted).");
-  return ExitCode.internal;
-}
-
-function exitCodeOf(err: HomelabError): number {
-  return (err as { exitCode?: number }).exitCode ?? ExitCode.failure;
+  return e.exitCode;
 }
 
 /** validate's warnings (located, with a hint): `warning FILE:L:C: path: message` and the hint; a JSON event with --json. */

@@ -10,6 +10,8 @@ export interface StepTask {
    * after the title. The failures themselves are reported by the caller.
    */
   fail(summary: string): void;
+  /** A slow request of this step (src/providers/waits.ts), for requests whose wait listener is not this step's (the engine's). */
+  wait: WaitListener;
 }
 
 export interface Step {
@@ -81,6 +83,7 @@ async function runStep(step: Step, view: { tty: boolean; json: boolean; title():
       fail: (summary) => {
         failed = summary;
       },
+      wait: view.json ? () => {} : waits.listener,
     }));
   } catch (err) {
     failed = err instanceof Error ? err.message : String(err);

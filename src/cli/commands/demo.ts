@@ -4,8 +4,9 @@ import { loadValidConfig } from "../../config/resolve.js";
 import { Secret } from "../../config/secret.js";
 import type { DesiredState } from "../../core/desired.js";
 import { ExitCode } from "../../core/errors.js";
+import { apply } from "../../index.js";
 import { paint, type Io } from "../output.js";
-import { converge, type ApplyOptions } from "./apply.js";
+import { convergeWithView } from "../render/cli-run.js";
 
 const DEMO_FILE = fileURLToPath(new URL("../../../playbooks/demo.yaml", import.meta.url));
 
@@ -60,12 +61,16 @@ export async function demoCommand(io: Io, opts: { file?: string; json: boolean; 
     say(`simulators: ${[...pve].map(([n, s]) => `Proxmox VE ${n} at ${s.url}`).concat([...entra].map(([n, s]) => `Entra ID ${n} at ${s.loginUrl}`)).join(", ")}`);
     say("");
     say("1. Converge: plan, then apply");
-    const base: ApplyOptions = { file, rotateSecrets: false, check: false, diff: true, detailedExitcode: false, json: opts.json, targets: [], concurrency: opts.concurrency, lockWaitMs: 0 };
-    const first = await converge(io, fresh, base);
+    // Through the programmatic API (src/index.ts), shown as `homelab apply --diff` shows a run.
+    const converge = () =>
+      convergeWithView(io, { json: opts.json, quiet: false, check: false, diff: true }, (onEvent, signal) =>
+        apply({ desired: fresh, concurrency: opts.concurrency, lockWaitMs: 0, onEvent, signal, debug: io.debug }),
+      );
+    const first = await converge();
     if (first !== ExitCode.ok) return first;
     say("");
     say("2. Run again: nothing left to change");
-    const second = await converge(io, fresh, base);
+    const second = await converge();
     if (second !== ExitCode.ok) return second;
 
     // Show that the chain really works: the key each realm holds is a secret Entra accepts.

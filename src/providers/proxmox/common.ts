@@ -3,6 +3,7 @@ export type { PlanPart } from "../../engine/provider.js";
 import type { EntraGroupId } from "../../core/desired.js";
 import { KNOWN_AFTER_APPLY, type Resolver } from "../../engine/resolver.js";
 import { realmOf } from "../../core/pve.js";
+import { renamedRoleRef } from "../entra/application.js";
 import type { ClusterTarget } from "./target.js";
 
 /**
@@ -13,6 +14,17 @@ import type { ClusterTarget } from "./target.js";
 export function groupIdOf(id: string | EntraGroupId, resolver: Pick<Resolver, "groupId">): string | undefined {
   if (typeof id === "string") return id;
   return id.roleValue !== undefined ? `${id.roleValue}-${id.realm}` : resolver.groupId(id);
+}
+
+/**
+ * The Proxmox group an app roles group had before its role's value changed in the file (`<old value>-<realm>`), when
+ * the application planner found the role under its id with another value (entra/application.ts roleRenames); else
+ * undefined. See rename.ts.
+ */
+export function previousGroupIdOf(id: string | EntraGroupId, resolver: Pick<Resolver, "value">): string | undefined {
+  if (typeof id === "string" || id.roleValue === undefined) return undefined;
+  const was = resolver.value(renamedRoleRef(id.tenant, id.realm, id.roleValue));
+  return was === undefined || was === id.roleValue ? undefined : `${was}-${id.realm}`;
 }
 
 export function shownGroupId(id: string | EntraGroupId, resolver: Pick<Resolver, "groupId">): string {
@@ -39,12 +51,16 @@ export function prunedUsers(target: ClusterTarget, users: Iterable<string>): Set
   return out;
 }
 
-/** Groups the group planner deletes (prune.groups): undeclared groups of managed realms. */
+/**
+ * Groups the group planner deletes (prune.groups): undeclared groups of managed realms. Not the old group of a
+ * changed app role value: it is deleted as part of its replace (rename.ts), after its members have joined the new
+ * group, and the user planner leaves memberships in it alone (as without prune.groups) so nobody drops out early.
+ */
 export function prunedGroups(target: ClusterTarget, groups: Iterable<string>): Set<string> {
   const c = target.desired;
   const out = new Set<string>();
   if (!c.prune.groups) return out;
-  const declared = new Set(c.groups.map((g) => groupIdOf(g.groupid, target.resolver)));
+  const declared = new Set(c.groups.flatMap((g) => [groupIdOf(g.groupid, target.resolver), previousGroupIdOf(g.groupid, target.resolver)]));
   for (const g of groups) if (!declared.has(g) && groupIsManaged(g, target)) out.add(g);
   return out;
 }

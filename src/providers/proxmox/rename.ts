@@ -1,6 +1,5 @@
 import type { DesiredGroup, EntraGroupId } from "../../core/desired.js";
-import { renamedRoleRef } from "../entra/application.js";
-import { groupIdOf } from "./common.js";
+import { groupIdOf, previousGroupIdOf } from "./common.js";
 import type { ObservedAcl, ObservedCluster } from "./observed.js";
 import type { ClusterTarget } from "./target.js";
 
@@ -32,13 +31,10 @@ export function groupRenames(target: ClusterTarget, observed: Pick<ObservedClust
   const out: GroupRename[] = [];
   for (const g of c.groups) {
     if (typeof g.groupid === "string" || g.groupid.roleValue === undefined) continue;
-    const id = g.groupid;
-    const was = target.resolver.value(renamedRoleRef(id.tenant, id.realm, id.roleValue!));
-    if (was === undefined || was === id.roleValue) continue;
-    const from = `${was}-${id.realm}`;
-    const to = `${id.roleValue}-${id.realm}`;
-    if (!observed.groups.has(from) || declared.has(from)) continue;
-    out.push({ group: g as GroupRename["group"], from, to, oldValue: was, exists: observed.groups.has(to) });
+    const from = previousGroupIdOf(g.groupid, target.resolver);
+    const to = groupIdOf(g.groupid, target.resolver)!;
+    if (from === undefined || !observed.groups.has(from) || declared.has(from)) continue;
+    out.push({ group: g as GroupRename["group"], from, to, oldValue: from.slice(0, -`-${g.groupid.realm}`.length), exists: observed.groups.has(to) });
   }
   return out;
 }

@@ -5,7 +5,7 @@ import { secretExpiries } from "../providers/entra/secret.js";
 import type { ObservedTenant, TenantTarget } from "../providers/entra/target.js";
 import { withWaitListener, type WaitListener } from "../providers/waits.js";
 import { describeError } from "./errors.js";
-import type { ChangeEvent, ExpiringSecret, PlanEvent, RunEvent, StopInfo, SummaryEvent, TargetFailure, WarningEvent } from "./events.js";
+import type { ApplyCounts, ChangeEvent, ExpiringSecret, PlanEvent, RunEvent, StopInfo, SummaryEvent, TargetFailure, WarningEvent } from "./events.js";
 import type { Outcome } from "./execute.js";
 import { acquireLocks } from "./lock.js";
 import { createResolver } from "./resolver.js";
@@ -56,7 +56,8 @@ export interface ConvergeResult {
   /** Changes were applied (not `check`, and the plan was not empty). */
   applied: boolean;
   outcomes: ChangeEvent[];
-  counts?: SummaryEvent["counts"];
+  /** What was done (all zero when nothing was applied). */
+  counts: ApplyCounts;
   stopped: StopInfo[];
   interrupted?: string;
   notAttempted: string[];
@@ -130,7 +131,7 @@ export async function converge(desired: DesiredState, opts: ConvergeOptions, emi
     const failures = sortFailures(err.failures, debug);
     const exitCode = failures.reduce((code, f) => Math.max(code, f.error.exitCode), 0);
     await emit({ type: "failed", failures, exitCode });
-    return { exitCode, applied: false, outcomes: [], stopped: [], notAttempted: [], expiringSecrets: [], warnings, failures };
+    return { exitCode, applied: false, outcomes: [], counts: NO_COUNTS, stopped: [], notAttempted: [], expiringSecrets: [], warnings, failures };
   } finally {
     if (debug) for (const c of clients) for (const r of c.requestLog) void emit({ type: "debug", message: `${c.name} ${r.method} ${r.path} ${r.status ?? "-"} ${r.ms}ms` });
     for (const c of clients) c.close();
@@ -138,9 +139,11 @@ export async function converge(desired: DesiredState, opts: ConvergeOptions, emi
   }
 }
 
+const NO_COUNTS: ApplyCounts = Object.freeze({ created: 0, adopted: 0, updated: 0, replaced: 0, deleted: 0, failed: 0, skipped: 0, notAttempted: 0 });
+
 function result(summary: SummaryEvent, plan: Omit<PlanEvent, "type">, warnings: string[]): ConvergeResult {
   const { exitCode, applied, outcomes, counts, stopped, interrupted, notAttempted, expiringSecrets } = summary;
-  return { exitCode, plan, applied, outcomes, ...(counts ? { counts } : {}), stopped, ...(interrupted !== undefined ? { interrupted } : {}), notAttempted, expiringSecrets, warnings, failures: [] };
+  return { exitCode, plan, applied, outcomes, counts: counts ?? NO_COUNTS, stopped, ...(interrupted !== undefined ? { interrupted } : {}), notAttempted, expiringSecrets, warnings, failures: [] };
 }
 
 /** Every target read at once; each read reports its slow requests as `wait` events under its name. */

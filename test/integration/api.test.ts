@@ -91,7 +91,7 @@ describe("programmatic API", () => {
     const ok = (action: ChangeEvent["action"]) => changes.filter((c) => c.status === "ok" && c.action === action).length;
     expect((summary as Extract<RunEvent, { type: "summary" }>).counts).toEqual({ created: ok("create"), adopted: 0, updated: ok("update"), replaced: ok("replace"), deleted: ok("delete"), failed: 0, skipped: 0, notAttempted: 0 });
     expect(result.counts).toEqual((summary as Extract<RunEvent, { type: "summary" }>).counts);
-    expect(result.counts!.created).toBe(planned.length);
+    expect(result.counts.created).toBe(planned.length);
     // Phases in order.
     const order = events.map((e) => e.type);
     expect(order.indexOf("plan")).toBeLessThan(order.indexOf("apply-started"));
@@ -111,6 +111,7 @@ describe("programmatic API", () => {
     expect(result.plan!.changes).toEqual([]);
     expect(result.applied).toBe(false);
     expect(result.outcomes).toEqual([]);
+    expect(result.counts).toEqual({ created: 0, adopted: 0, updated: 0, replaced: 0, deleted: 0, failed: 0, skipped: 0, notAttempted: 0 });
     expect(ofType(events, "apply-started")).toEqual([]);
     expect(graphWrites(l)).toEqual([]);
     expect(pveWrites(l)).toEqual([]);

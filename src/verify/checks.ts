@@ -1,7 +1,10 @@
 /**
  * `homelab verify`: the checks a person's login depends on, as plain data, and the pure rules behind them.
- * No I/O here: src/verify/run.ts gathers the facts, src/cli/commands/verify.ts prints the result.
+ * No I/O here: src/verify/facts.ts gathers the facts, src/verify/run.ts runs the checks over them,
+ * src/cli/commands/verify.ts prints the result.
  */
+import { HomelabError } from "../core/errors.js";
+import { redact } from "../log/redact.js";
 
 /** What each check proves. The order here is the order rows are printed in, per realm and cluster. */
 export const CHECK_IDS = [
@@ -167,4 +170,14 @@ export function leaversCheck(realm: string, cluster: string, leavers: LeaverFact
   if (unknown.length > 0)
     return warnCheck("leavers", realm, cluster, `cannot tell whether ${unknown.length} account${unknown.length === 1 ? " is" : "s are"} enabled (${unknown.slice(0, 3).join(", ")})`, "Graph returns no accountEnabled for them: grant the automation app User.Read.All (homelab bootstrap does)");
   return pass("leavers", realm, cluster, leavers.length ? `${leavers.length} leaver${leavers.length === 1 ? "" : "s"}, all disabled and without API tokens` : `no leavers among ${total} user${total === 1 ? "" : "s"} of the realm`);
+}
+
+/** An error's message for a row's detail, redacted. */
+export function errorText(err: unknown): string {
+  return redact(err instanceof Error ? err.message : String(err));
+}
+
+/** A homelab error's own hint for a row, redacted; else the fallback. */
+export function errorHint(err: unknown, fallback: string): string {
+  return err instanceof HomelabError && err.hint ? redact(err.hint) : fallback;
 }

@@ -13,7 +13,7 @@ import { getOnce } from "./discovery.js";
  *    id and the redirect URI before it shows its sign-in page, and shows an error page instead when either is wrong
  *    (Entra ID: AADSTS700016, AADSTS50011), which the person signing in would see.
  *
- * Pure classification lives here (tested in test/unit/verify-node.test.ts); run.ts makes the calls.
+ * Pure classification lives here (tested in test/unit/verify-node.test.ts); cluster-checks.ts and run.ts make the calls.
  */
 
 /** What the identity provider answered to the authorization URL, read without signing in. */

@@ -48,7 +48,10 @@ describe("members: sync in an app roles realm", () => {
     expect(user("jane@contoso.com@azure")?.groups).toEqual(["admins-azure"]);
     expect(user("bob@contoso.com@azure")).toBeUndefined();
     await expectNoop(l);
-  });
+    // verify compares the same group: the roles claim's, not the object id's.
+    const checks = JSON.parse((await run(["verify", "--json"])).stdout).checks as { id: string; cluster?: string; ok: boolean; detail: string }[];
+    expect(checks.find((c) => c.id === "members" && c.cluster === "pve1")).toMatchObject({ ok: true, detail: "1 synced group match Entra ID (1 member)" });
+  }, 60_000);
 
   it("a member added in Entra gets a user in admins-azure at the next run", async () => {
     l.entra.directory.addUser({ displayName: "Carol Chen", userPrincipalName: CAROL, mail: CAROL, givenName: "Carol", surname: "Chen" });
@@ -59,7 +62,7 @@ describe("members: sync in an app roles realm", () => {
     expect(r.stdout).toContain('member of Entra group "Proxmox Admins" (members: sync)');
     expect(user(`${CAROL}@azure`)).toMatchObject({ groups: ["admins-azure"], email: CAROL, firstname: "Carol", lastname: "Chen" });
     await expectNoop(l);
-  });
+  }, 60_000);
 
   it("the sign-in agrees: the roles claim names the same group", async () => {
     const carol = signedIn(await signInThrough(pve(), "azure", CAROL));
@@ -67,7 +70,7 @@ describe("members: sync in an app roles realm", () => {
     expect(carol.groups).toEqual(["admins-azure"]);
     expect(privsOn(carol, "/")).toContain("Sys.Audit");
     await expectNoop(l);
-  });
+  }, 60_000);
 
   it("removed from the Entra group: the next run removes the membership", async () => {
     l.entra.directory.removeMember("Proxmox Admins", CAROL);
@@ -77,7 +80,7 @@ describe("members: sync in an app roles realm", () => {
     expect(user(`${CAROL}@azure`)?.groups).toEqual([]);
     expect(user("jane@contoso.com@azure")?.groups).toEqual(["admins-azure"]);
     await expectNoop(l);
-  });
+  }, 60_000);
 
   it("a changed key moves the Entra members to the new group with the rights, and the old group goes", async () => {
     l.write(config("sysadmins"));
@@ -92,5 +95,5 @@ describe("members: sync in an app roles realm", () => {
     expect(jane.groups).toEqual(["sysadmins-azure"]);
     expect(privsOn(jane, "/")).toContain("Sys.Audit");
     await expectNoop(l);
-  });
+  }, 60_000);
 });

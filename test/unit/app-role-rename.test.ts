@@ -205,6 +205,19 @@ describe("a changed app role value (pure planners)", () => {
     expect(JSON.stringify(update.fields)).toContain("sysadmins (Proxmox Admins)");
   });
 
+  it("the realm on two clusters: the value changes after both have replaced the group", () => {
+    const text = config({ name: "" }).replace(/(clusters:\n  pve: .*\n)/, "$1  pve2: { url: \"https://pve2.lan:8006\", token: { id: \"homelab@pve!converge\", secret: \"${env:PVE_TOKEN}\" } }\n");
+    const desired = buildDesired(validateText(text).config);
+    expect(desired.clusters.map((c) => c.name)).toEqual(["pve", "pve2"]);
+    const tt = { desired: desired.tenants[0]!, graph: noApi, resolver: createResolver(), now: () => new Date(0), rotateSecrets: false } as unknown as TenantTarget;
+    const rename = find(applicationProvider.plan(tt, observedTenant(desired), new Map()).changes, RENAME)!;
+    expect(rename.dependsOn).toEqual([
+      "entra.application/contoso:azure",
+      "proxmox.group/pve:sysadmins", "proxmox.group/pve:admins-azure",
+      "proxmox.group/pve2:sysadmins", "proxmox.group/pve2:admins-azure",
+    ]);
+  });
+
   it("the role id comes from the Entra group, not the value: a changed key keeps it, another group gets another", () => {
     expect(appRoleId(TENANT_ID, "azure", "Proxmox Admins")).toBe(appRoleId(TENANT_ID.toUpperCase(), "azure", "proxmox admins"));
     expect(appRoleId(TENANT_ID, "azure", "Proxmox Admins")).not.toBe(appRoleId(TENANT_ID, "azure", "VM Operators"));

@@ -1,7 +1,7 @@
 import { readdirSync, statSync } from "node:fs";
 import { dirname, join, resolve as resolvePath } from "node:path";
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from "yaml";
-import { ConfigError, UserError, type ConfigProblem } from "../core/errors.js";
+import { ConfigError, UserError, type ConfigProblem, type Location } from "../core/errors.js";
 import { printable } from "../core/printable.js";
 import { fastParse } from "./fast-yaml.js";
 import { FileReadError, formatBytes, readBounded } from "../core/read-file.js";
@@ -36,11 +36,7 @@ export interface SourceFile {
   positions(): { doc: Document.Parsed; lines: LineCounter };
 }
 
-export interface Location {
-  file: string;
-  line: number;
-  col: number;
-}
+export type { Location } from "../core/errors.js";
 
 /** The merged, still unvalidated content of one file or a directory of files, with a way back to the source. */
 export interface LoadedConfig {

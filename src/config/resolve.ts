@@ -4,7 +4,7 @@ import { checkReferences, checkWarnings } from "./check.js";
 import { cacheKey, configCacheSettings, readCachedConfig, writeCachedConfig } from "./cache.js";
 import { loadConfigText, loadedFromValues, parseConfigFiles, readConfigFiles, type LoadedConfig, type Location, type Segment } from "./load.js";
 import { checkSchema, dotted } from "./schema.js";
-import { Secret, type SecretLimits } from "./secret.js";
+import { Secret, type SecretLimits } from "../core/secret.js";
 import { checkSources } from "./sources.js";
 import type { ClusterConfig, HomelabConfig, RealmConfig, TenantConfig } from "./types.js";
 

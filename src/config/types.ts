@@ -1,4 +1,4 @@
-import type { Secret } from "./secret.js";
+import type { Secret } from "../core/secret.js";
 
 /**
  * The typed form of a validated homelab.yaml (schemas/homelab.schema.json is the contract; these types

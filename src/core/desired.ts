@@ -1,4 +1,4 @@
-import type { Secret } from "../config/secret.js";
+import type { Secret } from "./secret.js";
 
 /**
  * The desired state: what homelab.yaml asks for, normalised and sorted, per cluster and per tenant. It is

@@ -15,6 +15,13 @@ export const ExitCode = {
   internal: 70,
 } as const;
 
+/** A place in a config file (1-based line and column). */
+export interface Location {
+  file: string;
+  line: number;
+  col: number;
+}
+
 /** One located problem in the configuration. `file`/`line`/`col` are absent when no node can be found. */
 export interface ConfigProblem {
   file?: string;

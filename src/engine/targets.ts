@@ -77,7 +77,7 @@ export async function connectAll(desired: DesiredState, ctx: ConnectContext): Pr
 async function tenantTargets(desired: DesiredState, ctx: ConnectContext): Promise<TargetSpec[]> {
   if (desired.tenants.length === 0) return [];
   const { waitUntilUsable, createTokenSource } = await import("../providers/entra/token.js");
-  const { Secret } = await import("../config/secret.js");
+  const { Secret } = await import("../core/secret.js");
   const now = clock();
   const onRetry = (line: string) => ctx.retry(line);
   return allOrFailures(desired.tenants, async (t) => {

@@ -4,7 +4,7 @@
  * reads the cluster; the calls that leave this machine (discovery, token and authorization requests) come in
  * through ClusterCtx.
  */
-import { Secret } from "../config/secret.js";
+import { Secret } from "../core/secret.js";
 import type { DesiredCluster, DesiredRealm, DesiredTenant } from "../core/desired.js";
 import { HomelabError } from "../core/errors.js";
 import { redact } from "../log/redact.js";

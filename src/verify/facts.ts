@@ -4,7 +4,7 @@
  * members and the directory for issue 13), plus the token request that proves a realm's own secret.
  * run.ts combines these facts with tenant-checks.ts and cluster-checks.ts.
  */
-import { Secret } from "../config/secret.js";
+import { Secret } from "../core/secret.js";
 import type { DesiredApplication, DesiredCluster, DesiredRealm, DesiredState, DesiredTenant } from "../core/desired.js";
 import { AuthError, HomelabError } from "../core/errors.js";
 import { realmOf } from "../core/pve.js";

@@ -6,7 +6,7 @@
 import { closeSync, constants as fsConstants, fstatSync, fsyncSync, lstatSync, openSync, readlinkSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { createInterface } from "node:readline/promises";
-import type { Secret } from "../../config/secret.js";
+import type { Secret } from "../../core/secret.js";
 import { UserError } from "../../core/errors.js";
 import type { Io } from "../output.js";
 

@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { buildDesired } from "../../config/desired.js";
 import { loadValidConfig } from "../../config/resolve.js";
-import { Secret } from "../../config/secret.js";
+import { Secret } from "../../core/secret.js";
 import type { DesiredState } from "../../core/desired.js";
 import { ExitCode } from "../../core/errors.js";
 import { apply } from "../../index.js";

@@ -34,7 +34,7 @@ import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildDesired } from "../../config/desired.js";
 import { loadValidConfig, validateText } from "../../config/resolve.js";
-import { Secret } from "../../config/secret.js";
+import { Secret } from "../../core/secret.js";
 import { ConfigError, ExitCode, RemoteError, UserError, formatProblem } from "../../core/errors.js";
 import { createResolver } from "../../engine/resolver.js";
 import { planAll, readAll, type TargetSpec } from "../../engine/run.js";

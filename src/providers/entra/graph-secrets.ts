@@ -1,4 +1,4 @@
-import { Secret } from "../../config/secret.js";
+import { Secret } from "../../core/secret.js";
 import { UserError } from "../../core/errors.js";
 import { GraphRequestError } from "./graph-errors.js";
 import { NEW_APP, type GraphCore } from "./graph-http.js";

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { AuthError as MsalAuthError, ConfidentialClientApplication, LogLevel, ServerError, type Configuration } from "@azure/msal-node";
-import type { Secret } from "../../config/secret.js";
+import type { Secret } from "../../core/secret.js";
 import { AuthError, HomelabError, RemoteError } from "../../core/errors.js";
 import { redact, registerSecret } from "../../log/redact.js";
 import { timeoutHint } from "../timeouts.js";

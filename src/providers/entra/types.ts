@@ -1,4 +1,4 @@
-import type { Secret } from "../../config/secret.js";
+import type { Secret } from "../../core/secret.js";
 
 /**
  * Shapes of the Graph objects homelab reads and writes (spec section 3). Only the fields homelab uses are

@@ -30,7 +30,7 @@
 import { Agent } from "node:https";
 import got, { type Got, type Response } from "got";
 import type { TlsSettings } from "../../core/desired.js";
-import type { Secret } from "../../config/secret.js";
+import type { Secret } from "../../core/secret.js";
 import { redact, registerSecret } from "../../log/redact.js";
 import { isTimeout, timeoutsWith, timeoutText } from "../timeouts.js";
 import { watchRequest } from "../waits.js";

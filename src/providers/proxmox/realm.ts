@@ -2,7 +2,7 @@ import { own } from "../../core/record.js";
 import type { DesiredRealm, Ref } from "../../core/desired.js";
 import { diffFields, sameValue, type Change, type FieldDiff } from "../../core/plan.js";
 import { HomelabError, UserError } from "../../core/errors.js";
-import { Secret } from "../../config/secret.js";
+import { Secret } from "../../core/secret.js";
 import type { PlanPart, Provider } from "../../engine/provider.js";
 import { KNOWN_AFTER_APPLY } from "../../engine/resolver.js";
 import type { ObservedCluster, ObservedRealm } from "./observed.js";

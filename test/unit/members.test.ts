@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { buildDesired } from "../../src/config/desired.js";
 import { validateText } from "../../src/config/resolve.js";
+import { ConfigError } from "../../src/core/errors.js";
 import type { Change } from "../../src/core/plan.js";
 import { createResolver } from "../../src/engine/resolver.js";
 import { refuseUnreadable, unreadableWarning } from "../../src/providers/entra/directory.js";
@@ -240,5 +241,30 @@ describe("permissions: a blind read is refused before any write", () => {
   });
   it("some booleans: fine (the rest are 'cannot tell' per user)", () => {
     expect(() => refuseUnreadable(d, tenant([member("jane@contoso.com")], [member("jane@contoso.com"), member("x@contoso.com", { accountEnabled: null })]))).not.toThrow();
+  });
+});
+
+describe("members: sync with app roles (groupsClaim: roles)", () => {
+  const problems = (text: string) => {
+    try {
+      validateText(text);
+      return [];
+    } catch (e) {
+      if (e instanceof ConfigError) return e.problems.map((p) => `${p.path}: ${p.message}`);
+      throw e;
+    }
+  };
+
+  it("is accepted with a username claim Graph knows, and syncs the group the roles claim names: <key>-<realm>", () => {
+    const text = config("usernameClaim: upn, groupsClaim: roles");
+    expect(problems(text)).toEqual([]);
+    const p = plan(text, cluster(), tenant([member("carol@contoso.com")]));
+    expect(byAddr(p.changes, "carol@contoso.com@azure")).toMatchObject({ action: "create", fields: expect.arrayContaining([{ path: "groups", after: ["admins-azure"] }]) });
+  });
+
+  it("is still refused, located at the group's members, where Graph cannot know the user ids (sub)", () => {
+    for (const realm of ["groupsClaim: roles", "usernameClaim: sub, groupsClaim: roles"]) {
+      expect(problems(config(realm)), realm).toEqual([expect.stringMatching(/^groups\.admins\.members: `members: sync` creates each member's Proxmox user before their first sign-in, but realm `azure` uses the `sub` claim/)]);
+    }
   });
 });

@@ -1,6 +1,7 @@
 import { formatProblem, type ConfigProblem } from "../core/errors.js";
 import { describeError, type ErrorInfo } from "../engine/errors.js";
 import { redact } from "../log/redact.js";
+import { beforeLastResort } from "../log/fatal.js";
 
 /** Output settings shared by every command. Only src/cli writes to stdout/stderr. */
 export interface Io {
@@ -59,6 +60,8 @@ export async function bufferOutput<T>(fn: () => Promise<T>): Promise<T> {
     // process.exit() (a signal, the last-resort handler) must not lose queued lines: pipes and files are written
     // synchronously on Linux and macOS, so this still reaches them.
     process.on("exit", flushPending);
+    // The last-resort handler's line (an internal error) must come after the lines queued before it.
+    beforeLastResort(flushPending);
   }
   buffering++;
   try {

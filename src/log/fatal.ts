@@ -21,6 +21,13 @@ const MAX_MESSAGE = 2_000;
 
 let installed = false;
 let handling = false;
+/** Run before the last line is written: whoever holds output back (src/cli/output.ts's batching) hands it over first. */
+const flushers: (() => void)[] = [];
+
+/** Register a function that writes held-back output; lastResort calls it before its own line, so that line comes last. */
+export function beforeLastResort(flush: () => void): void {
+  flushers.push(flush);
+}
 
 /** Install the process-level handlers once (further calls do nothing). Call first thing at startup. */
 export function installLastResort(): void {
@@ -42,6 +49,13 @@ export function lastResort(err: unknown): never {
     text = describe(err, debugging());
   } catch {
     text = "internal error (the error could not be described)";
+  }
+  for (const flush of flushers) {
+    try {
+      flush();
+    } catch {
+      // the output it held is lost; the error line still goes out
+    }
   }
   try {
     // Synchronous: the process exits right after, and an asynchronous write could be lost.

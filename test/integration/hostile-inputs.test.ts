@@ -241,4 +241,28 @@ setTimeout(() => {
       expect(r.stderr.length).toBeLessThan(50_000);
     }
   });
+  it("its line comes after the output still held back by batching (src/cli/output.ts), not before", async () => {
+    const cli = dirname(bin);
+    const file = join(root, "last-resort-batched.mjs");
+    writeFileSync(
+      file,
+      `import { installLastResort } from ${JSON.stringify(join(dirname(cli), "log", "fatal.js"))};
+import { bufferOutput, consoleIo } from ${JSON.stringify(join(cli, "output.js"))};
+installLastResort();
+const io = consoleIo({ noColor: true });
+await bufferOutput(async () => {
+  io.out("planned line 1");
+  io.err("created line 1");
+  io.err("created line 2");
+  setTimeout(() => { throw new TypeError("boom"); }, 1);
+  await new Promise((r) => setTimeout(r, 5_000));
+});
+`,
+    );
+    const r = await run([], { cwd: root, env: {}, script: file });
+    expect(r.code, r.stderr).toBe(70);
+    expect(r.stdout).toBe("planned line 1\n");
+    const lines = r.stderr.trimEnd().split("\n");
+    expect(lines.slice(0, 3)).toEqual(["created line 1", "created line 2", "internal error TypeError: boom"]);
+  });
 });

@@ -87,14 +87,17 @@ describe("the CLI's run view", () => {
     expect(out[0]).toBe("pve1 (https://pve1:8006)");
   });
 
-  it("JSON lines from the same events: plan, each change, the summary with the stopped target; plan warnings stay on stderr", async () => {
+  it("JSON lines from the same events: plan, each change, the summary with the stopped target; every warning an event, nothing on stderr", async () => {
     const { out, err } = await render({ json: true });
-    expect(err).toEqual(["warning: a plan warning"]);
+    expect(err).toEqual([]);
     const events = out.map((l) => JSON.parse(l));
-    expect(events.map((e) => e.event)).toEqual(["warning", "plan", "change", "change", "change", "change", "change", "summary"]);
-    expect(events[0]).toEqual({ event: "warning", message: "a connect warning" });
-    expect(events[4]).toEqual({ event: "change", address: "proxmox.user/pve2:a@pve", action: "create", status: "failed", ms: 7, error: { code: "E_NETWORK", message: "proxmox cluster 'pve2': connection refused", hint: "is it up?" } });
-    expect(events[5]).toEqual({ event: "change", address: "proxmox.user/pve2:b@pve", action: "create", status: "skipped", because: "proxmox.user/pve2:a@pve", halted: true });
+    expect(events.map((e) => e.event)).toEqual(["warning", "warning", "plan", "change", "change", "change", "change", "change", "summary"]);
+    expect(events.slice(0, 2)).toEqual([
+      { event: "warning", message: "a plan warning" },
+      { event: "warning", message: "a connect warning" },
+    ]);
+    expect(events[5]).toEqual({ event: "change", address: "proxmox.user/pve2:a@pve", action: "create", status: "failed", ms: 7, error: { code: "E_NETWORK", message: "proxmox cluster 'pve2': connection refused", hint: "is it up?" } });
+    expect(events[6]).toEqual({ event: "change", address: "proxmox.user/pve2:b@pve", action: "create", status: "skipped", because: "proxmox.user/pve2:a@pve", halted: true });
     expect(events.at(-1)).toEqual({
       event: "summary", created: 2, adopted: 0, updated: 0, replaced: 0, deleted: 0, failed: 1, skipped: 2,
       stopped: [{ target: "pve2", address: "proxmox.user/pve2:a@pve", error: { code: "E_NETWORK", message: "proxmox cluster 'pve2': connection refused", hint: "is it up?" }, notAttempted: 2 }],

@@ -78,8 +78,8 @@ export function runView(io: Io, opts: RunViewOptions, hooks: RunViewHooks = {}):
   const onEvent: EventSink = (e: RunEvent) => {
     switch (e.type) {
       case "warning":
-        // Plan warnings have always gone to stderr as text, --json or not.
-        if (opts.json && e.source !== "plan") emitJson({ event: "warning", message: e.message, ...(e.hint ? { hint: e.hint } : {}) });
+        // With --json every warning is an event (config, lock, connect and plan alike), so a CI job reads them all in one place.
+        if (opts.json) emitJson({ event: "warning", message: e.message, ...(e.hint ? { hint: e.hint } : {}) });
         else io.err(`warning: ${e.message}`);
         return;
       case "debug":

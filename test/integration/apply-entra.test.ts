@@ -62,6 +62,13 @@ describe("Entra ID + Proxmox, the whole chain", () => {
     expect(r.stdout).toMatch(/^No changes\. \d+ objects in sync\.\n$/);
     expect(pveWrites(l)).toEqual([]);
     expect(graphWrites(l)).toEqual([]);
+    // Reads of the tenant (issue 12: at most 5 is the goal): one request each for the caller's service principal,
+    // the realm's app by tag, its service principal with its assignments ($expand), the mapped group, the directory
+    // (leavers), the default app management policy, and the app with its applied policy ($expand). No per-user read,
+    // no separate read of assignments or of an app's policy.
+    const reads = l.entra.requestLog.filter((x) => x.api === "graph").map((x) => `${x.method} ${x.path}`);
+    expect(reads.length, reads.join("\n")).toBeLessThanOrEqual(7);
+    expect(reads.filter((x) => /\/appRoleAssignedTo$|\/appManagementPolicies$|\/users\/./.test(x)), reads.join("\n")).toEqual([]);
   });
 
   it("renews a secret within renewBeforeDays with no moment where a realm holds a secret Entra would refuse", async () => {

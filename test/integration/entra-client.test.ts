@@ -316,6 +316,37 @@ describe("entra clients against the simulator", () => {
       expect(sim.state().appRoleAssignments.filter((x) => (x as { resourceId: string }).resourceId === sp.id)).toEqual([]);
     });
 
+    it("a service principal is read with its assignments in one request; a write drops them; 20 or more are read in full", async () => {
+      ownerId ??= (await graph.servicePrincipalOfCaller()).id;
+      const app = await graph.createApplication({ displayName: "Expand app" }, ownerId);
+      const { servicePrincipal: sp } = await graph.createServicePrincipal(app.appId, { ownerId });
+      const ids = Array.from({ length: 21 }, (_, i) => sim.directory.addGroup({ displayName: `Expand ${i}` }));
+      const first = await graph.assignGroup(sp.id, ids[0]!);
+      // A client of a later run (the service principal is not its own creation): the plan's read.
+      const reader = makeGraph();
+      sim.clearLog();
+      expect((await reader.findServicePrincipal(app.appId))?.id).toBe(sp.id);
+      expect(Object.keys((await reader.findServicePrincipal(app.appId))!)).not.toContain("appRoleAssignedTo");
+      sim.clearLog();
+      await reader.findServicePrincipal(app.appId);
+      expect((await reader.listAppRoleAssignedTo(sp.id)).map((a) => a.id)).toEqual([first.id]);
+      expect(sim.requestLog.map((l) => l.path)).toEqual(["/v1.0/servicePrincipals"]);
+      // Once: the next call reads again, and so does the first after a write through the client.
+      await reader.listAppRoleAssignedTo(sp.id);
+      expect(sim.requestLog.filter((l) => l.path.endsWith("/appRoleAssignedTo"))).toHaveLength(1);
+      await reader.findServicePrincipal(app.appId);
+      await reader.assignGroup(sp.id, ids[1]!);
+      sim.clearLog();
+      expect(await reader.listAppRoleAssignedTo(sp.id)).toHaveLength(2);
+      expect(sim.requestLog.filter((l) => l.path.endsWith("/appRoleAssignedTo"))).toHaveLength(1);
+      // 20 assignments or more: the expanded list may be cut (Graph returns at most 20), so the relationship is read.
+      for (const id of ids.slice(2)) await graph.assignGroup(sp.id, id);
+      await reader.findServicePrincipal(app.appId);
+      sim.clearLog();
+      expect(await reader.listAppRoleAssignedTo(sp.id)).toHaveLength(21);
+      expect(sim.requestLog.filter((l) => l.path.endsWith("/appRoleAssignedTo"))).toHaveLength(1);
+    });
+
     it("follows absolute @odata.nextLink pages", async () => {
       ownerId ??= (await graph.servicePrincipalOfCaller()).id;
       const tag = realmTag("paged");

@@ -74,8 +74,10 @@ describe("tenant app management policies with Policy.Read.All: refused at plan t
     expect(again.code).toBe(0);
     expect(graphWrites(l)).toEqual([]);
     expect(pveWrites(l)).toEqual([]);
-    // The existing app's own policies were read too.
-    expect(l.entra.requestLog.some((x) => x.path === `/v1.0/applications/${app!.id}/appManagementPolicies` && x.status === 200)).toBe(true);
+    // The existing app's own policies were read too: with the app list (`$expand=appManagementPolicies`), next to the
+    // application provider's own read of it, not one more request per app.
+    expect(l.entra.requestLog.filter((x) => x.method === "GET" && x.path === "/v1.0/applications" && x.status === 200)).toHaveLength(2);
+    expect(l.entra.requestLog.filter((x) => x.path === `/v1.0/applications/${app!.id}/appManagementPolicies`)).toEqual([]);
   });
 
   it("a stricter policy applied to the existing app wins over the tenant default: a renewal is refused naming it", async () => {

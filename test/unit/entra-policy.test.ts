@@ -145,3 +145,42 @@ describe("explainSecretRefusal: Graph's apply-time refusal in homelab's terms", 
     expect(explainSecretRefusal(plain, at)).toBe(plain);
   });
 });
+
+describe("policyProvider.read: one read per realm, the reads it replaces where Graph refuses the expansion", () => {
+  const raw = { id: "9d2624cb-b59a-459a-bb1a-000000000001", displayName: "Strict", isEnabled: true, restrictions: { passwordCredentials: [lifetime("P30D")] } };
+  const realm = { desired: { name: "contoso", applications: [{ realm: "azure" }] } };
+  const reads = (expanded: () => Promise<unknown>) => {
+    const calls: string[] = [];
+    const graph = {
+      getDefaultAppManagementPolicy: async () => (calls.push("default"), { id: ZERO, isEnabled: false, applicationRestrictions: { passwordCredentials: [] } }),
+      listApplicationPolicies: async (tag: string) => (calls.push(`expanded ${tag}`), expanded()),
+      listApplicationCreationTimes: async (tag: string) => (calls.push(`apps ${tag}`), [{ id: "a1", appId: "c1", displayName: "Proxmox VE", createdDateTime: "2025-01-01T00:00:00Z" }]),
+      listAppManagementPoliciesOf: async (id: string) => (calls.push(`policy ${id}`), [raw]),
+    };
+    return { calls, target: { ...realm, graph } as unknown as TenantTarget };
+  };
+  const appsOf = async (t: TenantTarget) => ((await policyProvider.read(t)) as { appPolicies: ObservedPolicies }).appPolicies.apps.get("azure");
+
+  it("the apps of a realm with the policy applied to each, in one request", async () => {
+    const { calls, target: t } = reads(async () => [{ id: "a1", appId: "c1", displayName: "Proxmox VE", createdDateTime: "2025-01-01T00:00:00Z", appManagementPolicies: [raw] }]);
+    const apps = await appsOf(t);
+    expect(calls).toEqual(["default", "expanded homelab:realm=azure"]);
+    expect(apps).toEqual([{ id: "a1", appId: "c1", displayName: "Proxmox VE", createdDateTime: "2025-01-01T00:00:00Z", policy: parsePolicy(raw, "app") }]);
+  });
+
+  it("a 400 on $expand: the apps, then the policy of each, with the same result", async () => {
+    const { calls, target: t } = reads(async () => {
+      throw new GraphRequestError({ service: "graph", method: "GET", url: "/applications", status: 400, message: "expand not supported", graphCode: "Request_BadRequest" });
+    });
+    const apps = await appsOf(t);
+    expect(calls).toEqual(["default", "expanded homelab:realm=azure", "apps homelab:realm=azure", "policy a1"]);
+    expect(apps?.[0]?.policy).toEqual(parsePolicy(raw, "app"));
+  });
+
+  it("any other failure is not hidden", async () => {
+    const { target: t } = reads(async () => {
+      throw new GraphRequestError({ service: "graph", method: "GET", url: "/applications", status: 500, message: "boom" });
+    });
+    await expect(policyProvider.read(t)).rejects.toThrow(/boom/);
+  });
+});

@@ -1,6 +1,7 @@
 import { GraphRequestError } from "./graph-errors.js";
 import { NEW_SP, type GraphCore } from "./graph-http.js";
 import { PERM, notFound } from "./graph-call.js";
+import type { PrefetchedAssignments } from "./graph-service-principals.js";
 import type { AppRoleAssignment } from "./types.js";
 
 /**
@@ -12,12 +13,20 @@ import type { AppRoleAssignment } from "./types.js";
 /** The documented default-access role (spec 3.9): "assigned to the resource app without any specific app roles". */
 export const DEFAULT_ACCESS_ROLE_ID = "00000000-0000-0000-0000-000000000000";
 
-export function assignmentCalls(core: GraphCore) {
+export function assignmentCalls(core: GraphCore, prefetched: PrefetchedAssignments) {
   const { pageSize, send, json, list, q, seg, isFresh, waitFor, untilShown } = core;
 
   const calls = {
-    /** Who is assigned to the app (spec 3.9), all pages. */
+    /**
+     * Who is assigned to the app (spec 3.9), all pages; or, once, the complete list findServicePrincipal read with
+     * the service principal just before (no request). An assignment written through this client drops that list.
+     */
     async listAppRoleAssignedTo(spId: string): Promise<AppRoleAssignment[]> {
+      const read = prefetched.get(spId.toLowerCase());
+      if (read) {
+        prefetched.delete(spId.toLowerCase());
+        return read;
+      }
       return list<AppRoleAssignment>({
         path: q(`servicePrincipals/${seg(spId)}/appRoleAssignedTo`, { $top: pageSize }),
         ...(isFresh(spId) ? { lag: notFound, waitFor: waitFor(spId, NEW_SP) } : {}),
@@ -33,6 +42,7 @@ export function assignmentCalls(core: GraphCore) {
      * unless an earlier attempt of this call failed ambiguously (then it is most likely that attempt's).
      */
     async assignGroup(spId: string, groupId: string, appRoleId: string = DEFAULT_ACCESS_ROLE_ID): Promise<AppRoleAssignment & { existed?: boolean }> {
+      prefetched.delete(spId.toLowerCase());
       const lagging = isFresh(spId, groupId);
       const mine = (a: AppRoleAssignment) => a.principalId.toLowerCase() === groupId.toLowerCase() && a.appRoleId.toLowerCase() === appRoleId.toLowerCase();
       let ambiguous = false;
@@ -76,6 +86,7 @@ export function assignmentCalls(core: GraphCore) {
 
     /** Removes an assignment; one already gone counts as removed. */
     async removeAssignment(spId: string, assignmentId: string): Promise<void> {
+      prefetched.delete(spId.toLowerCase());
       try {
         await send({
           method: "DELETE",

@@ -49,6 +49,19 @@ export function policyCalls(core: GraphCore) {
         what: `list applications tagged '${tag}' with their creation times`,
       });
     },
+
+    /**
+     * listApplicationCreationTimes with the policy applied to each app (`$expand=appManagementPolicies`, 0 or 1 each):
+     * the policy reads of a realm in one request instead of one more per app. Pages of at most 100 with `$expand`
+     * (Graph known issues); a realm has one app.
+     */
+    async listApplicationPolicies(tag: string): Promise<Array<{ id: string; appId: string; displayName: string; createdDateTime?: string | null; appManagementPolicies?: Record<string, unknown>[] }>> {
+      return list({
+        path: q("applications", { $filter: `tags/any(t:t eq ${odataString(tag)})`, $select: "id,appId,displayName,createdDateTime", $expand: "appManagementPolicies", $top: pageSize }),
+        permission: "Policy.Read.All and Application.Read.All (homelab bootstrap grants both)",
+        what: `list applications tagged '${tag}' with their app management policies`,
+      });
+    },
   };
   return calls;
 }

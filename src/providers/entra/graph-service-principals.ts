@@ -1,7 +1,7 @@
 import { GraphRequestError } from "./graph-errors.js";
 import { NEW_APP, NEW_SP, odataString, type GraphCore } from "./graph-http.js";
 import { PERM, notFound } from "./graph-call.js";
-import type { ServicePrincipal } from "./types.js";
+import type { AppRoleAssignment, ServicePrincipal } from "./types.js";
 
 /**
  * Service principals (spec 3.8, errata 9.1, 9.2, 9.5): the app's (found by appId, or by id when created in this
@@ -11,7 +11,19 @@ import type { ServicePrincipal } from "./types.js";
 
 export const SP_SELECT = "id,appId,displayName,appDisplayName,appRoleAssignmentRequired,accountEnabled,tags";
 
-export function servicePrincipalCalls(core: GraphCore) {
+/**
+ * Microsoft Graph docs (query-parameters, "expand parameter"): on directory objects an expanded relationship
+ * "typically returns a maximum of 20 items ... and has no @odata.nextLink". Fewer than this is the whole list.
+ */
+export const EXPAND_LIMIT = 20;
+
+/**
+ * Assignments read with a service principal (`$expand=appRoleAssignedTo`), by service principal id (lower case),
+ * for the next listAppRoleAssignedTo of it: one request for both in a plan's read. Only complete lists are kept.
+ */
+export type PrefetchedAssignments = Map<string, AppRoleAssignment[]>;
+
+export function servicePrincipalCalls(core: GraphCore, prefetched: PrefetchedAssignments) {
   const { opts, base, json, list, q, seg, isFresh, markFresh, waitFor, untilShown, ownerBind } = core;
   /** appId → service principal created (or found) in this run: lists may not show it yet (spec 4.4 point 5). */
   const knownSp = new Map<string, ServicePrincipal>();
@@ -30,6 +42,23 @@ export function servicePrincipalCalls(core: GraphCore) {
       path: q("servicePrincipals", { $filter: `appId eq ${odataString(appId)}`, $select: SP_SELECT }),
       permission: PERM.readApps,
       what: `find the service principal of app ${appId}`,
+    });
+  }
+
+  /**
+   * listServicePrincipals with who is assigned to each (`$expand=appRoleAssignedTo`, the same permission): a plan
+   * reads the service principal and its assignments in one request. The list is kept for listAppRoleAssignedTo when
+   * it is complete (under EXPAND_LIMIT items); the service principals are returned without it.
+   */
+  async function listServicePrincipalsWithAssignments(appId: string): Promise<ServicePrincipal[]> {
+    const found = await list<ServicePrincipal & { appRoleAssignedTo?: AppRoleAssignment[] }>({
+      path: q("servicePrincipals", { $filter: `appId eq ${odataString(appId)}`, $select: SP_SELECT, $expand: "appRoleAssignedTo" }),
+      permission: PERM.readApps,
+      what: `find the service principal of app ${appId}`,
+    });
+    return found.map(({ appRoleAssignedTo, ...sp }) => {
+      if (Array.isArray(appRoleAssignedTo) && appRoleAssignedTo.length < EXPAND_LIMIT) prefetched.set(sp.id.toLowerCase(), appRoleAssignedTo);
+      return sp;
     });
   }
 
@@ -53,7 +82,7 @@ export function servicePrincipalCalls(core: GraphCore) {
         return undefined;
       }
     }
-    const found = await listServicePrincipals(appId);
+    const found = await listServicePrincipalsWithAssignments(appId);
     if (found.length > 1)
       throw new GraphRequestError({
         service: "graph",

@@ -5,7 +5,7 @@ import { directoryCalls } from "./graph-directory.js";
 import { createGraphCore } from "./graph-http.js";
 import { policyCalls } from "./graph-policies.js";
 import { secretCalls } from "./graph-secrets.js";
-import { servicePrincipalCalls } from "./graph-service-principals.js";
+import { servicePrincipalCalls, type PrefetchedAssignments } from "./graph-service-principals.js";
 
 /**
  * A thin, typed Microsoft Graph v1.0 client (spec sections 3 and 4), in parts:
@@ -33,6 +33,7 @@ export function createGraphClient(opts: GraphClientOptions) {
   let onWait = opts.onWait as ((message: string) => void) | undefined;
   const core = createGraphCore(opts, () => onWait);
   const apps = applicationCalls(core);
+  const prefetched: PrefetchedAssignments = new Map();
   return {
     /** Every request made (method, path, status, ms, attempt), for `--debug`. Paths carry no secrets. */
     requestLog: core.requestLog,
@@ -47,8 +48,8 @@ export function createGraphClient(opts: GraphClientOptions) {
 
     ...apps,
     ...secretCalls(core, apps),
-    ...servicePrincipalCalls(core),
-    ...assignmentCalls(core),
+    ...servicePrincipalCalls(core, prefetched),
+    ...assignmentCalls(core, prefetched),
     ...directoryCalls(core),
     ...policyCalls(core),
   };

@@ -79,11 +79,11 @@ export interface ObservedPolicies {
 export type ObservedTenantPolicies = ObservedTenant & { appPolicies?: ObservedPolicies };
 
 /** The Graph reads this provider needs (graph.ts); TenantTarget's `graph` does not name them, so they are looked up. */
-type PolicyReads = Pick<GraphClient, "getDefaultAppManagementPolicy" | "listAppManagementPoliciesOf" | "listApplicationCreationTimes">;
+type PolicyReads = Pick<GraphClient, "getDefaultAppManagementPolicy" | "listAppManagementPoliciesOf" | "listApplicationCreationTimes" | "listApplicationPolicies">;
 
 function policyReads(target: TenantTarget): PolicyReads | undefined {
   const g = target.graph as Partial<PolicyReads>;
-  return g.getDefaultAppManagementPolicy && g.listAppManagementPoliciesOf && g.listApplicationCreationTimes ? (g as PolicyReads) : undefined;
+  return g.getDefaultAppManagementPolicy && g.listAppManagementPoliciesOf && g.listApplicationCreationTimes && g.listApplicationPolicies ? (g as PolicyReads) : undefined;
 }
 
 const isDenied = (err: unknown): boolean => err instanceof GraphAuthError && err.status === 403;
@@ -91,7 +91,11 @@ const isDenied = (err: unknown): boolean => err instanceof GraphAuthError && err
 export const policyProvider: Provider<TenantTarget, ObservedTenant> = {
   kind: POLICY_KIND,
 
-  /** 1 request when the policies are not readable, else 1 + 2 per realm (its apps by tag, the policy of each). */
+  /**
+   * 1 request when the policies are not readable, else 1 + 1 per realm (its apps by tag with the policy applied to
+   * each, `$expand=appManagementPolicies`); where Graph refuses that expansion, 1 + 2 per realm (the apps, then the
+   * policy of each).
+   */
   async read(target) {
     const graph = policyReads(target);
     if (!graph) return {};
@@ -103,12 +107,7 @@ export const policyProvider: Provider<TenantTarget, ObservedTenant> = {
       return part({ readable: false, denied: (err as Error).message, apps: new Map() });
     }
     const apps = new Map<string, PolicyApp[]>();
-    await Promise.all(
-      target.desired.applications.map(async (d) => {
-        const found = await graph.listApplicationCreationTimes(realmTag(d.realm));
-        apps.set(d.realm, await Promise.all(found.map((a) => withPolicy(graph, a))));
-      }),
-    );
+    await Promise.all(target.desired.applications.map(async (d) => apps.set(d.realm, await realmApps(graph, realmTag(d.realm)))));
     return part({ readable: true, tenantDefault: parsePolicy(raw, "default"), apps });
   },
 
@@ -190,6 +189,27 @@ export function explainSecretRefusal(err: unknown, at: { tenant: string; realm: 
 
 function part(p: ObservedPolicies): Partial<ObservedTenant> {
   return { appPolicies: p } as Partial<ObservedTenantPolicies> as Partial<ObservedTenant>;
+}
+
+/**
+ * A realm's apps with their policies: one read with `$expand=appManagementPolicies`. Should Graph refuse the expansion
+ * (400, or 403 where the relationship's permission is judged apart), the reads it replaces: the apps by tag, then the
+ * policy applied to each (an app whose policy is refused is `unreadable`, as before).
+ */
+async function realmApps(graph: PolicyReads, tag: string): Promise<PolicyApp[]> {
+  let found: Awaited<ReturnType<PolicyReads["listApplicationPolicies"]>>;
+  try {
+    found = await graph.listApplicationPolicies(tag);
+  } catch (err) {
+    if (!(err instanceof GraphRequestError && err.status === 400) && !isDenied(err)) throw err;
+    return Promise.all((await graph.listApplicationCreationTimes(tag)).map((a) => withPolicy(graph, a)));
+  }
+  return found.map((a) => {
+    const app: PolicyApp = { id: a.id, appId: a.appId, displayName: a.displayName, ...(a.createdDateTime ? { createdDateTime: a.createdDateTime } : {}) };
+    const applied = Array.isArray(a.appManagementPolicies) ? a.appManagementPolicies[0] : undefined;
+    if (applied) app.policy = parsePolicy(applied, "app");
+    return app;
+  });
 }
 
 async function withPolicy(graph: PolicyReads, a: { id: string; appId: string; displayName: string; createdDateTime?: string | null }): Promise<PolicyApp> {

@@ -9,9 +9,10 @@ import { homelab } from "./cli.js";
 import { lab, type Lab } from "./lab.js";
 
 /**
- * The lab the `homelab verify` integration tests share (test/integration/verify*.test.ts, split by subject so vitest
- * runs them side by side): two clusters, the Entra simulator, a tenant realm `azure` with a mapped group and an
- * external issuer's realm `lab` on pve1, applied once per file. Each test breaks one thing and repairs it.
+ * The lab the `homelab verify` integration tests share (test/integration/verify.test.ts and verify-issuer.test.ts,
+ * split by subject so that vitest runs them side by side): two clusters, the Entra simulator, a tenant realm `azure`
+ * with a mapped group and an external issuer's realm `lab` on pve1, applied once per file. Each test breaks one thing
+ * and repairs it.
  */
 
 /** One row of `homelab verify --json`. */

@@ -6,9 +6,10 @@ import { realmOn, type Lab } from "../helpers/lab.js";
 import { failing, find, useVerifyLab, type Issuer } from "../helpers/verify-lab.js";
 
 /**
- * `homelab verify` (3 of 3; see verify.test.ts): issuers, discovery and the node's view. The realm's issuer-url
- * against the discovery document (from here and from the Proxmox node), a node that cannot reach the issuer or does
- * not trust it, the identity provider's error page before sign-in, and a login URL that names another issuer.
+ * `homelab verify` (2 of 2; see verify.test.ts): issuers, discovery and the node's view, and the external issuer's
+ * realm. The realm's issuer-url against the discovery document (from here and from the Proxmox node), a node that
+ * cannot reach the issuer or does not trust it, the identity provider's error page before sign-in, a login URL that
+ * names another issuer, realms without a client key (issue 14), and the external issuer's token endpoint.
  */
 
 /**
@@ -36,7 +37,7 @@ async function startMicrosoftIssuerProxy(target: string): Promise<{ server: Serv
   return { server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
-describe("homelab verify against both simulators: issuers, discovery and the node", () => {
+describe("homelab verify against both simulators: issuers, discovery, the node and the external realm", () => {
   const v = useVerifyLab();
   const { admins, run, verify, repair } = v;
   let l: Lab;
@@ -154,6 +155,54 @@ describe("homelab verify against both simulators: issuers, discovery and the nod
       hint: expect.stringMatching(/^the node does not trust the issuer's TLS certificate: Proxmox uses the node's system trust store/),
     });
     await repair();
+  });
+
+  it("a realm without a client key fails (issue 14): the tenant realm and the external one, until apply sets them", async () => {
+    await admins.get("pve1")!.updateRealm("lab", {}, { delete: ["client-key"] });
+    await admins.get("pve2")!.updateRealm("azure", {}, { delete: ["client-key"] });
+    const r = await verify();
+    expect(r.code).toBe(1);
+    expect(failing(r.checks)).toEqual(["client-key azure@pve2", "client-key lab@pve1", "secret azure@pve2", "secret lab@pve1"]);
+    expect(find(r.checks, "client-key", "azure", "pve2")).toMatchObject({ detail: "the realm has no client key, so Entra ID refuses every sign-in through it", hint: expect.stringMatching(/run homelab apply/) });
+    expect(find(r.checks, "client-key", "lab", "pve1")).toMatchObject({ detail: "the realm has no client key; the config gives ${env:LAB_KEY}" });
+    await repair();
+  });
+
+  it("an external realm the config gives no key: fails when the issuer takes only client secrets, passes when it accepts public clients", async () => {
+    l.write(readFileSync(l.file, "utf8").replace(/^version: 1\n[\s\S]*?realms:\n/, "realms:\n").replace('    clientKey: "${env:LAB_KEY}"\n', ""));
+    await admins.get("pve1")!.updateRealm("lab", {}, { delete: ["client-key"] });
+    try {
+      const r = await verify();
+      expect(failing(r.checks)).toEqual(["client-key lab@pve1"]);
+      expect(find(r.checks, "client-key", "lab", "pve1")!.detail).toBe("the realm has no client key, but the issuer's token endpoint accepts only client_secret_basic, client_secret_post: every sign-in fails");
+      issuer.setMethods(undefined); // OpenID Connect Discovery: absent means client_secret_basic
+      expect(failing((await verify()).checks)).toEqual(["client-key lab@pve1"]);
+      issuer.setMethods(["none"]);
+      const ok = await verify();
+      expect(failing(ok.checks)).toEqual([]);
+      expect(find(ok.checks, "client-key", "lab", "pve1")!.detail).toBe("no client key; the issuer accepts clients without one");
+    } finally {
+      issuer.setMethods(["client_secret_basic", "client_secret_post"]);
+      l.write(readFileSync(l.file, "utf8").replace(/^version: 1\n[\s\S]*?realms:\n/, "realms:\n").replace("    clientId: proxmox\n", '    clientId: proxmox\n    clientKey: "${env:LAB_KEY}"\n'));
+      await repair();
+    }
+  });
+
+  it("the external issuer's token endpoint: a key it refuses fails; a client not allowed the grant is a warning", async () => {
+    await admins.get("pve1")!.updateRealm("lab", { "client-key": "not-the-issuers-key" });
+    const wrong = await verify({ LAB_KEY: "not-the-issuers-key" });
+    expect(failing(wrong.checks)).toEqual(["secret lab@pve1"]);
+    expect(find(wrong.checks, "secret", "lab", "pve1")!.detail).toBe("the issuer refused the realm's client id and key (invalid_client)");
+    expect(wrong.stdout).not.toContain("not-the-issuers-key");
+    await repair();
+    issuer.setGrant(false);
+    try {
+      const w = await verify();
+      expect(w.code).toBe(0);
+      expect(find(w.checks, "secret", "lab", "pve1")).toMatchObject({ ok: true, warning: true, detail: expect.stringMatching(/not proven: the issuer answered unauthorized_client/) });
+    } finally {
+      issuer.setGrant(true);
+    }
   });
 
   it("a login URL whose discovery document names another issuer fails discovery with a hint, not a warning (issue 9 failure 7)", async () => {

@@ -4,10 +4,11 @@ import { homelabApps, realmOn, type Lab } from "../helpers/lab.js";
 import { failing, find, LAB_KEY, useVerifyLab, type Issuer } from "../helpers/verify-lab.js";
 
 /**
- * `homelab verify` (1 of 3, split by subject so vitest runs them side by side; the lab is test/helpers/verify-lab.ts):
- * the whole result after apply (table and JSON), the tenant realm's app registration (redirect URIs, client id, mapped
- * groups and the groups claim), the users named in access, and the exit codes for homelab's own credentials.
- * verify-secrets.test.ts: client keys and secrets; verify-issuer.test.ts: issuers, discovery and the node's view.
+ * `homelab verify` (1 of 2, split by subject so that vitest runs them side by side; the lab both start is
+ * test/helpers/verify-lab.ts): the whole result after apply (table and JSON) and the tenant realm: its app registration
+ * (redirect URIs, client id, mapped groups and the groups claim), its secret proven by a token request, the users named
+ * in access, and the exit codes for homelab's own credentials. verify-issuer.test.ts: issuers, discovery, the node's
+ * view and the external issuer's realm.
  */
 
 describe("homelab verify against both simulators", () => {
@@ -89,6 +90,49 @@ describe("homelab verify against both simulators", () => {
     expect(table.code).toBe(1);
     expect(table.stdout).toMatch(/^redirect-uri\s+azure@pve2\s+FAIL\s+the app's redirect URIs .*\n\s+hint: run homelab apply to restore them/m);
     expect(table.stdout).toMatch(/^Verify: \d+ checks, \d+ passed.*, 2 failed\. A login through a failing realm will not work until it is fixed\.$/m);
+    await repair();
+  });
+
+  it("an expired client secret fails the secret check of every cluster (Entra refuses the realm's credentials)", async () => {
+    l.entra.setClock(() => new Date(Date.now() + 200 * 86_400_000));
+    try {
+      const r = await verify();
+      expect(r.code).toBe(1);
+      expect(failing(r.checks)).toEqual(["secret azure@pve1", "secret azure@pve2"]);
+      const c = find(r.checks, "secret", "azure", "pve1")!;
+      expect(c.detail).toMatch(/Entra ID refused the credentials of app .*expired/);
+      expect(c.detail).toMatch(/homelab:azure:pve1 expires on/);
+      expect(c.hint).toMatch(/^the realm's client secret has expired, so every login fails: run homelab apply/);
+
+      // With this machine's clock moved as well, the detail says it expired, and when.
+      const both = await verify({ HOMELAB_NOW: new Date(Date.now() + 200 * 86_400_000).toISOString() });
+      expect(find(both.checks, "secret", "azure", "pve2")!.detail).toMatch(/homelab:azure:pve2 expired on \d{4}-\d\d-\d\d$/);
+    } finally {
+      l.entra.setClock(() => new Date());
+    }
+    const again = await verify();
+    expect(failing(again.checks)).toEqual([]);
+  });
+
+  it("a secret within renewBeforeDays passes with a warning", async () => {
+    const r = await verify({ HOMELAB_NOW: new Date(Date.now() + 160 * 86_400_000).toISOString() });
+    expect(r.code).toBe(0);
+    const c = find(r.checks, "secret", "azure", "pve1")!;
+    expect(c).toMatchObject({ ok: true, warning: true });
+    expect(c.detail).toMatch(/\(in (19|20) days\)$/);
+    expect(c.hint).toMatch(/within renewBeforeDays \(30\): the next homelab apply renews it/);
+  });
+
+  it("a wrong client key in one realm fails its secret check, proven by a token request, and the key is never printed", async () => {
+    const wrong = "not-the-secret-7d2c11";
+    await admins.get("pve1")!.updateRealm("azure", { "client-key": wrong });
+    const r = await verify();
+    expect(r.code).toBe(1);
+    expect(failing(r.checks)).toEqual(["secret azure@pve1"]);
+    const c = find(r.checks, "secret", "azure", "pve1")!;
+    expect(c.detail).toMatch(/Entra ID refused the credentials of app/);
+    expect(c.hint).toMatch(/the realm's client key is not a valid secret of app .*: run homelab apply/);
+    expect(r.stdout + r.stderr).not.toContain(wrong);
     await repair();
   });
 

@@ -10,6 +10,9 @@
 //   demo-1k     no-op apply, the demo scenario (tenant realm + mapped group), 1,000 users
 //   noop-10k    no-op apply, 10,000 users (and the from-empty apply that sets it up, run once: its wall time and RSS)
 //   empty-1k    apply from empty, 1,000 users (a fresh simulator per run): CPU ms per object created
+//   multi-10x1k 10 clusters x 1,000 users, --concurrency 16: from empty (fresh simulators each run, row
+//               multi-empty-10x1k) and the no-op after it (multi-noop-10x1k); `sim_cpu_ms` is the CPU the ten
+//               simulators took in this process meanwhile (they share its one thread)
 //   validate-5k `homelab validate`, 5,000 mappings
 //   version     `homelab --version`
 //   help        `homelab --help`
@@ -23,7 +26,11 @@ import { parseArgs } from "node:util";
 import { baseline, median, root, runProbed, wholeNumber } from "./lib.mjs";
 import { convergeConfig, demoConfig, demoDirectory, demoHeader, validateConfig } from "./scenarios.mjs";
 
-const ROWS = ["noop-1k", "demo-1k", "noop-10k", "empty-1k", "validate-5k", "version", "help"];
+const ROWS = ["noop-1k", "demo-1k", "noop-10k", "empty-1k", "multi-10x1k", "validate-5k", "version", "help"];
+/** The multi-cluster row: this many clusters of MULTI_USERS users each, applied with --concurrency MULTI_CONCURRENCY. */
+const MULTI_CLUSTERS = 10;
+const MULTI_USERS = 1000;
+const MULTI_CONCURRENCY = 16;
 const { values } = parseArgs({
   options: {
     runs: { type: "string", default: "5" },
@@ -71,6 +78,39 @@ async function cluster(dir, n, opts) {
   return { sim, file, env, acl: aclEntries(text), requests: () => ({ requests: sim.requestLog.length, writes: sim.requestLog.filter(isWrite).length }), clear: () => sim.clearLog(), close: () => sim.close() };
 }
 
+/** `clusters` simulators and one config naming them all, each with N users (the same generated file per cluster). */
+async function clusters(dir, count, n) {
+  const sims = [];
+  for (let k = 0; k < count; k++) sims.push(await startProxmoxSim({ unauthorizedDelayMs: 0 }));
+  const header = `clusters:\n${sims.map((s, k) => `  pve${k}:\n    url: ${s.url}\n    token: { id: "${s.adminToken.id}", secret: "\${env:PVE_TOKEN_${k}}" }\n    tls: { fingerprint: "${s.fingerprint}" }\n`).join("")}`;
+  const text = convergeConfig(n, header);
+  const file = join(dir, `homelab-${count}x${n}.yaml`);
+  writeFileSync(file, text);
+  const env = { ...process.env, SSO_SECRET, NO_COLOR: "1" };
+  sims.forEach((s, k) => (env[`PVE_TOKEN_${k}`] = s.adminToken.secret));
+  const log = () => sims.flatMap((s) => s.requestLog);
+  const cpu0 = { at: process.cpuUsage() };
+  return {
+    file, env, acl: aclEntries(text) * count,
+    requests: () => ({ requests: log().length, writes: log().filter(isWrite).length, ...perCluster(sims) }),
+    clear: () => {
+      for (const s of sims) s.clearLog();
+      cpu0.at = process.cpuUsage();
+    },
+    /** CPU of this process (the simulators, mostly) since the last clear(). */
+    simCpu: () => {
+      const c = process.cpuUsage(cpu0.at);
+      return (c.user + c.system) / 1000;
+    },
+    close: () => Promise.all(sims.map((s) => s.close())),
+  };
+}
+
+/** The most requests (and writes) any one cluster got: a no-op must stay within 7 (+1 /version) per cluster. */
+function perCluster(sims) {
+  return { max_per_cluster: Math.max(...sims.map((s) => s.requestLog.length)), max_writes_per_cluster: Math.max(...sims.map((s) => s.requestLog.filter(isWrite).length)) };
+}
+
 /** The demo's two simulators, its config with N users, the environment. */
 async function demo(dir, n) {
   const entra = await startEntraSim({ fixture: demoDirectory(n) });
@@ -116,7 +156,8 @@ async function noops(t, label) {
 /** The median sample by wall time, with the median RSS and CPU of all. */
 function summarise(samples, modules) {
   const ms = median(samples.map((s) => s.ms));
-  return { ...samples.find((s) => s.ms === ms), ms, rss: median(samples.map((s) => s.rss)), cpu: median(samples.map((s) => s.cpu)), runs: samples.length, modules };
+  const simCpu = samples[0]?.simCpu === undefined ? {} : { simCpu: median(samples.map((s) => s.simCpu)) };
+  return { ...samples.find((s) => s.ms === ms), ms, rss: median(samples.map((s) => s.rss)), cpu: median(samples.map((s) => s.cpu)), ...simCpu, runs: samples.length, modules };
 }
 
 /** RUNS timed runs of `homelab ARGS`, then one untimed run counting modules. */
@@ -181,6 +222,32 @@ try {
         }
       }
       rows[name] = { users: 1000, acl, ...summarise(samples) };
+    } else if (name === "multi-10x1k") {
+      const args = ["apply", "-f", undefined, "--no-color", "--concurrency", String(MULTI_CONCURRENCY)];
+      const empty = [];
+      const noop = [];
+      let acl = 0;
+      for (let k = 0; k < RUNS; k++) {
+        const t = await clusters(dir, MULTI_CLUSTERS, MULTI_USERS);
+        try {
+          acl = t.acl;
+          args[2] = t.file;
+          t.clear();
+          const e = await cli(args, t.env);
+          empty.push({ ms: e.ms, rss: e.maxRssMb, cpu: e.cpuMs, simCpu: t.simCpu(), created: created(e.stdout), ...t.requests() });
+          t.clear();
+          const r = await cli(args, t.env);
+          const c = t.requests();
+          if (c.max_per_cluster > 8) throw new Error(`${name}: a cluster's no-op read took ${c.max_per_cluster} requests (at most 7, +1 GET /version)`);
+          if (c.writes !== 0 || !/^No changes\./m.test(r.stdout)) throw new Error(`${name}: the no-op apply wrote ${c.writes} times or reported changes:\n${r.stdout.slice(-1500)}`);
+          noop.push({ ms: r.ms, rss: r.maxRssMb, cpu: r.cpuMs, simCpu: t.simCpu(), ...c });
+        } finally {
+          await t.close();
+        }
+      }
+      const shape = { clusters: MULTI_CLUSTERS, users: MULTI_USERS * MULTI_CLUSTERS, acl, concurrency: MULTI_CONCURRENCY };
+      rows[`multi-empty-${MULTI_CLUSTERS}x1k`] = { ...shape, ...summarise(empty) };
+      rows[`multi-noop-${MULTI_CLUSTERS}x1k`] = { ...shape, ...summarise(noop) };
     } else if (name === "validate-5k") {
       const file = join(dir, "validate-5000.yaml");
       writeFileSync(file, validateConfig(5000));
@@ -199,6 +266,7 @@ const baseRss = median(probedBase.map((r) => r.maxRssMb));
 const round = (v, d = 0) => (v === undefined ? undefined : Number(v.toFixed(d)));
 const out = Object.entries(rows).map(([row, r]) => ({
   row,
+  ...(r.clusters !== undefined ? { clusters: r.clusters, concurrency: r.concurrency } : {}),
   ...(r.users !== undefined ? { users: r.users } : {}),
   ...(r.acl !== undefined ? { acl: r.acl } : {}),
   ...(r.mappings !== undefined ? { mappings: r.mappings } : {}),
@@ -208,16 +276,18 @@ const out = Object.entries(rows).map(([row, r]) => ({
   rss_mb: round(r.rss),
   cpu_ms: round(r.cpu),
   ...(r.requests !== undefined ? { requests: r.requests, writes: r.writes } : {}),
+  ...(r.max_per_cluster !== undefined ? { max_per_cluster: r.max_per_cluster, max_writes_per_cluster: r.max_writes_per_cluster } : {}),
+  ...(r.simCpu !== undefined ? { sim_cpu_ms: round(r.simCpu) } : {}),
   ...(r.token !== undefined ? { token: r.token, graph: r.graph, pve: r.pve } : {}),
   ...(r.created !== undefined ? { created: r.created, cpu_ms_per_object: round((r.cpu - baseCpu) / r.created, 3) } : {}),
   ...(r.modules !== undefined ? { modules: r.modules } : {}),
 }));
 if (!values.json) {
   console.log(`node -e 0: ${b.toFixed(0)} ms (median of ${base.length}); with the probe: CPU ${baseCpu.toFixed(0)} ms, peak RSS ${baseRss.toFixed(0)} MB; ${process.version}; ${bin}`);
-  console.log("row           wall ms   ratio   RSS MB   CPU ms  requests  writes  modules  CPU ms/object");
+  console.log("row                wall ms   ratio   RSS MB   CPU ms  requests  writes  modules  CPU ms/object  sim CPU ms");
   for (const r of out) {
     const c = (v, w) => String(v ?? "-").padStart(w);
-    console.log(`${r.row.padEnd(12)} ${c(r.ms, 8)} ${c(`${r.ratio.toFixed(2)}x`, 7)} ${c(r.rss_mb, 8)} ${c(r.cpu_ms, 8)} ${c(r.requests, 9)} ${c(r.writes, 7)} ${c(r.modules, 8)} ${c(r.cpu_ms_per_object, 14)}`);
+    console.log(`${r.row.padEnd(17)} ${c(r.ms, 8)} ${c(`${r.ratio.toFixed(2)}x`, 7)} ${c(r.rss_mb, 8)} ${c(r.cpu_ms, 8)} ${c(r.requests, 9)} ${c(r.writes, 7)} ${c(r.modules, 8)} ${c(r.cpu_ms_per_object, 14)} ${c(r.sim_cpu_ms, 11)}`);
   }
 }
 console.log(JSON.stringify({ bench: "floor", node: process.version, node_e_0_ms: round(b), base_runs: base.length, probe_node_e_0: { cpu_ms: round(baseCpu), rss_mb: round(baseRss) }, bin, rows: out }));

@@ -144,6 +144,16 @@ export function modelAfter(before: AccessModel, changes: readonly Change[], targ
         break;
       }
       case GROUP: {
+        // A changed app role value (rename.ts): the replace adds the old group's members to the new group (its ACL
+        // entries come as ACL changes, the synced members' moves as user changes).
+        const rename = c.data?.rename as { to: string; members: string[] } | undefined;
+        if (rename) {
+          for (const uid of rename.members) {
+            const u = users.get(uid);
+            if (u) users.set(uid, { ...u, groups: new Set([...u.groups, rename.to]) });
+          }
+          break;
+        }
         if (c.action !== "delete") break; // a new group has no members and no entries yet
         const id = String(c.data?.groupid ?? field(c, "groupid")?.before ?? idOf(c.address));
         for (const [uid, u] of users) {
@@ -197,8 +207,12 @@ export function requirementsOf(c: Change, target: ClusterTarget, roles: AccessMo
       if (c.action === "update") return [groups];
       return [{ kind: "all", path: `/access/realm/${realmOf(idOf(c.address))}`, privs: ["Realm.AllocateUser"] }, groups];
     }
-    case GROUP:
-      return [{ kind: "all", path: "/access/groups", privs: ["Group.Allocate"] }];
+    case GROUP: {
+      const group: Requirement = { kind: "all", path: "/access/groups", privs: ["Group.Allocate"] };
+      // A rename's replace also adds members to the new group (PUT /access/users/{id} with append, as a user update).
+      const members = (c.data?.rename as { members?: string[] } | undefined)?.members ?? [];
+      return members.length > 0 ? [group, { kind: "all", path: "/access/groups", privs: ["User.Modify"] }] : [group];
+    }
     case ROLE:
       return [{ kind: "all", path: "/access", privs: ["Sys.Modify"] }];
     case ACL: {

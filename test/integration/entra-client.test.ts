@@ -347,6 +347,20 @@ describe("entra clients against the simulator", () => {
       expect(sim.requestLog.filter((l) => l.path.endsWith("/appRoleAssignedTo"))).toHaveLength(1);
     });
 
+    it("reads the accounts of a few users by name, 15 per request, with accountEnabled; absent names are simply missing", async () => {
+      const names = Array.from({ length: 16 }, (_, i) => `status${i}@homelabsim.onmicrosoft.com`);
+      for (const n of names.slice(0, 14)) sim.directory.addUser({ displayName: n, userPrincipalName: n });
+      sim.clearLog();
+      const found = await graph.findUserStatuses("userPrincipalName", [...names, "STATUS0@homelabsim.onmicrosoft.com"]);
+      expect(found.map((u) => u.userPrincipalName).sort()).toEqual(names.slice(0, 14).sort());
+      expect(found.every((u) => u.accountEnabled === true)).toBe(true);
+      expect(sim.requestLog.filter((l) => l.path === "/v1.0/users")).toHaveLength(2);
+      // An id that is not a GUID names no account: not sent.
+      sim.clearLog();
+      expect(await graph.findUserStatuses("id", ["not-a-guid"])).toEqual([]);
+      expect(sim.requestLog).toEqual([]);
+    });
+
     it("follows absolute @odata.nextLink pages", async () => {
       ownerId ??= (await graph.servicePrincipalOfCaller()).id;
       const tag = realmTag("paged");

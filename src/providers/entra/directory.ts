@@ -25,6 +25,38 @@ export function directoryNeeded(t: DesiredTenant): boolean {
   return t.applications.some((a) => graphClaimKey(a.usernameClaim) !== undefined);
 }
 
+/**
+ * How to read the accounts leaver detection needs (issue 12: read only what the config needs), given the Proxmox users
+ * of each realm the tenant provisions (`realm → user names without "@realm"`, as the clusters' reads found them):
+ * - `none`: no realm can name its users from Graph (`sub`), or no realm has a user in Proxmox: nothing to check;
+ * - `some`: at most IN_VALUES names, all by one claim key: one filtered request (`findUserStatuses`), whatever the
+ *   size of the directory;
+ * - `all`: the whole directory (`listUserStatuses`, ceil(users / 999) requests), which beats ceil(names / 15) filtered
+ *   requests as soon as there are more names than one filtered request holds.
+ * An absent account is "gone" either way: the filtered read asks for exactly the names leavers.ts looks up.
+ * Not wired yet: the tenant's read would need the clusters' users before it (see the report of issue 12).
+ */
+export type DirectoryRead = { kind: "none" } | { kind: "some"; key: "userPrincipalName" | "mail" | "id"; names: string[] } | { kind: "all" };
+
+/** Graph's limit of values in one `in (...)` on directory objects. */
+const IN_VALUES = 15;
+
+export function directoryRead(t: DesiredTenant, realmUsers: ReadonlyMap<string, readonly string[]>): DirectoryRead {
+  const byKey = new Map<"userPrincipalName" | "mail" | "id", Set<string>>();
+  for (const a of t.applications) {
+    const key = graphClaimKey(a.usernameClaim);
+    const names = realmUsers.get(a.realm) ?? [];
+    if (key === undefined || names.length === 0) continue;
+    const set = byKey.get(key) ?? new Set<string>();
+    for (const n of names) set.add(n.toLowerCase());
+    byKey.set(key, set);
+  }
+  if (byKey.size === 0) return { kind: "none" };
+  const [only] = byKey;
+  if (byKey.size === 1 && only && only[1].size <= IN_VALUES) return { kind: "some", key: only[0], names: [...only[1]].sort() };
+  return { kind: "all" };
+}
+
 export const GRANT_HINT = (t: { name: string }) =>
   `grant the automation app the Microsoft Graph application permission User.Read.All (or Directory.Read.All) with admin consent: run \`homelab bootstrap --tenant ${t.name}\` again (it grants it), or add it in the Entra admin center (App registrations > the automation app > API permissions) and grant admin consent`;
 

@@ -18,6 +18,8 @@ const MEMBER_SELECT = "id,userPrincipalName,mail,givenName,surname,accountEnable
 /** A directory user as leaver detection needs it: the claim keys and whether the account is enabled. */
 const USER_STATUS_SELECT = "id,userPrincipalName,mail,accountEnabled";
 
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export function directoryCalls(core: GraphCore) {
   const { pageSize, list, chunked, q, seg } = core;
 
@@ -82,6 +84,21 @@ export function directoryCalls(core: GraphCore) {
         permission: PERM.userStatus,
         what: "list the directory's users with accountEnabled",
       });
+    },
+
+    /**
+     * The users named `names` by one claim key (`userPrincipalName`, `mail` or `id`), with `accountEnabled`: the leavers
+     * read when only a few Proxmox users are to be checked (`in (...)`, 15 per request, every page; see directory.ts
+     * directoryRead). A name without an account is simply absent. An `id` that is not a GUID names no account and is
+     * not sent (Graph refuses a malformed object id, errata 9.8).
+     */
+    async findUserStatuses(key: "userPrincipalName" | "mail" | "id", names: string[]): Promise<EntraUserStatus[]> {
+      const wanted = key === "id" ? names.filter((n) => GUID.test(n)) : names;
+      return chunked<EntraUserStatus>(wanted, (c) => ({
+        path: q("users", { $filter: `${key} in (${c.map(odataString).join(",")})`, $select: USER_STATUS_SELECT, $top: pageSize }),
+        permission: PERM.userStatus,
+        what: `read whether the accounts of ${c.length} user${c.length === 1 ? "" : "s"} are enabled`,
+      }));
     },
 
     /** Users by userPrincipalName (spec 3.11), one request per 15 UPNs; absent UPNs map to undefined. */

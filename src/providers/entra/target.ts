@@ -10,7 +10,7 @@ export interface TenantTarget {
     GraphClient,
     | "listApplicationsByTag" | "findApplicationsByDisplayName" | "createApplication" | "updateApplication" | "addPassword" | "removePassword" | "waitForPassword"
     | "findServicePrincipal" | "createServicePrincipal" | "listAppRoleAssignedTo" | "assignGroup" | "findGroupsByDisplayName"
-    | "servicePrincipalOfCaller" | "removeAssignment" | "listTransitiveUserMembers" | "listUserStatuses"
+    | "servicePrincipalOfCaller" | "removeAssignment" | "listTransitiveUserMembers" | "listUserStatuses" | "findUserStatuses"
   >;
   resolver: Resolver;
   /** The clock secret lifetimes are measured against. */

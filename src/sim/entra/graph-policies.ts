@@ -5,6 +5,7 @@ import { checkQueryOptions } from "./graph-query.js";
 import { READ_APPS, hasAny, requireAny } from "./permissions.js";
 import type { Json } from "./shapes.js";
 import type { Entity } from "./state.js";
+import type { AppManagementPoliciesKnob, SimAppManagementPolicy } from "./types.js";
 
 /**
  * App management policies (spec section 6, errata 9.6): the tenant default policy
@@ -36,31 +37,6 @@ import type { Entity } from "./state.js";
  * Simulator shortcut: an app-specific policy's `appliesTo` names applications by object id, appId or display name,
  * matched when a request is served, so a test can apply a policy to an app homelab has yet to create.
  */
-
-/** One policy as the simulator is told about it (the knob `appManagementPolicies`). */
-export interface SimAppManagementPolicy {
-  /** Default: derived from the display name (stable across requests). The tenant default's is always the zero GUID. */
-  id?: string;
-  displayName?: string;
-  description?: string;
-  /** Default true (the tenant default policy is disabled unless a knob configures it). */
-  isEnabled?: boolean;
-  /** The `passwordLifetime` restriction: `maxLifetime` as an ISO 8601 duration (e.g. P180D); null = present but disabled. */
-  passwordLifetime?: string | null;
-  /** The `passwordAddition` restriction: true = enabled (no new secrets), false = present but disabled (an exemption). */
-  passwordAddition?: boolean;
-  /** `restrictForAppsCreatedAfterDateTime` of every restriction here; absent = null (every app). */
-  restrictForAppsCreatedAfterDateTime?: string;
-  /** App-specific policies only: the applications it is applied to (object id, appId or display name). */
-  appliesTo?: string[];
-}
-
-export interface AppManagementPoliciesKnob {
-  /** The tenant default policy's application restrictions. */
-  tenantDefault?: Omit<SimAppManagementPolicy, "id" | "appliesTo">;
-  /** App-specific policies (each applied to the apps in its `appliesTo`). */
-  policies?: SimAppManagementPolicy[];
-}
 
 export const DEFAULT_POLICY_ID = "00000000-0000-0000-0000-000000000000";
 const DEFAULT_POLICY_NAME = "Default app management tenant policy";

@@ -45,7 +45,7 @@ import { clusterProviders, tenantProviders } from "../../providers/index.js";
 import { emptyObserved } from "../../providers/proxmox/observed.js";
 import { connectCluster, connectTenant } from "../../providers/connect.js";
 import type { Io } from "../output.js";
-import { clock } from "./apply.js";
+import { clock } from "../../engine/targets.js";
 
 export interface ImportOptions {
   file: string;

@@ -4,7 +4,7 @@ import { ExitCode } from "../../core/errors.js";
 import type { Check } from "../../verify/checks.js";
 import { verifyAll } from "../../verify/run.js";
 import { paint, type Io } from "../output.js";
-import { clock } from "./apply.js";
+import { clock } from "../../engine/targets.js";
 
 export interface VerifyCommandOptions {
   file: string;

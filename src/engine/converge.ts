@@ -9,7 +9,7 @@ import type { ApplyCounts, ChangeEvent, ExpiringSecret, PlanEvent, RunEvent, Sto
 import type { Outcome } from "./execute.js";
 import { acquireLocks } from "./lock.js";
 import { createResolver } from "./resolver.js";
-import { applyPlan, planAll, readAll, type TargetSpec } from "./run.js";
+import { applyPlan, hasLateRead, LateReadFailures, planRead, readAll, type TargetSpec } from "./run.js";
 import { abortName, applySummaryEvent, changeEvent, EXPIRY_WARNING_DAYS, expiryReport, halts } from "./summary.js";
 import { connectAll, lockSubjects, ReadFailures, type Closable, type NamedError } from "./targets.js";
 
@@ -99,9 +99,9 @@ export async function converge(desired: DesiredState, opts: ConvergeOptions, emi
       wait: (target, message) => void emit({ type: "wait", kind: "replication", phase: applying ? "apply" : "read", target, message }),
     });
     const observed = await readTargets(targets, clients, emit);
-    if (observed.failures.length > 0) throw new ReadFailures(observed.failures);
+    if (observed.failures.length > 0 || !observed.plan) throw new ReadFailures(observed.failures);
 
-    const plan = selectTargets(planAll(targets, observed.values), opts.targets ?? []);
+    const plan = selectTargets(observed.plan, opts.targets ?? []);
     for (const w of plan.warnings) warn("plan")(w);
     const planned: Omit<PlanEvent, "type"> = { changes: plan.changes, unchanged: plan.unchanged, summary: countActions(plan.changes), clusters: desired.clusters.map((c) => ({ name: c.name, url: c.url })) };
     await emit({ type: "plan", ...planned });
@@ -146,25 +146,47 @@ function result(summary: SummaryEvent, plan: Omit<PlanEvent, "type">, warnings: 
   return { exitCode, plan, applied, outcomes, counts: counts ?? NO_COUNTS, stopped, ...(interrupted !== undefined ? { interrupted } : {}), notAttempted, expiringSecrets, warnings, failures: [] };
 }
 
-/** Every target read at once; each read reports its slow requests as `wait` events under its name. */
-async function readTargets(targets: readonly TargetSpec[], clients: readonly Closable[], emit: EventSink): Promise<{ values: Map<string, unknown>; failures: NamedError[] }> {
+/**
+ * Every target read at once; each read reports its slow requests as `wait` events under its name. Once all are read,
+ * the plan is made (planRead): a provider may read more for what the first plan shows it needs (`readAfterPlan`: the
+ * tenant's secret policies when a secret is added, its leavers' accounts once the clusters' users are known), so the
+ * read of a target with such a provider finishes (`read-finished`, its request count including those reads, or
+ * `read-failed`) only after that round. A plan that refuses is thrown once the read phase is closed (`reads-done`).
+ */
+async function readTargets(targets: readonly TargetSpec[], clients: readonly Closable[], emit: EventSink): Promise<{ values: Map<string, unknown>; failures: NamedError[]; plan?: Plan }> {
   const values = new Map<string, unknown>();
   const failures: NamedError[] = [];
+  const finished = (t: TargetSpec) => void emit({ type: "read-finished", target: t.name, requests: clients.find((c) => c.name === t.name)?.requestLog.length ?? 0 });
+  const failed = (t: string, err: unknown) => {
+    failures.push({ name: t, error: err });
+    void emit({ type: "read-failed", target: t, error: describeError(err) });
+  };
   await emit({ type: "read-started", targets: targets.map((t) => t.name) });
   await Promise.all(
     targets.map(async (t) => {
       try {
         const o = await withWaitListener(waitEvents(emit, "read", t.name), () => readAll([t]));
         values.set(t.name, o.get(t.name));
-        void emit({ type: "read-finished", target: t.name, requests: clients.find((c) => c.name === t.name)?.requestLog.length ?? 0 });
+        if (!hasLateRead(t)) finished(t);
       } catch (err) {
-        failures.push({ name: t.name, error: err });
-        void emit({ type: "read-failed", target: t.name, error: describeError(err) });
+        failed(t.name, err);
       }
     }),
   );
+  let plan: Plan | undefined;
+  let refused: { error: unknown } | undefined;
+  if (failures.length === 0) {
+    try {
+      plan = await planRead(targets, values, (t, read) => withWaitListener(waitEvents(emit, "read", t.name), read));
+    } catch (err) {
+      if (err instanceof LateReadFailures) for (const f of err.failures) failed(f.name, f.error);
+      else refused = { error: err };
+    }
+  }
+  for (const t of targets) if (hasLateRead(t) && values.has(t.name) && !failures.some((f) => f.name === t.name)) finished(t);
   await emit({ type: "reads-done", failed: failures.length });
-  return { values, failures };
+  if (refused) throw refused.error;
+  return { values, failures, ...(plan ? { plan } : {}) };
 }
 
 /** Slow requests (src/providers/waits.ts) as `wait` events; each request's key object becomes a number. */

@@ -28,6 +28,18 @@ export interface Provider<Target, Observed> {
    * warnings. For rules that span kinds: the lockout guard, the write-privilege and version pre-flights.
    */
   review?(target: Target, observed: Observed, changes: readonly Change[]): string[] | void;
+  /**
+   * Optional: read more once a first plan shows what is needed (issue 12: a no-op reads only what it uses). Called
+   * after every target was read and planned, with this target's planned changes (all kinds) and `world` (every
+   * target's observed state by name, e.g. the clusters' users for the tenant's leavers read). Return what to merge
+   * into this target's observed state, or undefined when nothing more is needed. If any provider returns something,
+   * the engine plans everything once more from the merged state (planning is pure), and only that plan is reviewed.
+   *
+   * One round only: a late read sees the first plan, which was made without any late read's result, so a late read
+   * must not depend on another late read (nor on its own). `plan` must work without the late part (absent: "not
+   * read, nothing to conclude"), since the first plan is made without it.
+   */
+  readAfterPlan?(target: Target, observed: Observed, changes: readonly Change[], world: ReadonlyMap<string, unknown>): Promise<Partial<Observed> | undefined>;
 }
 
 export interface PlanPart {

@@ -31,22 +31,103 @@ export async function readAll(targets: readonly TargetSpec[], onRead?: (target: 
   return observed;
 }
 
-/** Plan every target (pure). Changes are ordered by target, then provider order, then address. */
+/**
+ * Plan every target (pure) and review the plan. Changes are ordered by target, then provider order, then address.
+ * Makes no late read (providers' `readAfterPlan`): a run reads through `planRead`, which does.
+ */
 export function planAll(targets: readonly TargetSpec[], observed: ReadonlyMap<string, unknown>): Plan {
+  return finishPlan(planEach(targets, observed), observed);
+}
+
+/**
+ * The plan of a run: plan every target, let the providers that ask read what that plan shows they need
+ * (`readAfterPlan`, all at once), and if any read something, merge it into its target's observed state (`observed` is
+ * updated in place) and plan everything once more. One round only (provider.ts says why). Only the final plan is
+ * reviewed, so a refusal sees what the late reads found (a secret the tenant's policy forbids) and comes before any
+ * write. `around` wraps each target's late reads (the run reports their slow requests under the target's name). A late
+ * read that fails rejects with LateReadFailures, naming each target whose late read failed.
+ */
+export async function planRead(targets: readonly TargetSpec[], observed: Map<string, unknown>, around: <R>(t: TargetSpec, read: () => Promise<R>) => Promise<R> = (_t, read) => read()): Promise<Plan> {
+  let parts = planEach(targets, observed);
+  if (await readAfterPlan(parts, observed, around)) parts = planEach(targets, observed);
+  return finishPlan(parts, observed);
+}
+
+/** Whether any provider of `t` may read after the first plan (its read is not over before the plan is made). */
+export function hasLateRead(t: TargetSpec): boolean {
+  return t.providers.some((p) => p.readAfterPlan !== undefined);
+}
+
+/** Late reads that failed, by target name (the run reports each as that target's read failure). */
+export class LateReadFailures extends Error {
+  readonly failures: { name: string; error: unknown }[];
+  constructor(failures: { name: string; error: unknown }[]) {
+    super(`${failures.length} late reads failed`);
+    this.failures = failures;
+  }
+}
+
+/** One target's part of a plan, before reviews and the dependency filter. */
+interface TargetPlan {
+  spec: TargetSpec;
+  changes: Change[];
+  unchanged: number;
+  warnings: string[];
+}
+
+function planEach(targets: readonly TargetSpec[], observed: ReadonlyMap<string, unknown>): TargetPlan[] {
+  return targets.map((t) => {
+    const own: TargetPlan = { spec: t, changes: [], unchanged: 0, warnings: [] };
+    for (const p of t.providers) {
+      const part = p.plan(t.target, observed.get(t.name), observed);
+      own.changes.push(...[...part.changes].sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0)));
+      own.unchanged += part.unchanged;
+      own.warnings.push(...(part.warnings ?? []));
+    }
+    return own;
+  });
+}
+
+/**
+ * Every provider's late read at once, each seeing the first plan and the state as first read; then their results
+ * are merged (a late read never sees another's result). Whether anything was merged.
+ */
+async function readAfterPlan(parts: readonly TargetPlan[], observed: Map<string, unknown>, around: <R>(t: TargetSpec, read: () => Promise<R>) => Promise<R>): Promise<boolean> {
+  const failures: { name: string; error: unknown }[] = [];
+  const results = await Promise.all(
+    parts.map(async ({ spec: t, changes }) => {
+      const late = t.providers.filter((p) => p.readAfterPlan);
+      if (late.length === 0) return [];
+      try {
+        return await around(t, () => Promise.all(late.map((p) => p.readAfterPlan!(t.target, observed.get(t.name), changes, observed))));
+      } catch (error) {
+        failures.push({ name: t.name, error });
+        return [];
+      }
+    }),
+  );
+  if (failures.length > 0) throw new LateReadFailures(failures);
+  let merged = false;
+  results.forEach((found, i) => {
+    for (const part of found) {
+      if (part === undefined) continue;
+      Object.assign(observed.get(parts[i]!.spec.name) as object, part);
+      merged = true;
+    }
+  });
+  return merged;
+}
+
+/** Reviews (each sees the whole plan of its target; a refusal throws before anything is applied), then the dependency filter. */
+function finishPlan(parts: readonly TargetPlan[], observed: ReadonlyMap<string, unknown>): Plan {
   const changes: Change[] = [];
   const warnings: string[] = [];
   let unchanged = 0;
-  for (const t of targets) {
-    const own: Change[] = [];
-    for (const p of t.providers) {
-      const part = p.plan(t.target, observed.get(t.name), observed);
-      own.push(...[...part.changes].sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0)));
-      unchanged += part.unchanged;
-      warnings.push(...(part.warnings ?? []));
-    }
-    // Reviews see the whole plan of their target; a refusal throws before anything is applied.
+  for (const { spec: t, changes: own, unchanged: n, warnings: w } of parts) {
+    warnings.push(...w);
     for (const p of t.providers) warnings.push(...(p.review?.(t.target, observed.get(t.name), own) ?? []));
     changes.push(...own);
+    unchanged += n;
   }
   // A dependency on an object that needs no change is already satisfied: keep only those in the plan.
   const present = new Set(changes.map((c) => c.address));

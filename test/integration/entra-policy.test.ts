@@ -74,10 +74,10 @@ describe("tenant app management policies with Policy.Read.All: refused at plan t
     expect(again.code).toBe(0);
     expect(graphWrites(l)).toEqual([]);
     expect(pveWrites(l)).toEqual([]);
-    // The existing app's own policies were read too: with the app list (`$expand=appManagementPolicies`), next to the
-    // application provider's own read of it, not one more request per app.
-    expect(l.entra.requestLog.filter((x) => x.method === "GET" && x.path === "/v1.0/applications" && x.status === 200)).toHaveLength(2);
-    expect(l.entra.requestLog.filter((x) => x.path === `/v1.0/applications/${app!.id}/appManagementPolicies`)).toEqual([]);
+    // A no-op adds no secret, so it reads no policy (issue 12): the apps once (the application provider's read), no
+    // default policy, no app's policy. The refusals above and below show they are read when a secret is added.
+    expect(l.entra.requestLog.filter((x) => x.method === "GET" && x.path === "/v1.0/applications" && x.status === 200)).toHaveLength(1);
+    expect(l.entra.requestLog.filter((x) => /polic/i.test(x.path)).map((x) => x.path)).toEqual([]);
   });
 
   it("a stricter policy applied to the existing app wins over the tenant default: a renewal is refused naming it", async () => {
@@ -97,6 +97,9 @@ describe("tenant app management policies with Policy.Read.All: refused at plan t
       expect(graphWrites(l)).toEqual([]);
       expect(pveWrites(l)).toEqual([]);
       expect(JSON.stringify(homelabApps(l.entra))).toBe(before);
+      // Read once the plan showed a renewal: the default policy, and the app with its policy ($expand), one request each.
+      expect(l.entra.requestLog.filter((x) => x.path === "/v1.0/policies/defaultAppManagementPolicy")).toHaveLength(1);
+      expect(l.entra.requestLog.filter((x) => x.path === `/v1.0/applications/${app!.id}/appManagementPolicies`)).toEqual([]);
     } finally {
       l.entra.setKnobs({ appManagementPolicies: { tenantDefault: { passwordLifetime: "P90D" } } });
     }

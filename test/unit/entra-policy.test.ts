@@ -146,7 +146,7 @@ describe("explainSecretRefusal: Graph's apply-time refusal in homelab's terms", 
   });
 });
 
-describe("policyProvider.read: one read per realm, the reads it replaces where Graph refuses the expansion", () => {
+describe("policyProvider.readAfterPlan: only when the plan adds a secret; one read per realm, the reads it replaces where Graph refuses the expansion", () => {
   const raw = { id: "9d2624cb-b59a-459a-bb1a-000000000001", displayName: "Strict", isEnabled: true, restrictions: { passwordCredentials: [lifetime("P30D")] } };
   const realm = { desired: { name: "contoso", applications: [{ realm: "azure" }] } };
   const reads = (expanded: () => Promise<unknown>) => {
@@ -159,7 +159,19 @@ describe("policyProvider.read: one read per realm, the reads it replaces where G
     };
     return { calls, target: { ...realm, graph } as unknown as TenantTarget };
   };
-  const appsOf = async (t: TenantTarget) => ((await policyProvider.read(t)) as { appPolicies: ObservedPolicies }).appPolicies.apps.get("azure");
+  const late = (t: TenantTarget, changes: Change[]) => policyProvider.readAfterPlan!(t, emptyObservedTenant(), changes, new Map());
+  const appsOf = async (t: TenantTarget) => ((await late(t, [secret("azure", 90)])) as { appPolicies: ObservedPolicies }).appPolicies.apps.get("azure");
+
+  it("reads nothing up front, nor after a plan that adds no secret (a no-op, a secret deleted, other kinds)", async () => {
+    const { calls, target: t } = reads(async () => []);
+    expect(await policyProvider.read(t)).toEqual({});
+    expect(await late(t, [])).toBeUndefined();
+    expect(await late(t, [secret("azure", 90, "delete"), secret("azure", 90, "update"), { ...secret("azure", 90), kind: "entra.application" }])).toBeUndefined();
+    expect(calls).toEqual([]);
+    // A replace (a renewal, --rotate-secrets) adds a secret too.
+    expect(await late(t, [secret("azure", 90, "replace")])).toHaveProperty("appPolicies.readable", true);
+    expect(calls).toEqual(["default", "expanded homelab:realm=azure"]);
+  });
 
   it("the apps of a realm with the policy applied to each, in one request", async () => {
     const { calls, target: t } = reads(async () => [{ id: "a1", appId: "c1", displayName: "Proxmox VE", createdDateTime: "2025-01-01T00:00:00Z", appManagementPolicies: [raw] }]);
@@ -181,6 +193,6 @@ describe("policyProvider.read: one read per realm, the reads it replaces where G
     const { target: t } = reads(async () => {
       throw new GraphRequestError({ service: "graph", method: "GET", url: "/applications", status: 500, message: "boom" });
     });
-    await expect(policyProvider.read(t)).rejects.toThrow(/boom/);
+    await expect(late(t, [secret("azure", 90)])).rejects.toThrow(/boom/);
   });
 });

@@ -285,13 +285,13 @@ export const applicationProvider: Provider<TenantTarget, ObservedTenant> = {
   kind: APPLICATION_KIND,
 
   /**
-   * The tenant's bulk read: the caller's own service principal (it owns what it creates), each realm's
-   * app by its tag, the apps' service principals and their assignments. A few calls per realm. For a realm
+   * The tenant's bulk read: each realm's app by its tag, the apps' service principals and their assignments. A
+   * few calls per realm. The caller's own service principal (the owner of what homelab creates) is not read here:
+   * only a create needs it, and reads it then (issue 12: a no-op reads no more than it uses). For a realm
    * without a tagged app (a create will be planned), one more query: the apps with its display name, to
    * find a look-alike whose tag was removed (issue 9 failure 9).
    */
   async read(target) {
-    const callerSpId = (await target.graph.servicePrincipalOfCaller()).id;
     const apps = new Map<string, EntraApplication[]>();
     const lookalikes = new Map<string, EntraApplication[]>();
     const sps = new Map<string, Awaited<ReturnType<TenantTarget["graph"]["findServicePrincipal"]>>>();
@@ -312,7 +312,7 @@ export const applicationProvider: Provider<TenantTarget, ObservedTenant> = {
         }
       }),
     );
-    return { callerSpId, apps, sps, assignments, lookalikes };
+    return { apps, sps, assignments, lookalikes };
   },
 
   plan(target, observed): PlanPart {

@@ -18,11 +18,29 @@ export function exactGroup(groups: ReadonlyMap<string, EntraGroup[]>, displayNam
 }
 
 /**
- * Whether the tenant reads its whole directory (`/users` with accountEnabled) to find leavers: when a realm it
- * provisions names users by a claim Graph can tell (upn, email, oid). With `sub` nobody can be matched, so no read.
+ * Whether a realm the tenant provisions names users by a claim Graph can tell (upn, email, oid), so its leavers can
+ * be found. With `sub` nobody can be matched, so nothing is read. (verify reads the directory when this holds.)
  */
 export function directoryNeeded(t: DesiredTenant): boolean {
   return t.applications.some((a) => graphClaimKey(a.usernameClaim) !== undefined);
+}
+
+/**
+ * The Proxmox users of each realm the tenant provisions, as `directoryRead` takes them (`realm → names without
+ * "@realm"`), from the user ids each cluster the realm is on holds (`usersOf(cluster)`: the cluster's read; undefined
+ * when it was not read). root@pam and users of other realms are left out.
+ */
+export function realmUsers(t: DesiredTenant, usersOf: (cluster: string) => Iterable<string> | undefined): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const a of t.applications) {
+    const suffix = `@${a.realm}`;
+    const names = new Set<string>();
+    for (const cluster of new Set(a.secrets.map((s) => s.cluster))) {
+      for (const userid of usersOf(cluster) ?? []) if (userid.endsWith(suffix) && userid.length > suffix.length) names.add(userid.slice(0, -suffix.length));
+    }
+    if (names.size > 0) out.set(a.realm, [...names]);
+  }
+  return out;
 }
 
 /**
@@ -34,7 +52,7 @@ export function directoryNeeded(t: DesiredTenant): boolean {
  * - `all`: the whole directory (`listUserStatuses`, ceil(users / 999) requests), which beats ceil(names / 15) filtered
  *   requests as soon as there are more names than one filtered request holds.
  * An absent account is "gone" either way: the filtered read asks for exactly the names leavers.ts looks up.
- * Not wired yet: the tenant's read would need the clusters' users before it (see the report of issue 12).
+ * Read after the first plan (group.ts readAfterPlan), once the clusters' reads have found the realms' users.
  */
 export type DirectoryRead = { kind: "none" } | { kind: "some"; key: "userPrincipalName" | "mail" | "id"; names: string[] } | { kind: "all" };
 

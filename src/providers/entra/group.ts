@@ -1,8 +1,9 @@
 import { HomelabError } from "../../core/errors.js";
 import type { PlanPart, Provider } from "../../engine/provider.js";
-import { directoryNeeded, exactGroup, refuseUnreadable, unreadableWarning } from "./directory.js";
+import type { ObservedCluster } from "../proxmox/observed.js";
+import { directoryRead, exactGroup, realmUsers, refuseUnreadable, unreadableWarning } from "./directory.js";
 import type { ObservedTenant, TenantTarget } from "./target.js";
-import type { EntraMember } from "./types.js";
+import type { EntraGroup, EntraMember } from "./types.js";
 
 export const ENTRA_GROUP_KIND = "entra.group";
 
@@ -12,9 +13,10 @@ export const ENTRA_GROUP_KIND = "entra.group";
  * a name that matches no group or several.
  *
  * It also reads what the Proxmox user planner needs from the directory (issue 13): the transitive user
- * members of each group some mapping syncs (`members: sync`, one paged read per group), and every user
- * with `accountEnabled` (one paged read, to find leavers) when a realm of the tenant can name its users
- * from Graph. The plan refuses, before any write, a read that permissions made blind (directory.ts).
+ * members of each group some mapping syncs (`members: sync`, one paged read per group), and, after the first
+ * plan, when the clusters' users are known, the accounts of the Proxmox users of the realms the tenant provisions,
+ * with `accountEnabled` (to find leavers: `readAfterPlan`). The plan refuses, before any write, a read that
+ * permissions made blind (directory.ts).
  */
 export const entraGroupProvider: Provider<TenantTarget, ObservedTenant> = {
   kind: ENTRA_GROUP_KIND,
@@ -22,20 +24,29 @@ export const entraGroupProvider: Provider<TenantTarget, ObservedTenant> = {
   async read(target) {
     const names = target.desired.groups.map((g) => g.displayName);
     const synced = target.desired.groups.filter((g) => g.syncMembers);
-    const readGroups = async () => {
-      const groups = names.length ? await target.graph.findGroupsByDisplayName(names) : new Map();
-      const members = new Map<string, EntraMember[]>();
-      // One paged read per synced group; a missing or ambiguous name is refused by plan() below.
-      await Promise.all(
-        synced.map(async (g) => {
-          const found = exactGroup(groups, g.displayName);
-          if (found.length === 1) members.set(found[0]!.id.toLowerCase(), await target.graph.listTransitiveUserMembers(found[0]!.id));
-        }),
-      );
-      return { groups, ...(synced.length ? { members } : {}) };
-    };
-    const [groups, directory] = await Promise.all([readGroups(), directoryNeeded(target.desired) ? target.graph.listUserStatuses() : Promise.resolve(undefined)]);
-    return { ...groups, ...(directory ? { directory } : {}) };
+    const groups = names.length ? await target.graph.findGroupsByDisplayName(names) : new Map<string, EntraGroup[]>();
+    const members = new Map<string, EntraMember[]>();
+    // One paged read per synced group; a missing or ambiguous name is refused by plan() below.
+    await Promise.all(
+      synced.map(async (g) => {
+        const found = exactGroup(groups, g.displayName);
+        if (found.length === 1) members.set(found[0]!.id.toLowerCase(), await target.graph.listTransitiveUserMembers(found[0]!.id));
+      }),
+    );
+    return { groups, ...(synced.length ? { members } : {}) };
+  },
+
+  /**
+   * Leavers (issue 13): whether the Proxmox users of each realm the tenant provisions (as the clusters' reads found
+   * them, in `world`) still have an enabled Entra account. Nothing when no realm can name its users from Graph (`sub`)
+   * or no realm has a user; one filtered request for up to 15 names; else the whole directory, 999 users a page
+   * (directory.ts directoryRead). Until then `directory` is absent and the leaver planner concludes nothing; the
+   * engine plans again with it. Depends on no other late read: the clusters' users come from their first read.
+   */
+  async readAfterPlan(target, _observed, _changes, world) {
+    const read = directoryRead(target.desired, realmUsers(target.desired, (cluster) => (world.get(cluster) as ObservedCluster | undefined)?.users.keys()));
+    if (read.kind === "none") return undefined;
+    return { directory: read.kind === "some" ? await target.graph.findUserStatuses(read.key, read.names) : await target.graph.listUserStatuses() };
   },
 
   plan(target, observed): PlanPart {

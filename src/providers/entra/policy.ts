@@ -10,10 +10,13 @@ import type { ObservedTenant, TenantTarget } from "./target.js";
  * 9.6); this provider finds them at plan time, so a plan that would break them is refused (a config problem, exit 3)
  * before anything is written on either side.
  *
- * It plans no changes. `read` fetches the tenant default policy and, per existing homelab app, the policy applied to
- * it, when the automation app may (Policy.Read.All; `homelab bootstrap` grants it). Without the permission (403),
- * nothing is known: `review` warns, and the refusal comes at apply time from Graph, which names the policy but not
- * its limit; `explainSecretRefusal` turns that into a user error with the right hint.
+ * It plans no changes and reads nothing up front: only a new client secret can break a policy, so the policies are
+ * read after the first plan, and only when that plan adds a secret (`readAfterPlan`; a no-op reads no policy, issue
+ * 12). It fetches the tenant default policy and, per existing homelab app, the policy applied to it, when the
+ * automation app may (Policy.Read.All; `homelab bootstrap` grants it). The engine then plans again and reviews that
+ * plan, so the refusal still comes before any write. Without the permission (403), nothing is known: `review` warns,
+ * and the refusal comes at apply time from Graph, which names the policy but not its limit; `explainSecretRefusal`
+ * turns that into a user error with the right hint.
  *
  * Semantics followed (Microsoft Graph docs; spec 6 is silent on them):
  * - https://learn.microsoft.com/graph/api/resources/tenantappmanagementpolicy: one default policy per tenant, disabled
@@ -91,24 +94,20 @@ const isDenied = (err: unknown): boolean => err instanceof GraphAuthError && err
 export const policyProvider: Provider<TenantTarget, ObservedTenant> = {
   kind: POLICY_KIND,
 
+  /** Nothing up front: see readAfterPlan. */
+  async read() {
+    return {};
+  },
+
   /**
-   * 1 request when the policies are not readable, else 1 + 1 per realm (its apps by tag with the policy applied to
-   * each, `$expand=appManagementPolicies`); where Graph refuses that expansion, 1 + 2 per realm (the apps, then the
-   * policy of each).
+   * When the plan adds a client secret (a create or a replace), the policies that could refuse it: 1 request when
+   * they are not readable, else 1 + 1 per realm (its apps by tag with the policy applied to each,
+   * `$expand=appManagementPolicies`); where Graph refuses that expansion, 1 + 2 per realm (the apps, then the policy of
+   * each). Otherwise nothing (undefined). Depends on no other late read: a secret is planned from the first read.
    */
-  async read(target) {
-    const graph = policyReads(target);
-    if (!graph) return {};
-    let raw: Record<string, unknown>;
-    try {
-      raw = await graph.getDefaultAppManagementPolicy();
-    } catch (err) {
-      if (!isDenied(err)) throw err;
-      return part({ readable: false, denied: (err as Error).message, apps: new Map() });
-    }
-    const apps = new Map<string, PolicyApp[]>();
-    await Promise.all(target.desired.applications.map(async (d) => apps.set(d.realm, await realmApps(graph, realmTag(d.realm)))));
-    return part({ readable: true, tenantDefault: parsePolicy(raw, "default"), apps });
+  async readAfterPlan(target, _observed, changes) {
+    if (!changes.some(addsSecret)) return undefined;
+    return readPolicies(target);
   },
 
   plan(): PlanPart {
@@ -124,7 +123,7 @@ export const policyProvider: Provider<TenantTarget, ObservedTenant> = {
    * over `passwordLifetime`, or any secret under `passwordAddition`. Warns when the policies could not be read.
    */
   review(target, observed, changes) {
-    const adding = changes.filter((c) => c.kind === SECRET_KIND && (c.action === "create" || c.action === "replace"));
+    const adding = changes.filter(addsSecret);
     if (adding.length === 0) return;
     const obs = (observed as ObservedTenantPolicies).appPolicies;
     if (!obs) return;
@@ -186,6 +185,25 @@ export function explainSecretRefusal(err: unknown, at: { tenant: string; realm: 
 }
 
 // ---- reading ----------------------------------------------------------------------------------------------
+
+/** A change that adds a client secret, which the tenant's policies may refuse. */
+const addsSecret = (c: Change): boolean => c.kind === SECRET_KIND && (c.action === "create" || c.action === "replace");
+
+/** The tenant default policy and each realm's apps with the policy applied to them (see readAfterPlan). */
+export async function readPolicies(target: TenantTarget): Promise<Partial<ObservedTenant>> {
+  const graph = policyReads(target);
+  if (!graph) return {};
+  let raw: Record<string, unknown>;
+  try {
+    raw = await graph.getDefaultAppManagementPolicy();
+  } catch (err) {
+    if (!isDenied(err)) throw err;
+    return part({ readable: false, denied: (err as Error).message, apps: new Map() });
+  }
+  const apps = new Map<string, PolicyApp[]>();
+  await Promise.all(target.desired.applications.map(async (d) => apps.set(d.realm, await realmApps(graph, realmTag(d.realm)))));
+  return part({ readable: true, tenantDefault: parsePolicy(raw, "default"), apps });
+}
 
 function part(p: ObservedPolicies): Partial<ObservedTenant> {
   return { appPolicies: p } as Partial<ObservedTenantPolicies> as Partial<ObservedTenant>;

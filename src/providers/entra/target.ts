@@ -29,7 +29,6 @@ export interface TenantTarget {
 
 /** A tenant as read: the apps homelab owns (found by tag), their service principals and assignments, the mapped groups. */
 export interface ObservedTenant {
-  callerSpId?: string;
   /** realm → apps carrying the realm's tag (more than one is an error: homelab never creates two). */
   apps: Map<string, EntraApplication[]>;
   /** appId → its service principal, if any. */

@@ -7,6 +7,7 @@ import { createResolver } from "../../src/engine/resolver.js";
 import { refuseUnreadable, unreadableWarning } from "../../src/providers/entra/directory.js";
 import { emptyObservedTenant, type ObservedTenant } from "../../src/providers/entra/target.js";
 import type { EntraMember, EntraUserStatus } from "../../src/providers/entra/types.js";
+import { aclPrunes, prunedPrincipals } from "../../src/providers/proxmox/acl.js";
 import { memberUserId } from "../../src/providers/proxmox/members.js";
 import { emptyObserved, type ObservedAcl, type ObservedCluster, type ObservedUser } from "../../src/providers/proxmox/observed.js";
 import type { ClusterTarget, PveApi } from "../../src/providers/proxmox/target.js";
@@ -71,6 +72,21 @@ function plan(text: string, ob: ObservedCluster, t: ObservedTenant) {
 const byAddr = (changes: Change[], userid: string) => changes.find((c) => c.address === `proxmox.user/pve:${userid}`);
 
 describe("members: sync (pure planner)", () => {
+  it("with prune.users and prune.acl, a synced member is created (never pruned), one who left is pruned, and the ACL planner does not count a synced member as going", () => {
+    const text = `${config("usernameClaim: upn")}prune: { users: true, acl: true }\n`;
+    const ob = cluster([{ userid: "carol@contoso.com@azure", groups: [GID] }, { userid: "dave@contoso.com@azure", groups: [GID] }], [{ path: "/vms", ugid: "carol@contoso.com@azure", roleid: "PVEVMUser" }]);
+    const t = tenant([member("carol@contoso.com"), member("erin@contoso.com")]);
+    const p = plan(text, ob, t);
+    expect(byAddr(p.changes, "erin@contoso.com@azure")?.action).toBe("create");
+    expect(byAddr(p.changes, "carol@contoso.com@azure")).toBeUndefined();
+    expect(byAddr(p.changes, "dave@contoso.com@azure")?.action).toBe("delete");
+    // carol stays, so her undeclared entry is pruned by the ACL planner itself; dave's goes with dave.
+    const world = new Map([["contoso", t]]);
+    const acl = aclPrunes(target(text), ob, world).map((e) => e.ugid);
+    expect(acl).toEqual(["carol@contoso.com@azure"]);
+    expect([...prunedPrincipals(target(text), ob, world)]).toEqual(["user:dave@contoso.com@azure"]);
+  });
+
   it("creates a missing member with email and names from Graph, in the mapped group, naming the Entra group", () => {
     const p = plan(config("usernameClaim: upn"), cluster(), tenant([member("carol@contoso.com", { givenName: "Carol", surname: "Chen" })]));
     const c = byAddr(p.changes, "carol@contoso.com@azure")!;

@@ -2,6 +2,7 @@ import type { DesiredAcl } from "../../core/desired.js";
 import type { Provider } from "../../engine/provider.js";
 import { byAddress, byString, groupIdOf, groupIsManaged, prunedGroups, prunedUsers, shownGroupId, userIsManaged, type Change, type PlanPart } from "./common.js";
 import type { ObservedAcl, ObservedCluster } from "./observed.js";
+import { syncedMembers } from "./members.js";
 import { carriedAcl, carriedAclAddress, groupRenames } from "./rename.js";
 import type { ClusterTarget } from "./target.js";
 
@@ -17,7 +18,7 @@ export const aclProvider: Provider<ClusterTarget, ObservedCluster> = {
     return { acl: await target.api.listAcl() };
   },
 
-  plan(target, observed): PlanPart {
+  plan(target, observed, world = new Map()): PlanPart {
     const c = target.desired;
     const changes: Change[] = [];
     let unchanged = 0;
@@ -53,7 +54,7 @@ export const aclProvider: Provider<ClusterTarget, ObservedCluster> = {
       }
     }
 
-    for (const e of aclPrunes(target, observed)) {
+    for (const e of aclPrunes(target, observed, world)) {
       changes.push({
         address: aclAddress(c.name, e), kind: ACL_KIND, target: c.name, action: "delete", dependsOn: [],
         reason: "not declared in access (prune.acl)",
@@ -103,7 +104,7 @@ export function aclAddress(cluster: string, e: ObservedAcl): string {
  * the principal (spec 5.3), and Proxmox would refuse a separate delete once it is gone. Shared with the role
  * planner, whose deletes must wait for these (the ACL endpoint checks the role even when deleting).
  */
-export function aclPrunes(target: ClusterTarget, observed: ObservedCluster): ObservedAcl[] {
+export function aclPrunes(target: ClusterTarget, observed: ObservedCluster, world: ReadonlyMap<string, unknown>): ObservedAcl[] {
   const c = target.desired;
   if (!c.prune.acl) return [];
   const wanted = new Set<string>();
@@ -112,7 +113,7 @@ export function aclPrunes(target: ClusterTarget, observed: ObservedCluster): Obs
     if (ugid !== undefined) wanted.add(key(a.path, a.type, ugid, a.roleid));
   }
   const declaredGroups = new Set(c.groups.map((g) => groupIdOf(g.groupid, target.resolver)).filter((g): g is string => g !== undefined));
-  const gone = prunedPrincipals(target, observed);
+  const gone = prunedPrincipals(target, observed, world);
   const out: ObservedAcl[] = [];
   for (const e of [...observed.acl].sort(byString((x) => key(x.path, x.type, x.ugid, x.roleid)))) {
     if (wanted.has(key(e.path, e.type, e.ugid, e.roleid))) continue;
@@ -128,9 +129,9 @@ export function aclPrunes(target: ClusterTarget, observed: ObservedCluster): Obs
  * app role value): their ACL entries
  * go with them (spec 5.3), so the ACL planner neither deletes those entries itself nor counts them as kept.
  */
-export function prunedPrincipals(target: ClusterTarget, observed: ObservedCluster): Set<string> {
+export function prunedPrincipals(target: ClusterTarget, observed: ObservedCluster, world: ReadonlyMap<string, unknown>): Set<string> {
   return new Set([
-    ...[...prunedUsers(target, observed.users.keys())].map((u) => `user:${u}`),
+    ...[...prunedUsers(target, observed.users.keys(), syncedMembers(target, world).memberOf)].map((u) => `user:${u}`),
     ...[...prunedGroups(target, observed.groups.keys())].map((g) => `group:${g}`),
     // The old group of a changed app role value is deleted by the group planner once the new one has its rights.
     ...groupRenames(target, observed).map((r) => `group:${r.from}`),

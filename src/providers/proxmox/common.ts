@@ -42,12 +42,13 @@ export function groupIsManaged(groupid: string, target: ClusterTarget): boolean 
 }
 
 /** Users the user planner deletes (prune.users): undeclared users of managed realms. */
-export function prunedUsers(target: ClusterTarget, users: Iterable<string>): Set<string> {
+export function prunedUsers(target: ClusterTarget, users: Iterable<string>, synced: { has(userid: string): boolean }): Set<string> {
   const c = target.desired;
   const out = new Set<string>();
   if (!c.prune.users) return out;
   const declared = new Set(c.users.map((u) => u.userid));
-  for (const u of users) if (!declared.has(u) && userIsManaged(u, target)) out.add(u);
+  // A member of a `members: sync` group is declared by Entra (members.ts syncedMembers(...).memberOf): never pruned.
+  for (const u of users) if (!declared.has(u) && !synced.has(u) && userIsManaged(u, target)) out.add(u);
   return out;
 }
 

@@ -103,7 +103,7 @@ function renameChanges(target: ClusterTarget, observed: ObservedCluster, world: 
   const c = target.desired;
   const g = r.group;
   // Users this plan deletes (prune.users, leavers: delete) are not carried: the replace would fail on them.
-  const deleted = new Set([...prunedUsers(target, observed.users.keys()), ...findLeavers(target, observed, world).leavers.filter((l) => l.policy === "delete").map((l) => l.userid)]);
+  const deleted = new Set([...prunedUsers(target, observed.users.keys(), syncedMembers(target, world).memberOf), ...findLeavers(target, observed, world).leavers.filter((l) => l.policy === "delete").map((l) => l.userid)]);
   const members = membersOf(observed, r.from);
   const carried = members.filter((u) => !deleted.has(u) && !observed.users.get(u)!.groups.includes(r.to));
   const synced = g.syncMembers === true;

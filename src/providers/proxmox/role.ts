@@ -15,7 +15,7 @@ export const roleProvider: Provider<ClusterTarget, ObservedCluster> = {
     return { roles };
   },
 
-  plan(target, observed): PlanPart {
+  plan(target, observed, world = new Map()): PlanPart {
     const changes: Change[] = [];
     let unchanged = 0;
     const c = target.desired;
@@ -36,8 +36,8 @@ export const roleProvider: Provider<ClusterTarget, ObservedCluster> = {
       // only when this plan removes each of its entries anyway: entries the ACL planner prunes (their
       // deletes go first: the ACL endpoint checks the role even when deleting, issue 8 failure 7), and
       // entries of users and groups being deleted. Any other entry keeps the role, with a warning.
-      const pruned = new Map(aclPrunes(target, observed).map((e) => [aclAddress(c.name, e), e]));
-      const gone = prunedPrincipals(target, observed);
+      const pruned = new Map(aclPrunes(target, observed, world).map((e) => [aclAddress(c.name, e), e]));
+      const gone = prunedPrincipals(target, observed, world);
       for (const have of [...observed.roles.values()].sort((a, b) => (a.roleid < b.roleid ? -1 : 1))) {
         if (have.special || declared.has(have.roleid)) continue;
         const uses = observed.acl.filter((e) => e.roleid === have.roleid);

@@ -64,11 +64,11 @@ export const userProvider: Provider<ClusterTarget, ObservedCluster> = {
     for (const gid of sync.groups.keys()) dictated.add(gid);
     const exclusive = new Set(c.groups.filter((g) => typeof g.groupid === "string" && g.membersExclusive).map((g) => g.groupid as string));
     const declared = new Set(c.users.map((u) => u.userid));
-    const pruned = prunedUsers(target, observed.users.keys());
+    const pruned = prunedUsers(target, observed.users.keys(), sync.memberOf);
     const { leavers, unknown } = findLeavers(target, observed, world);
     const leaverOf = new Map(leavers.filter((l) => !pruned.has(l.userid)).map((l) => [l.userid, l]));
     const prunedAcl = new Map<string, string[]>();
-    for (const e of aclPrunes(target, observed)) if (e.type === "user") prunedAcl.set(e.ugid, [...(prunedAcl.get(e.ugid) ?? []), aclAddress(c.name, e)]);
+    for (const e of aclPrunes(target, observed, world)) if (e.type === "user") prunedAcl.set(e.ugid, [...(prunedAcl.get(e.ugid) ?? []), aclAddress(c.name, e)]);
     const depsOf = (userid: string, groups: Iterable<string>) => {
       const deps = [`${REALM_KIND}/${c.name}:${realmOf(userid)}`].filter((a) => realmChanges.has(a));
       for (const g of groups) {

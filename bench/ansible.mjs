@@ -13,7 +13,7 @@
 //        [--acl-per-user N] [--bin dist/cli/main.js] [--json]
 //   --runs          homelab's runs (from empty and no-op) and Ansible's no-op runs per size (default 3)
 //   --ansible-runs  Ansible's from-empty runs per size (default 1: about 1 s per object)
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -59,6 +59,7 @@ const ANSIBLE_RUNS = wholeNumber(values, "ansible-runs", 1);
 const BASE_RUNS = wholeNumber(values, "base-runs", 1);
 const ACL_PER_USER = wholeNumber(values, "acl-per-user", 1);
 const bin = resolve(values.bin ?? process.env.HOMELAB_BIN ?? join(root, "dist/cli/main.js"));
+if (!existsSync(bin)) throw new Error(`${bin} does not exist: npm run build first, or name a build with --bin`);
 // The simulator comes from the same build as the CLI (dist/ or .dist-NAME/), as in bench/floor.mjs.
 const { startProxmoxSim } = await import(join(resolve(bin, "../.."), "sim/proxmox/index.js"));
 

@@ -37,7 +37,7 @@ import { loadValidConfig, validateText } from "../../config/resolve.js";
 import { Secret } from "../../core/secret.js";
 import { ConfigError, ExitCode, RemoteError, UserError, formatProblem } from "../../core/errors.js";
 import { createResolver } from "../../engine/resolver.js";
-import { planAll, readAll, type TargetSpec } from "../../engine/run.js";
+import { planRead, readAll, type TargetSpec } from "../../engine/run.js";
 import { buildImport, type CandidateApp, type LiveCluster, type LiveTenant } from "../../import/build.js";
 import { renderImport } from "../../import/yaml.js";
 import { emptyObservedTenant, type TenantTarget } from "../../providers/entra/target.js";
@@ -172,7 +172,8 @@ export async function importCommand(io: Io, opts: ImportOptions): Promise<number
         targets.unshift({ name: t.name, target, providers: tenantProviders, empty: emptyObservedTenant } as TargetSpec);
       }
     }
-    const plan = planAll(targets, await readAll(targets));
+    // planRead: the late reads too (leavers, a secret policy), so the check plan is what apply would plan.
+    const plan = await planRead(targets, await readAll(targets));
 
     // --- write and report ---------------------------------------------------------------------------
     if (outPath !== undefined) writeFileSync(outPath, text, { flag: opts.force ? "w" : "wx" });

@@ -189,6 +189,12 @@ function isMapping(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+/** Whether a list names something twice (cluster lists are short). */
+function hasRepeat(list: readonly string[]): boolean {
+  for (let i = 1; i < list.length; i++) for (let j = 0; j < i; j++) if (list[i] === list[j]) return true;
+  return false;
+}
+
 function quoteText(v: string): string {
   return `\`${v.length > 80 ? `${v.slice(0, 77)}...` : v}\``;
 }
@@ -316,15 +322,24 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
   const roleKnown = (role: string) => isBuiltinRole(role) || role in roles;
 
   // Users named anywhere, for the username-claim check.
-  const namedUsers = new Map<string, Segment[]>();
-  const userRealmCheck = (path: Segment[], userid: string, key = false) => {
-    if (!namedUsers.has(userid)) namedUsers.set(userid, path);
+  // Where each was first named: a path, or the index of the `access` entry whose `user` it is (most of a large file).
+  const namedUsers = new Map<string, Segment[] | number>();
+  const placeOf = (where: Segment[] | number): Segment[] => (typeof where === "number" ? ["access", where, "user"] : where);
+  // A user id is checked once: its checks depend on nothing else. A refused one is checked, and reported, again
+  // at each place it is named (a large file names most users once, in `access`, issue 12).
+  const refusedUsers = new Set<string>();
+  const userRealmCheck = (where: Segment[] | number, userid: string, key = false) => {
+    if (!namedUsers.has(userid)) namedUsers.set(userid, where);
+    else if (!refusedUsers.has(userid)) return;
+    const path = placeOf(where);
     if (userid === ROOT_USER) {
+      refusedUsers.add(userid);
       add(path, "`root@pam` cannot be managed", "root@pam always exists and always has every privilege; Proxmox never stores ACL entries for it", key);
       return;
     }
     const realm = realmOf(userid);
     if (!realmKnown(realm)) {
+      refusedUsers.add(userid);
       const known = [...Object.keys(realms), ...BUILTIN_REALMS];
       const guess = closest(realm, known);
       add(path, `user \`${userid}\` is in realm \`${realm}\`, which is not declared${guess ? `; did you mean \`@${guess}\`?` : ""}`, guess ? undefined : `declare it under \`realms:\`, or use a built-in realm (@pve, @pam)`, key);
@@ -389,13 +404,16 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
     if (Array.isArray(g.members)) g.members.forEach((m, i) => userRealmCheck([...at, "members", i], m));
   }
 
-  // Access.
-  const mappings = new Map<string, number>();
+  // Access. A mapping is a duplicate when an earlier one has its path, principal and role on one of its clusters.
+  // Nearly every key is written once (85,000 mappings, issue 12): a key holds the index of the one mapping that
+  // has it, which claimed each of its clusters, until a second mapping has the key; then its clusters' claims.
+  const mappings = new Map<string, number | Map<string, number>>();
+  const mappedOn: string[][] = [];
   access.forEach((a, i) => {
     const at: Segment[] = ["access", i];
     let principalClusters = allClusters;
     if (a.user !== undefined) {
-      userRealmCheck([...at, "user"], a.user);
+      userRealmCheck(i, a.user);
       const realm = realmOf(a.user);
       principalClusters = users[a.user]?.clusters ?? (realm in realms ? realmClusters(realm) : allClusters);
     }
@@ -416,21 +434,34 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
       }
     }
     const principal = a.user !== undefined ? a.user : `@${a.group}`;
-    for (const c of a.clusters ?? principalClusters) {
-      const k = `${c}\0${a.path}\0${principal}\0${a.role}`;
-      const prev = mappings.get(k);
+    const k = `${a.path}\0${principal}\0${a.role}`;
+    const on = (mappedOn[i] = a.clusters ?? principalClusters);
+    const owner = mappings.get(k);
+    // The first mapping with a key claims each of its clusters (unless one is listed twice: it is its own duplicate).
+    if (owner === undefined && (on === allClusters || !hasRepeat(on))) {
+      mappings.set(k, i);
+      return;
+    }
+    let claims: Map<string, number>;
+    if (typeof owner === "object") claims = owner;
+    else {
+      claims = new Map(owner === undefined ? [] : mappedOn[owner]!.map((c) => [c, owner]));
+      mappings.set(k, claims);
+    }
+    for (const c of on) {
+      const prev = claims.get(c);
       if (prev !== undefined) {
         const first = loaded.locate(["access", prev]);
         add(at, `duplicate mapping: ${principal} already has ${a.role} on ${a.path}${allClusters.length > 1 ? ` on cluster ${c}` : ""} (access[${prev}]${first ? ` at ${first.file}:${first.line}:${first.col}` : ""})`, "remove one of the two entries", false);
         break;
       }
-      mappings.set(k, i);
+      claims.set(c, i);
     }
   });
 
   // Users named before their first login need a username claim whose value is known in advance.
   const reported = new Set<string>();
-  for (const [userid, path] of namedUsers) {
+  for (const [userid, where] of namedUsers) {
     const realm = realmOf(userid);
     const r = realms[realm];
     if (!r || r.tenant === undefined || reported.has(realm)) continue;
@@ -441,7 +472,7 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
     const shown = claim === "subject" ? "sub" : claim;
     add(
       ["realms", realm, ...(r.usernameClaim ? ["usernameClaim"] : [])],
-      `realm \`${realm}\` uses the \`${shown}\` claim${r.usernameClaim ? "" : " (the default)"}, but \`${userid}\` (${dotted(path)}) is named before its first login${trouble.message}`,
+      `realm \`${realm}\` uses the \`${shown}\` claim${r.usernameClaim ? "" : " (the default)"}, but \`${userid}\` (${dotted(placeOf(where))}) is named before its first login${trouble.message}`,
       trouble.hint,
       true,
     );

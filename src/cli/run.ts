@@ -1,4 +1,4 @@
-// The CLI proper, loaded by the bin (main.ts) once that has set up the compile cache and, with --debug, source maps.
+// The CLI proper, loaded by the bin (main.ts) once that has set up, with --debug, source maps.
 import { installLastResort } from "../log/fatal.js";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";

@@ -2,7 +2,7 @@
  * Stand-alone runner for `homelab sim` / `homelab demo`: start the simulator and hand back what a
  * client needs to reach it, as JSON-able data. The caller owns the process and stops it with close().
  */
-import { startProxmoxSim } from "./index.js";
+import { startProxmoxSim } from "./start.js";
 import type { ProxmoxSim, ProxmoxSimOptions } from "./types.js";
 
 export interface StandaloneInfo {

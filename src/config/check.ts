@@ -3,7 +3,7 @@ import { BUILTIN_REALMS, BUILTIN_ROLES, ROOT_USER, isBuiltinRole, realmOf } from
 import { nullRecord } from "../core/record.js";
 import type { LoadedConfig, Segment } from "./load.js";
 import { graphClaimKey } from "../core/desired.js";
-import { issuerUrl, toEpoch } from "./desired.js";
+import { declaredRealmOf, issuerUrl, toEpoch } from "./desired.js";
 import { dotted } from "./schema.js";
 import { closest } from "./suggest.js";
 import type { AccessConfig, GroupConfig, RealmConfig, RoleConfig, TenantConfig, UserConfig } from "./types.js";
@@ -321,6 +321,10 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
   }
   const roleKnown = (role: string) => isBuiltinRole(role) || role in roles;
 
+  // Looked up once per mapping: a Map and the realm by the id's ending (desired.ts declaredRealmOf), not the records.
+  const declaredUsers = new Map(Object.entries(users));
+  const realmIn = declaredRealmOf(realms);
+
   // Users named anywhere, for the username-claim check.
   // Where each was first named: a path, or the index of the `access` entry whose `user` it is (most of a large file).
   const namedUsers = new Map<string, Segment[] | number>();
@@ -337,8 +341,8 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
       add(path, "`root@pam` cannot be managed", "root@pam always exists and always has every privilege; Proxmox never stores ACL entries for it", key);
       return;
     }
-    const realm = realmOf(userid);
-    if (!realmKnown(realm)) {
+    if (realmIn(userid) === undefined && !BUILTIN_REALMS.includes(realmOf(userid))) {
+      const realm = realmOf(userid);
       refusedUsers.add(userid);
       const known = [...Object.keys(realms), ...BUILTIN_REALMS];
       const guess = closest(realm, known);
@@ -414,8 +418,8 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
     let principalClusters = allClusters;
     if (a.user !== undefined) {
       userRealmCheck(i, a.user);
-      const realm = realmOf(a.user);
-      principalClusters = users[a.user]?.clusters ?? (realm in realms ? realmClusters(realm) : allClusters);
+      const realm = realmIn(a.user);
+      principalClusters = declaredUsers.get(a.user)?.clusters ?? (realm !== undefined ? realmClusters(realm) : allClusters);
     }
     if (a.group !== undefined) {
       const g = groups[a.group];

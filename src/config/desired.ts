@@ -6,7 +6,7 @@ import type {
 } from "../core/desired.js";
 import { BUILTIN_REALMS, realmOf } from "../core/pve.js";
 import { hasOwn, own } from "../core/record.js";
-import type { HomelabConfig, RealmConfig, TenantConfig } from "./types.js";
+import type { HomelabConfig, RealmConfig, TenantConfig, UserConfig } from "./types.js";
 
 const CLOUDS = {
   public: { loginUrl: "https://login.microsoftonline.com", graphUrl: "https://graph.microsoft.com" },
@@ -43,6 +43,21 @@ export function appRoleId(tenantId: string, realm: string, entraGroup: string): 
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
 
+/**
+ * A function giving the declared realm a user id is in (the part after its last `@`), or undefined when that realm
+ * is not a key of `realms`. It tells by the id's ending, without cutting the realm out of each id: a large file names
+ * tens of thousands of users, and each cut is a new string to hash before it can be looked up (issue 12).
+ */
+export function declaredRealmOf(realms: Readonly<Record<string, unknown>>): (userid: string) => string | undefined {
+  // `@<realm>` can end an id only where its last `@` is, when the realm's name has no `@` (a valid one never has).
+  const endings = Object.keys(realms).filter((r) => !r.includes("@")).map((r) => [`@${r}`, r] as const);
+  return (userid) => {
+    for (const [ending, realm] of endings) if (userid.endsWith(ending)) return realm;
+    const realm = realmOf(userid);
+    return hasOwn(realms, realm) ? realm : undefined;
+  };
+}
+
 export function tenantEndpoints(t: TenantConfig): { loginUrl: string; graphUrl: string } {
   const c = t.cloud ?? "public";
   const e = typeof c === "string" ? CLOUDS[c] : c;
@@ -60,16 +75,7 @@ export function issuerUrl(t: TenantConfig): string {
  * relative CA paths.
  */
 export function buildDesired(cfg: HomelabConfig, baseDir = "."): DesiredState {
-  const allClusters = Object.keys(cfg.clusters).sort();
-  const realmClusters = (realm: string): string[] => own(cfg.realms, realm)?.clusters ?? allClusters;
-  const userClusters = (userid: string): string[] => {
-    const realm = realmOf(userid);
-    return own(cfg.users, userid)?.clusters ?? (hasOwn(cfg.realms, realm) ? realmClusters(realm) : allClusters);
-  };
-  const groupClusters = (key: string): string[] => {
-    const g = own(cfg.groups, key)!;
-    return g.clusters ?? (g.realm !== undefined && hasOwn(cfg.realms, g.realm) ? realmClusters(g.realm) : allClusters);
-  };
+  const { allClusters, declaredUsers, realmClusters, userClusters, groupClusters } = clusterLists(cfg);
   const groupId = (key: string): string | EntraGroupId => {
     const g = own(cfg.groups, key)!;
     if (g.entraGroup === undefined) return key;
@@ -83,7 +89,7 @@ export function buildDesired(cfg: HomelabConfig, baseDir = "."): DesiredState {
   // list comes out in address order without sorting addresses (`proxmox.acl/<cluster>:` is the same prefix
   // throughout one list, so the order of the addresses is the order of what follows it). They are placed when
   // the first cluster gets to them, after its realms, roles and groups, as before.
-  let users: { byCluster: Map<string, DesiredUser[]>; on: Map<string, string[]> } | undefined;
+  let users: Map<string, DesiredUser[]> | undefined;
   let acl: Map<string, DesiredAcl[]> | undefined;
 
   const clusters: DesiredCluster[] = allClusters.map((cname) => {
@@ -110,15 +116,15 @@ export function buildDesired(cfg: HomelabConfig, baseDir = "."): DesiredState {
         };
       });
 
-    users ??= placeUsers(cfg, allClusters, userClusters, groupClusters);
-    acl ??= placeAcl(cfg, allClusters, users.on, groupClusters, groupId);
+    users ??= placeUsers(cfg, declaredUsers, allClusters, userClusters, groupClusters);
+    acl ??= placeAcl(cfg, allClusters, userClusters, groupClusters, groupId);
     const tls = c.tls ?? {};
     return {
       name: cname,
       url: trimSlash(c.url),
       token: c.token,
       tls: { ...tls, ...(tls.ca !== undefined ? { ca: isAbsolute(tls.ca) ? tls.ca : resolvePath(baseDir, tls.ca) } : {}) },
-      realms: byAddress(realms), roles: byAddress(roles), groups: byAddress(groups), users: users.byCluster.get(cname)!, acl: acl.get(cname)!,
+      realms: byAddress(realms), roles: byAddress(roles), groups: byAddress(groups), users: users.get(cname)!, acl: acl.get(cname)!,
       prune: cfg.prune,
       managedRealms: Object.keys(cfg.realms).filter((r) => !BUILTIN_REALMS.includes(r) && on(realmClusters(r))).sort(),
     };
@@ -168,16 +174,28 @@ export function buildDesired(cfg: HomelabConfig, baseDir = "."): DesiredState {
   return { clusters, tenants };
 }
 
-/**
- * Every user named anywhere (declared, given access, or a member of a plain group) on each cluster it is on, in
- * user id order: `byCluster` holds each cluster's list, `on` each user's clusters (its ACL entries use them too).
- */
-function placeUsers(
-  cfg: HomelabConfig, allClusters: string[], userClusters: (userid: string) => string[], groupClusters: (key: string) => string[],
-): { byCluster: Map<string, DesiredUser[]>; on: Map<string, string[]> } {
+/** The clusters each thing is on (sorted cluster names; a realm's, a user's and a group's clusters). */
+function clusterLists(cfg: HomelabConfig) {
+  const allClusters = Object.keys(cfg.clusters).sort();
+  const realmClusters = (realm: string): string[] => own(cfg.realms, realm)?.clusters ?? allClusters;
+  const declaredUsers = new Map(Object.entries(cfg.users));
+  const realmIn = declaredRealmOf(cfg.realms);
+  const userClusters = (userid: string): string[] => {
+    const realm = realmIn(userid);
+    return declaredUsers.get(userid)?.clusters ?? (realm !== undefined ? realmClusters(realm) : allClusters);
+  };
+  const groupClusters = (key: string): string[] => {
+    const g = own(cfg.groups, key)!;
+    return g.clusters ?? (g.realm !== undefined && hasOwn(cfg.realms, g.realm) ? realmClusters(g.realm) : allClusters);
+  };
+  return { allClusters, declaredUsers, realmClusters, userClusters, groupClusters };
+}
+
+/** Every user named anywhere (declared, given access, or a member of a plain group), and the plain groups of each member. */
+function namedUsers(cfg: HomelabConfig): { named: Set<string>; memberOf: Map<string, Set<string>> } {
   const named = new Set<string>(Object.keys(cfg.users));
   for (const a of cfg.access) if (a.user !== undefined) named.add(a.user);
-  // The plain groups of each member: most users are in none, and get no set.
+  // Most users are in no group, and get no set.
   const memberOf = new Map<string, Set<string>>();
   for (const [key, g] of Object.entries(cfg.groups)) {
     if (!Array.isArray(g.members)) continue;
@@ -188,22 +206,43 @@ function placeUsers(
       else memberOf.set(m, new Set([key]));
     }
   }
-  const on = new Map<string, string[]>();
-  for (const userid of named) on.set(userid, userClusters(userid));
+  return { named, memberOf };
+}
+
+/**
+ * How many distinct users buildDesired puts on any cluster, without building the desired state (validate's
+ * summary; building the state of 85,000 mappings only to count its users took half of a cold validate, issue 12).
+ */
+export function desiredUserCount(cfg: HomelabConfig): number {
+  const { allClusters, userClusters } = clusterLists(cfg);
+  let n = 0;
+  for (const userid of namedUsers(cfg).named) {
+    const list = userClusters(userid);
+    if (allClusters.some((c) => list.includes(c))) n++;
+  }
+  return n;
+}
+
+/** Every named user on each cluster it is on, in user id order: each cluster's list. */
+function placeUsers(
+  cfg: HomelabConfig, declaredUsers: Map<string, UserConfig>, allClusters: string[], userClusters: (userid: string) => string[],
+  groupClusters: (key: string) => string[],
+): Map<string, DesiredUser[]> {
+  const { named, memberOf } = namedUsers(cfg);
   // Dates are read in the order clusters, then users, were always built in, so that a config that skipped
   // validation fails on the same date as before.
   const expires = new Map<string, number>();
   for (const cname of allClusters) {
     for (const [userid, u] of Object.entries(cfg.users)) {
-      if (u.expire !== undefined && !expires.has(userid) && on.get(userid)!.includes(cname)) expires.set(userid, toEpoch(u.expire));
+      if (u.expire !== undefined && !expires.has(userid) && userClusters(userid).includes(cname)) expires.set(userid, toEpoch(u.expire));
     }
   }
 
   const lists = allClusters.map((): DesiredUser[] => []);
   const prefixes = allClusters.map((c) => `proxmox.user/${c}:`);
   for (const userid of [...named].sort()) {
-    const list = on.get(userid)!;
-    const u = own(cfg.users, userid);
+    const list = userClusters(userid);
+    const u = declaredUsers.get(userid);
     const groupsOf = memberOf.get(userid);
     const groups = groupsOf ? [...groupsOf].sort() : [];
     for (let k = 0; k < allClusters.length; k++) {
@@ -226,7 +265,7 @@ function placeUsers(
       );
     }
   }
-  return { byCluster: new Map(allClusters.map((c, k) => [c, lists[k]!])), on };
+  return new Map(allClusters.map((c, k) => [c, lists[k]!]));
 }
 
 /**
@@ -235,14 +274,14 @@ function placeUsers(
  * prefix and that part (one string of each, shared by the clusters).
  */
 function placeAcl(
-  cfg: HomelabConfig, allClusters: string[], userOn: Map<string, string[]>, groupClusters: (key: string) => string[],
+  cfg: HomelabConfig, allClusters: string[], userClusters: (userid: string) => string[], groupClusters: (key: string) => string[],
   groupId: (key: string) => string | EntraGroupId,
 ): Map<string, DesiredAcl[]> {
   const access = cfg.access;
   const keys: string[] = [];
   const on: string[][] = [];
   for (const a of access) {
-    const principalClusters = a.user !== undefined ? userOn.get(a.user)! : groupClusters(a.group!);
+    const principalClusters = a.user !== undefined ? userClusters(a.user) : groupClusters(a.group!);
     on.push(a.clusters ?? principalClusters);
     keys.push(`${a.path}:${a.user ?? `@${a.group}`}:${a.role}`);
   }

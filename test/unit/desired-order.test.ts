@@ -4,7 +4,8 @@
 // the generator's own model of which user and which mapping is on which cluster, for address order, and for
 // independence from the order of the file's entries.
 import { describe, expect, it } from "vitest";
-import { buildDesired } from "../../src/config/desired.js";
+import { buildDesired, desiredUserCount } from "../../src/config/desired.js";
+import { readFileSync } from "node:fs";
 import { validateText } from "../../src/config/resolve.js";
 import type { DesiredState } from "../../src/core/desired.js";
 
@@ -213,5 +214,19 @@ access:
     expect(pve1!.users[1]!.groups).not.toBe(pve2!.users[1]!.groups);
     expect(pve1!.acl.map((a) => a.address)).toEqual(["proxmox.acl/pve1:/:carol@pve:PVEAuditor", "proxmox.acl/pve1:/vms:@zeta:PVEAuditor"]);
     expect(pve2!.acl.map((a) => a.address)).toEqual(["proxmox.acl/pve2:/vms:@zeta:PVEAuditor"]);
+  });
+
+  it("are counted by desiredUserCount as buildDesired places them (generated configs and the playbooks)", () => {
+    const texts = [
+      ...[31, 32, 33, 34, 35, 36, 37, 38].map((seed) => ({ why: `seed ${seed}`, text: generate(seed, 30 + seed).text })),
+      ...["homelab.yaml", "larger.yaml", "demo.yaml"].map((f) => ({ why: f, text: readFileSync(new URL(`../../playbooks/${f}`, import.meta.url), "utf8") })),
+      // Without clusters nobody is placed, though the user is named.
+      { why: "no clusters", text: "version: 1\nusers:\n  jane@pve: {}\n" },
+    ];
+    for (const { why, text } of texts) {
+      const cfg = validateText(text).config;
+      const placed = new Set(buildDesired(cfg, "/etc/homelab").clusters.flatMap((c) => c.users.map((u) => u.userid)));
+      expect(desiredUserCount(cfg), why).toBe(placed.size);
+    }
   });
 });

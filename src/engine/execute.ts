@@ -144,9 +144,10 @@ export async function execute(plan: Plan, appliers: ReadonlyMap<string, Applier>
     if (u.deps.size === 0) makeReady(u);
   }
 
-  const settle = (c: Change, status: Status, extra: Partial<Outcome> = {}) => {
+  const settle = (c: Change, status: Status, extra?: Partial<Outcome>) => {
     if (outcomes.has(c.address)) return; // given up on after an interrupt, then finished: already reported
-    const o: Outcome = { address: c.address, kind: c.kind, target: c.target, action: c.action, status, ...extra };
+    const o: Outcome = { address: c.address, kind: c.kind, target: c.target, action: c.action, status };
+    if (extra !== undefined) Object.assign(o, extra);
     outcomes.set(c.address, o);
     opts.onDone?.(o);
     for (const u of dependents.get(c.address) ?? []) {
@@ -190,26 +191,36 @@ export async function execute(plan: Plan, appliers: ReadonlyMap<string, Applier>
     const queue = queues.get(u.members[0]!.target)!;
     queue.running++;
     const t0 = performance.now();
-    const p: Promise<void> = appliers
-      .get(u.kind)!
-      .apply(runnable)
-      .then(
-        (result) => {
+    /** The unit has settled: its slot is free, and the loop wakes (in a `finally`, so a throwing `onDone` cannot leak the slot). */
+    const free = () => {
+      running.delete(p);
+      inFlight.delete(p);
+      queue.running--;
+      wake();
+    };
+    // One reaction per unit (not then + finally: two more promises per change, issue 12).
+    const p: Promise<void> = appliers.get(u.kind)!.apply(runnable).then(
+      (result) => {
+        try {
           const ms = Math.round(performance.now() - t0);
-          for (const m of runnable) settle(m, "ok", { ms, ...(result?.adopted ? { adopted: true } : {}) });
-        },
-        (error: unknown) => {
+          const extra: Partial<Outcome> = result?.adopted ? { ms, adopted: true } : { ms };
+          for (const m of runnable) settle(m, "ok", extra);
+        } finally {
+          free();
+        }
+      },
+      (error: unknown) => {
+        try {
           const ms = Math.round(performance.now() - t0);
           const target = runnable[0]!.target;
           if (!halted.has(target) && opts.halts?.(error) === true) halted.set(target, runnable[0]!.address);
-          for (const m of runnable) settle(m, "failed", { error, ms });
-        },
-      )
-      .finally(() => {
-        running.delete(p);
-        queue.running--;
-        wake();
-      });
+          const extra: Partial<Outcome> = { error, ms };
+          for (const m of runnable) settle(m, "failed", extra);
+        } finally {
+          free();
+        }
+      },
+    );
     running.add(p);
     inFlight.set(p, runnable);
   };
@@ -233,14 +244,21 @@ export async function execute(plan: Plan, appliers: ReadonlyMap<string, Applier>
     }
   };
 
-  const stopped = abortPromise(opts.signal);
-  while (started < units.length || running.size > 0) {
-    if (opts.signal?.aborted) break;
-    pump();
-    if (running.size > 0) await Promise.race([new Promise<void>((r) => (wake = r)), stopped.promise]);
-    else if (started < units.length) throw new Error("executor stalled: unsatisfiable dependencies"); // cannot happen for an acyclic graph
+  // An abort wakes the loop as a settled call does (no race per wait: a race against a promise that never settles
+  // leaves one reaction on it per wait, thousands in a large apply, issue 12).
+  const onAbort = () => wake();
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    while (started < units.length || running.size > 0) {
+      if (opts.signal?.aborted) break;
+      pump();
+      if (running.size > 0) await new Promise<void>((r) => (wake = r));
+      else if (started < units.length) throw new Error("executor stalled: unsatisfiable dependencies"); // cannot happen for an acyclic graph
+    }
+  } finally {
+    opts.signal?.removeEventListener("abort", onAbort);
+    wake = () => {};
   }
-  stopped.dispose();
   if (opts.signal?.aborted) {
     // Interrupted: let what is in flight finish (bounded), then account for everything else as not attempted.
     const drainMs = opts.drainMs ?? 10_000;
@@ -252,16 +270,4 @@ export async function execute(plan: Plan, appliers: ReadonlyMap<string, Applier>
     for (const c of plan.changes) if (!outcomes.has(c.address)) settle(c, "skipped", { interrupted: true });
   }
   return plan.changes.map((c) => outcomes.get(c.address)!);
-}
-
-/** A promise that resolves when `signal` aborts (never without one), and a way to drop its listener. */
-function abortPromise(signal: AbortSignal | undefined): { promise: Promise<void>; dispose(): void } {
-  if (!signal) return { promise: new Promise<void>(() => {}), dispose: () => {} };
-  let onAbort = () => {};
-  const promise = new Promise<void>((r) => {
-    onAbort = () => r();
-    if (signal.aborted) r();
-    else signal.addEventListener("abort", onAbort, { once: true });
-  });
-  return { promise, dispose: () => signal.removeEventListener("abort", onAbort) };
 }

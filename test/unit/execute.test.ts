@@ -1,3 +1,4 @@
+import { getEventListeners } from "node:events";
 import { describe, expect, it } from "vitest";
 import { CycleError, topologicalOrder } from "../../src/core/graph.js";
 import type { Change, Plan } from "../../src/core/plan.js";
@@ -234,6 +235,32 @@ describe("execute", () => {
       expect(r.calls).toEqual([]);
       expect(out.every((o) => o.status === "skipped" && o.interrupted)).toBe(true);
     });
+
+    it("listens to the signal with one listener while it runs, and leaves none behind", async () => {
+      const abort = new AbortController();
+      const r = recorder(["a"], { delayMs: 1 });
+      let most = 0;
+      const seen = () => (most = Math.max(most, getEventListeners(abort.signal, "abort").length));
+      const out = await execute(planOf(...Array.from({ length: 30 }, (_, i) => ch(`a/${i}`))), r.appliers, { concurrency: 2, signal: abort.signal, onDone: seen });
+      expect(out.every((o) => o.status === "ok")).toBe(true);
+      expect(most).toBe(1);
+      expect(getEventListeners(abort.signal, "abort")).toHaveLength(0);
+    });
+  });
+
+  it("a throwing onDone still frees the unit's slot: the other units run", async () => {
+    const r = recorder(["a"]);
+    const errors: unknown[] = [];
+    const onRejection = (e: unknown) => errors.push(e);
+    process.on("unhandledRejection", onRejection);
+    try {
+      const out = await execute(planOf(ch("a/1"), ch("a/2"), ch("a/3")), r.appliers, { concurrency: 1, onDone: (o) => { if (o.address === "a/1") throw new Error("view broke"); } });
+      expect(out.map((o) => o.status)).toEqual(["ok", "ok", "ok"]);
+      expect(r.calls.flat()).toEqual(["a/1", "a/2", "a/3"]);
+    } finally {
+      await tick();
+      process.off("unhandledRejection", onRejection);
+    }
   });
 });
 

@@ -103,7 +103,12 @@ describe("timeouts of API requests (issue 10 item 10)", () => {
     tenantId: ${TENANT}
     cloud: { loginUrl: "http://127.0.0.1:${muteTcp}", graphUrl: "http://127.0.0.1:${muteTcp}" }
     credentials: { clientId: 2b0c6d1e-7f8a-4b9c-8d0e-1f2a3b4c5d6e, clientSecret: "\${env:CONTOSO_SECRET}" }
-`);
+realms:
+  azure: { tenant: contoso, usernameClaim: upn }
+clusters:
+${cluster("pve", closedPort)}`);
+    // The realm makes the run read the tenant (a tenant no realm uses is not read at all), so it needs a token; the
+    // cluster (a closed port) fails on its own, and both failures are reported.
     const r = await timed(["plan", "-f", file], { HOMELAB_REQUEST_TIMEOUT_S: "0.5", CONTOSO_SECRET: "s3cr3t-value-of-the-automation-app" });
     expect(r.code, r.stderr).toBe(1);
     expect(r.ms).toBeLessThan(BOUND_MS);

@@ -50,9 +50,11 @@ export function appRoleId(tenantId: string, realm: string, entraGroup: string): 
  */
 export function declaredRealmOf(realms: Readonly<Record<string, unknown>>): (userid: string) => string | undefined {
   // `@<realm>` can end an id only where its last `@` is, when the realm's name has no `@` (a valid one never has).
-  const endings = Object.keys(realms).filter((r) => !r.includes("@")).map((r) => [`@${r}`, r] as const);
+  const names = Object.keys(realms).filter((r) => !r.includes("@"));
+  const endings = names.map((r) => `@${r}`);
   return (userid) => {
-    for (const [ending, realm] of endings) if (userid.endsWith(ending)) return realm;
+    // An indexed loop: this runs for every user and mapping, often before the JIT has compiled it.
+    for (let i = 0; i < endings.length; i++) if (userid.endsWith(endings[i]!)) return names[i];
     const realm = realmOf(userid);
     return hasOwn(realms, realm) ? realm : undefined;
   };

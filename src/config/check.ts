@@ -427,7 +427,7 @@ export function checkReferences(loaded: LoadedConfig): ConfigProblem[] {
       else principalClusters = g.clusters ?? (g.realm && g.realm in realms ? realmClusters(g.realm) : allClusters);
     }
     if (!roleKnown(a.role)) unknown([...at, "role"], "role", a.role, [...Object.keys(BUILTIN_ROLES), ...Object.keys(roles)], "roles");
-    checkClusters([...at, "clusters"], a.clusters);
+    if (a.clusters !== undefined) checkClusters([...at, "clusters"], a.clusters);
     for (const c of a.clusters ?? []) {
       if (c in clusters && !principalClusters.includes(c)) add([...at, "clusters"], `${a.user ? `user \`${a.user}\`` : `group \`${a.group}\``} does not exist on cluster \`${c}\``, "the user's realm (or the group) must be on every cluster the mapping names");
     }

@@ -1,7 +1,5 @@
-import { buildDesired } from "../../config/desired.js";
-import type { LoadedConfig } from "../../config/load.js";
+import { desiredUserCount } from "../../config/desired.js";
 import { loadValidConfig } from "../../config/resolve.js";
-import type { HomelabConfig } from "../../config/types.js";
 import { ConfigError, ExitCode, UserError } from "../../core/errors.js";
 import { printConfigWarnings, type Io } from "../output.js";
 
@@ -33,17 +31,12 @@ export function jsonProblems(err: UserError): Array<{ file?: string; line?: numb
   return [{ message: err.message, ...(err.hint !== undefined ? { hint: err.hint } : {}) }];
 }
 
-/** The distinct Proxmox users the config puts on any cluster (building the desired state, which proves it usable). */
-function countUsers(config: HomelabConfig, loaded: LoadedConfig): number {
-  const desired = buildDesired(config, loaded.sources.length === 1 ? loaded.baseDir([]) : ".");
-  return new Set(desired.clusters.flatMap((c) => c.users.map((u) => u.userid))).size;
-}
-
 function validate(io: Io, opts: { file: string; json: boolean }): number {
-  // Building the desired state proves the config is usable by plan and apply, not only well-formed. It is
-  // a pure function of the config, so its count is kept in the config cache with it (src/config/cache.ts).
+  // The distinct Proxmox users the config puts on any cluster, counted as buildDesired places them without building
+  // the desired state (test/unit/desired-order.test.ts holds the two equal; what could make building fail, a date that
+  // is no date, the checks refuse first). A pure function of the config, so kept in the config cache with it.
   const { config, loaded, warnings, extra } = loadValidConfig(opts.file, {
-    extra: (v) => ({ users: countUsers(v.config, v.loaded) }),
+    extra: (v) => ({ users: desiredUserCount(v.config) }),
   });
   if (!opts.json) printConfigWarnings(io, false, warnings);
   const count = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
@@ -54,7 +47,7 @@ function validate(io: Io, opts: { file: string; json: boolean }): number {
     realms: Object.keys(config.realms).length,
     roles: Object.keys(config.roles).length,
     groups: Object.keys(config.groups).length,
-    users: typeof extra?.users === "number" ? extra.users : countUsers(config, loaded),
+    users: typeof extra?.users === "number" ? extra.users : desiredUserCount(config),
     access: config.access.length,
   };
   if (opts.json) {

@@ -1,5 +1,6 @@
 import { dirname } from "node:path";
 import { ConfigError, type ConfigProblem } from "../core/errors.js";
+import { nullRecord } from "../core/record.js";
 import { fmt, locateIn, type LoadedConfig, type Segment, type SourceFile } from "./locate.js";
 
 /**
@@ -89,13 +90,6 @@ export function merge(parsed: { src: SourceFile; data: Record<string, unknown> }
 
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-/** A copy of `from` without a prototype (its `__proto__` key, if any, copied as a plain key). */
-function nullRecord(from: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = Object.create(null);
-  for (const [k, v] of Object.entries(from)) out[k] = v;
-  return out;
 }
 
 function isScalarValue(v: unknown): boolean {

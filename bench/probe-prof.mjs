@@ -2,7 +2,7 @@
 // Where a converge run spends its CPU and memory: runs `homelab apply` from empty and then as a no-op against
 // in-process simulators (N users per cluster, C clusters), with V8's CPU profiler (--cpu-prof) or heap
 // profiler (--heap-prof) in the CLI process, and prints the top functions by self time (or allocation) and
-// by package. The profiles stay in --out for a closer look (Chrome DevTools opens them).
+// by package, and by owner (the innermost homelab file or package on each sample's stack: what homelab's own code costs against got's and the event loop's). The profiles stay in --out for a closer look (Chrome DevTools opens them).
 // Usage: node bench/probe-prof.mjs [--bin .dist-NAME/cli/main.js] [--users 1000] [--clusters 1]
 //        [--concurrency N] [--heap] [--top 30] [--out bench/out/prof] [--only empty|noop]
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -59,8 +59,51 @@ function summary(file) {
     byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + v);
   }
   const unit = p.samples ? "ms" : "MB";
+  const owners = ownerTotals(p);
   const fmt = (m) => [...m].sort((a, b) => b[1] - a[1]).slice(0, TOP).map(([k, v]) => `${v.toFixed(unit === "ms" ? 0 : 1).padStart(8)} ${unit} ${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}`).join("\n");
-  return `total ${total.toFixed(0)} ${unit}\n-- by function\n${fmt(self)}\n-- by package or directory\n${fmt(byPackage)}`;
+  return `total ${total.toFixed(0)} ${unit}\n-- by function\n${fmt(self)}\n-- by package or directory\n${fmt(byPackage)}\n-- by owner (Node's own frames counted to the nearest homelab file or package that called them; "(event loop)": none did)\n${fmt(owners)}`;
+}
+
+/**
+ * Time (or allocation) by owner: each sample goes to the innermost frame on its stack that is homelab's (a file of the
+ * build) or a package's, so Node internals a function called (a timer, a stream write, a Map) count to it. Samples
+ * with neither on the stack (socket reads and writes from the event loop, the GC, idle) are "(event loop)". The
+ * question this answers: how much does homelab's own code cost, against got's and the event loop's (issue 12).
+ */
+function ownerTotals(p) {
+  const ownerOf = (frame) => {
+    const u = frame.url;
+    if (u.includes("node_modules/")) {
+      const parts = u.replace(/.*node_modules\//, "").split("/");
+      return `nm:${parts.slice(0, parts[0].startsWith("@") ? 2 : 1).join("/")}`;
+    }
+    const own = u.replace(/^file:\/\//, "").replace(`${root}`, "");
+    return own !== u && !own.startsWith("bench/") && own.endsWith(".js") ? own.split("/").slice(0, 4).join("/") : undefined;
+  };
+  const totals = new Map();
+  const add = (k, v) => totals.set(k, (totals.get(k) ?? 0) + v);
+  if (p.samples && p.timeDeltas) {
+    const byId = new Map(p.nodes.map((n) => [n.id, n]));
+    const parent = new Map();
+    for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+    const memo = new Map();
+    const ownerOfNode = (id) => {
+      if (memo.has(id)) return memo.get(id);
+      const n = byId.get(id);
+      const o = ownerOf(n.callFrame) ?? (parent.has(id) ? ownerOfNode(parent.get(id)) : "(event loop)");
+      memo.set(id, o);
+      return o;
+    };
+    p.samples.forEach((id, i) => add(ownerOfNode(id), (p.timeDeltas[i] ?? 0) / 1000));
+  } else {
+    const walk = (n, o) => {
+      const own = ownerOf(n.callFrame) ?? o;
+      add(own, n.selfSize / 1048576);
+      for (const c of n.children) walk(c, own);
+    };
+    walk(p.head, "(event loop)");
+  }
+  return totals;
 }
 
 const dir = mkdtempSync(join(tmpdir(), "hl-prof-"));

@@ -2,188 +2,26 @@ import type { ConfigProblem } from "../core/errors.js";
 import { BUILTIN_REALMS, BUILTIN_ROLES, ROOT_USER, isBuiltinRole, realmOf } from "../core/pve.js";
 import { nullRecord } from "../core/record.js";
 import type { LoadedConfig, Segment } from "./load.js";
-import { graphClaimKey } from "../core/desired.js";
+import { claimTrouble, graphClaimTrouble } from "./check-claims.js";
+import { textTrouble, urlTrouble } from "./check-values.js";
 import { declaredRealmOf, issuerUrl, toEpoch } from "./desired.js";
 import { dotted } from "./schema.js";
 import { closest } from "./suggest.js";
 import type { AccessConfig, GroupConfig, RealmConfig, RoleConfig, TenantConfig, UserConfig } from "./types.js";
 
+// The semantic checks run after the JSON Schema. Split by responsibility (issue 12): check-values.ts (free text and
+// URLs), check-claims.ts (username claims), check-warnings.ts (advice about a valid file); this file keeps the
+// cross-reference checks and exports what importers use.
+export { urlTrouble } from "./check-values.js";
+export { checkWarnings } from "./check-warnings.js";
+
 const GUID = /^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$/;
-
-/** Username claims whose value Entra computes per app and cannot be known before a first login (spec entra 5.2). */
-const UNKNOWABLE_CLAIMS = new Set(["sub", "subject"]);
-
-/**
- * Username claims of an Entra ID token whose value is the name a person writes before the `@realm` of a
- * user id: `upn`, `email`, `preferred_username` (usually the UPN), and `username`, which Entra does not
- * issue, so Proxmox falls back to `preferred_username` (access API 4.6). With any other claim (`oid`, `sub`,
- * a made-up one) the name is not the person's sign-in name, so a user created in advance never matches.
- */
-const READABLE_CLAIMS = ["upn", "email", "preferred_username", "username"];
-
-/** An Entra object id as tokens carry it in `oid`: a GUID in lower case. */
-const OBJECT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The largest `expire` homelab sends: 9999-12-31T23:59:59Z, the last instant a `YYYY-MM-DD` date can name. */
 const MAX_EXPIRE = 253402300799;
 
 /** Proxmox's limit for a realm's `issuer-url` (access API 3.1.5.1). */
 const MAX_ISSUER_URL = 256;
-
-/**
- * Why Proxmox would not keep a free-text value as written, or undefined when it would. Proxmox trims both
- * ends of every field when it parses user.cfg (AccessControl.pm parse_user_config: `s/^\s+//; s/\s+$//` on
- * each `:`-separated field) and domains.cfg (SectionConfig.pm parse_config: `^\s+(\S+)(\s+(.*\S))?\s*$`),
- * so a value with spaces at either end reads back without them and never converges: it is refused, not
- * compared trimmed (the README says so). domains.cfg refuses line feeds outright (SectionConfig.pm
- * check_value: "property contains a line feed"); homelab keeps every text it sends on one line.
- * `zero`: the value `0` is false in Perl, and these fields are only stored `if $value` (issue 8 failure 3).
- */
-function textTrouble(value: unknown, zero?: string): { message: string; hint: string } | undefined {
-  if (typeof value !== "string") return undefined;
-  // A lone UTF-16 surrogate (a YAML "\uD800" escape) has no UTF-8 form: the request could not even be encoded.
-  if (/\p{Cs}/u.test(value)) {
-    return { message: "contains an unpaired surrogate (`\\uD800`-`\\uDFFF`), which is not a character", hint: "write the character itself, or its full escape (`\\U0001F600`), not half of a UTF-16 pair" };
-  }
-  if (/[\n\r]/.test(value)) {
-    return {
-      message: `contains a ${value.includes("\n") ? "line feed" : "carriage return"}`,
-      hint: "Proxmox refuses line breaks in the values it stores (`property contains a line feed`): keep the value on one line; a YAML block scalar `>` ends in a line feed (write `>-`), and `|` keeps every line break",
-    };
-  }
-  const edge = /^\s/.test(value) ? "starts" : /\s$/.test(value) ? "ends" : undefined;
-  if (edge) {
-    const what = /^ | $/.test(value) ? "a space" : "whitespace";
-    return {
-      message: `${quoteText(value)} ${edge} with ${what}`,
-      hint: "Proxmox trims spaces at either end when it reads user.cfg and domains.cfg, so the value would never match what homelab reads back and every run would change it again; remove the spaces",
-    };
-  }
-  if (zero !== undefined && value === "0") {
-    return { message: "`0` is not kept by Proxmox", hint: `Proxmox reads the text \`0\` as false and ${zero}: write something else, or leave the field out` };
-  }
-  return undefined;
-}
-
-/**
- * Why a URL from the file would fail when homelab or Proxmox uses it, or undefined. Node's HTTP clients,
- * Graph and browsers parse URLs as the WHATWG URL standard says; a URL it refuses fails only at run time
- * (`ERR_INVALID_URL`, issue 10 item 8), so each one is parsed here. The parser accepts port 0, which no
- * server listens on, so the port written (if any) must be 1 to 65535. `origin`: the value is an origin that
- * must read exactly as a browser writes it. Exported for tests.
- */
-export function urlTrouble(value: unknown, origin = false): { message: string; hint: string } | undefined {
-  if (typeof value !== "string") return undefined;
-  // The authority's port: after the last `@` (user info), after the host or the `[...]` of an IPv6 address.
-  const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/(?:[^/?#]*@)?(?:\[[^\]/?#]*\]|[^/?#:[\]]*)(?::([^/?#]*))?/.exec(value);
-  const port = m?.[1];
-  if (port !== undefined) {
-    const hint = "a TCP port is a number from 1 to 65535 (Proxmox VE's API listens on 8006); leave the port out for https's 443";
-    if (port === "") return { message: `${quoteText(value)} has \`:\` but no port after it`, hint };
-    if (!/^\d+$/.test(port)) return { message: `${quoteText(value)} has port \`${port}\`, which is not a number`, hint };
-    const n = Number(port);
-    if (n < 1 || n > 65535) return { message: `${quoteText(value)} has port ${n}, outside 1-65535`, hint };
-  }
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return {
-      message: `${quoteText(value)} is not a valid URL`,
-      hint: "a URL parser refuses it: check the host name (letters, digits, `-` and `.`; a name ending in a number is read as an IPv4 address, each part at most 255) and write an IPv6 address in brackets, e.g. https://[fd00::1]:8006",
-    };
-  }
-  // An origin (a cluster URL, a redirect URI) must be written as browsers write it: Proxmox's web UI sends
-  // the browser's `location.origin` as the redirect URI, and Entra ID compares redirect URIs exactly.
-  if (origin && url.origin !== value.replace(/\/$/, "")) {
-    return {
-      message: `${quoteText(value)} is written differently from its origin \`${url.origin}\``,
-      hint: `browsers write the host in lower case and leave out the default port 443 and leading zeros, and Entra ID would compare the redirect URI \`${url.origin}\` with what is registered letter by letter: write \`${url.origin}\``,
-    };
-  }
-  return undefined;
-}
-
-/**
- * Advice about a valid configuration: things Proxmox will do that work against the file. Runs only on data
- * that passed every check. Each warning is located like a problem; validate, plan and apply show them.
- */
-export function checkWarnings(loaded: LoadedConfig): ConfigProblem[] {
-  const d = loaded.data as { realms?: Record<string, RealmConfig>; groups?: Record<string, GroupConfig> };
-  const realms = nullRecord(d.realms);
-  const groups = Object.entries(nullRecord(d.groups));
-  const warnings: ConfigProblem[] = [];
-  for (const [realm, r] of Object.entries(realms)) {
-    if (r.groupsOverwrite !== true) continue;
-    // Proxmox only maps (and overwrites) groups when the realm has a groups claim (access API 4.6); homelab
-    // sets `groups` itself when Entra groups are mapped into the realm (config/desired.ts).
-    const claimed = r.groupsClaim !== undefined || groups.some(([, g]) => g.realm === realm && g.entraGroup !== undefined);
-    if (!claimed) continue;
-    const managed: { path: Segment[]; user: string; group: string }[] = [];
-    for (const [name, g] of groups) {
-      if (g.entraGroup !== undefined) continue;
-      if (Array.isArray(g.members))
-        g.members.forEach((m, i) => {
-          if (realmOf(m) === realm) managed.push({ path: ["groups", name, "members", i], user: m, group: name });
-        });
-    }
-    if (managed.length === 0) continue;
-    const shown = managed.slice(0, 3).map((x) => `\`${x.user}\` from \`${x.group}\` (${dotted(x.path)})`).join(", ");
-    const more = managed.length > 3 ? ` and ${managed.length - 3} more` : "";
-    warnings.push({
-      ...(loaded.locate(["realms", realm, "groupsOverwrite"], true) ?? {}),
-      path: dotted(["realms", realm, "groupsOverwrite"]),
-      message: `realm \`${realm}\` has \`groupsOverwrite: true\`, so each login removes ${shown}${more}; homelab adds ${managed.length === 1 ? "it" : "them"} back on its next run, and the memberships come and go`,
-      hint: "Proxmox's groups-overwrite removes every group membership not in the login's groups claim, including groups homelab manages: drop `groupsOverwrite`, or map the group from the identity provider (`entraGroup:`, or a group named as the groups claim names it) instead of listing `members`",
-    });
-  }
-  return warnings;
-}
-
-/**
- * Why a user named `name` in a tenant realm could not be created before the person's first login, given
- * the realm's username claim, or undefined when Proxmox will give the login exactly that name. The message
- * part is appended to "... is named before its first login".
- */
-function claimTrouble(claim: string, name: string): { message: string; hint: string } | undefined {
-  if (READABLE_CLAIMS.includes(claim)) return undefined;
-  const readable = "Set `usernameClaim: upn` (or `email`, `preferred_username`) so user ids are sign-in names and can be created in advance";
-  if (UNKNOWABLE_CLAIMS.has(claim)) {
-    return { message: "", hint: `Entra's \`sub\` is pairwise: a random value per user and app, unknown until the person logs in. ${readable}` };
-  }
-  if (claim === "oid") {
-    if (OBJECT_ID.test(name)) return undefined;
-    const upper = OBJECT_ID.test(name.toLowerCase());
-    return {
-      message: upper ? ", and its object id is written in capitals" : ", and is not named by an Entra object id",
-      hint: upper
-        ? "Entra ID tokens carry `oid` in lower case, and Proxmox user ids are case-sensitive: write the object id in lower case"
-        : `with \`oid\`, Proxmox names each person by their Entra object id (a GUID such as \`0a1b2c3d-...@realm\`): write the Object ID shown in the Entra admin center as the name, or ${readable.charAt(0).toLowerCase()}${readable.slice(1)}`,
-    };
-  }
-  const guess = closest(claim, READABLE_CLAIMS);
-  return {
-    message: `; homelab cannot know that claim's value in advance${guess ? ` (did you mean \`${guess}\`?)` : ""}`,
-    hint: `Proxmox names each person by the value of the \`${claim}\` claim in their Entra ID token, which a user id in the file cannot be matched against (an Entra token without that claim even fails the login). ${readable}`,
-  };
-}
-
-/**
- * Why Graph cannot tell which Proxmox user id a person gets in a realm with this username claim (members sync,
- * leavers; issue 13), or undefined when it can: `upn`, `email` and `oid` are the user's `userPrincipalName`, `mail`
- * and `id`. The message part follows "realm `x` ".
- */
-function graphClaimTrouble(claim: string | undefined): { message: string; hint: string } | undefined {
-  if (graphClaimKey(claim) !== undefined) return undefined;
-  const shown = claim === undefined || claim === "subject" ? "sub" : claim;
-  const why = UNKNOWABLE_CLAIMS.has(shown)
-    ? "Entra's `sub` is pairwise (a random value per user and app), unknown until the person signs in"
-    : `homelab cannot read the \`${shown}\` claim's value from Microsoft Graph`;
-  return {
-    message: `uses the \`${shown}\` claim${claim === undefined ? " (the default)" : ""}`,
-    hint: `${why}: set \`usernameClaim: upn\` (or \`email\`, \`oid\`), whose values are the user's userPrincipalName, mail and object id in Graph`,
-  };
-}
 
 function isMapping(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -193,10 +31,6 @@ function isMapping(v: unknown): v is Record<string, unknown> {
 function hasRepeat(list: readonly string[]): boolean {
   for (let i = 1; i < list.length; i++) for (let j = 0; j < i; j++) if (list[i] === list[j]) return true;
   return false;
-}
-
-function quoteText(v: string): string {
-  return `\`${v.length > 80 ? `${v.slice(0, 77)}...` : v}\``;
 }
 
 /**

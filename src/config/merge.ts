@@ -31,7 +31,8 @@ export function merge(parsed: { src: SourceFile; data: Record<string, unknown> }
     for (const [section, value] of Object.entries(fileData)) {
       const existing = data[section];
       if (!Object.hasOwn(data, section)) {
-        data[section] = isPlainObject(value) ? nullRecord(value) : Array.isArray(value) ? [...value] : value;
+        // Object.entries: a YAML !!set is a Set, which nullRecord would take for a list of [key, value] pairs.
+        data[section] = isPlainObject(value) ? nullRecord(Object.entries(value)) : Array.isArray(value) ? [...value] : value;
         origins.set(section, { file });
         if (isPlainObject(value)) for (const k of Object.keys(value)) origins.set(`${section}\0${k}`, { file });
         if (Array.isArray(value)) listOrigins.set(section, value.map((_, index) => ({ file, index })));

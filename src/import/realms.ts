@@ -6,7 +6,7 @@ import type { PveRealm } from "../providers/proxmox/types.js";
 import { fits } from "./schema-fit.js";
 import type { Adoption, LiveCluster, LiveTenant } from "./types.js";
 
-/** Username claims whose value nobody knows before a first login (the same rule as src/config/check.ts). */
+/** Username claims whose value nobody knows before a first login (the same rule as src/config/check-claims.ts). */
 const UNKNOWABLE_CLAIMS = new Set(["sub", "subject"]);
 
 /** The openid options homelab understands, Proxmox name → schema name, with the server's defaults. */

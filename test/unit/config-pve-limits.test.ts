@@ -9,7 +9,7 @@ import { pveLab, writes } from "../helpers/pve.js";
 
 /**
  * Values Proxmox VE refuses or silently rewrites are refused by `validate` (issue 8 failures 3, 4, 5), each
- * with a located problem. The rules come from the Proxmox source (see src/config/check.ts textTrouble).
+ * with a located problem. The rules come from the Proxmox source (see src/config/check-values.ts textTrouble).
  */
 
 const tutorial = playbook("homelab.yaml");

@@ -80,6 +80,18 @@ access:
 `;
 
 /** Requests that change something, on Graph and on every cluster of a lab. */
+/** A tenant realm with app roles (`groupsClaim: roles`), autocreate, and the given `groups` and `access` YAML lines. */
+export const rolesRealmConfig = (groups: string, access: string) => `realms:
+  azure:
+    tenant: contoso
+    app: { displayName: Proxmox VE }
+    usernameClaim: upn
+    autocreate: true
+    groupsClaim: roles
+groups:
+${groups}access:
+${access}`;
+
 export const graphWrites = (l: Lab) => l.entra.requestLog.filter((r) => r.api === "graph" && r.method !== "GET");
 export const pveWrites = (l: Lab) => [...l.pve.values()].flatMap((s) => s.requestLog.filter((r) => r.method !== "GET"));
 

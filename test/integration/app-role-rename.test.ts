@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RawClient } from "../../src/sim/proxmox/index.js";
 import { homelab } from "../helpers/cli.js";
-import { expectNoop, graphWrites, homelabApps, lab, type Lab } from "../helpers/lab.js";
+import { expectNoop, graphWrites, homelabApps, lab, rolesRealmConfig, type Lab } from "../helpers/lab.js";
 import { privsOn, signedIn, signInThrough } from "../helpers/signin.js";
 
 /**
@@ -12,16 +12,7 @@ import { privsOn, signedIn, signInThrough } from "../helpers/signin.js";
  * is finished by the next one; each second run is a no-op.
  */
 
-const config = (groups: string, access: string) => `realms:
-  azure:
-    tenant: contoso
-    app: { displayName: Proxmox VE }
-    usernameClaim: upn
-    autocreate: true
-    groupsClaim: roles
-groups:
-${groups}access:
-${access}`;
+const config = rolesRealmConfig;
 
 describe("changing an app role's value replaces the Proxmox group, carrying its ACL entries and members over", () => {
   let l: Lab;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { homelab } from "../helpers/cli.js";
-import { expectNoop, lab, type Lab } from "../helpers/lab.js";
+import { expectNoop, lab, rolesRealmConfig, type Lab } from "../helpers/lab.js";
 import { privsOn, signedIn, signInThrough } from "../helpers/signin.js";
 
 /**
@@ -11,18 +11,7 @@ import { privsOn, signedIn, signInThrough } from "../helpers/signin.js";
  * ACL entries over and deletes the old group. Each second run is a no-op.
  */
 
-const config = (key: string) => `realms:
-  azure:
-    tenant: contoso
-    app: { displayName: Proxmox VE }
-    usernameClaim: upn
-    autocreate: true
-    groupsClaim: roles
-groups:
-  ${key}: { realm: azure, entraGroup: Proxmox Admins, members: sync }
-access:
-  - { group: ${key}, role: PVEAuditor, path: / }
-`;
+const config = (key: string) => rolesRealmConfig(`  ${key}: { realm: azure, entraGroup: Proxmox Admins, members: sync }\n`, `  - { group: ${key}, role: PVEAuditor, path: / }\n`);
 
 const CAROL = "carol@contoso.com";
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { appRoleId } from "../../src/config/desired.js";
 import { homelab } from "../helpers/cli.js";
-import { expectNoop, graphWrites, homelabApps, lab, realmOn, type Lab } from "../helpers/lab.js";
+import { expectNoop, graphWrites, homelabApps, lab, realmOn, rolesRealmConfig, type Lab } from "../helpers/lab.js";
 import { privsOn, signedIn, signInThrough } from "../helpers/signin.js";
 
 /**
@@ -12,16 +12,7 @@ import { privsOn, signedIn, signInThrough } from "../helpers/signin.js";
  * the simulator refuses removing an enabled role, so a single PATCH would fail the run).
  */
 
-const config = (groups: string, access: string) => `realms:
-  azure:
-    tenant: contoso
-    app: { displayName: Proxmox VE }
-    usernameClaim: upn
-    autocreate: true
-    groupsClaim: roles
-groups:
-${groups}access:
-${access}`;
+const config = rolesRealmConfig;
 
 const BOTH = config(
   "  admins: { realm: azure, entraGroup: Proxmox Admins }\n  operators: { realm: azure, entraGroup: VM Operators }\n",

@@ -8,18 +8,8 @@ import { buildDesired, desiredUserCount } from "../../src/config/desired.js";
 import { readFileSync } from "node:fs";
 import { validateText } from "../../src/config/resolve.js";
 import type { DesiredState } from "../../src/core/desired.js";
+import { mulberry32 } from "../../src/sim/rng.js";
 
-/** mulberry32: a small seeded generator, so that a failure can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Model {
   /** The file, as JSON (which is YAML). */
@@ -41,7 +31,7 @@ interface Model {
  * are prefixes of others (`/vms`, `/vms/100`).
  */
 function generate(seed: number, mappings: number): Model {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
   const subset = <T>(xs: readonly T[]): T[] => {
     const s = xs.filter(() => r() < 0.5);
@@ -177,7 +167,7 @@ describe("desired users and ACL entries on generated configs", () => {
   for (const seed of [21, 22, 23, 24, 25, 26]) {
     it(`do not depend on the order of users, groups and mappings in the file (seed ${seed})`, () => {
       const m = generate(seed, 60);
-      const r = rng(seed * 7919);
+      const r = mulberry32(seed * 7919);
       const entries = (o: Record<string, unknown>) => Object.fromEntries(shuffled(Object.entries(o), r));
       const doc = {
         ...m.doc,

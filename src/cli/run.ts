@@ -4,7 +4,6 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ExitCode, UserError } from "../core/errors.js";
 import { requestTimeouts } from "../providers/timeouts.js";
-import { cacheDisabledByEnv, configureConfigCache } from "../config/cache.js";
 import { accepted, commandHelp, COMMANDS, globalHelp, isCommand, OPTIONS, refuseForeign, type OptionName } from "./options.js";
 import { installSignalHandlers } from "./signals.js";
 import { bufferOutput, consoleIo, endOutput, flushOutput, reportError, type Io } from "./output.js";
@@ -73,6 +72,8 @@ export async function main(argv: string[]): Promise<number> {
     // The config cache (src/config/cache.ts) for every command that loads a config: on unless --no-cache or
     // HOMELAB_NO_CACHE=1; with --debug, an entry ignored or not written says why.
     if (accepted(command).has("no-cache")) {
+      // Loaded here, not at the top: --version and --help need none of it (node:crypto is about 10 ms of start-up).
+      const { cacheDisabledByEnv, configureConfigCache } = await import("../config/cache.js");
       configureConfigCache({
         enabled: !(values["no-cache"] ?? false) && !cacheDisabledByEnv(),
         ...(values.debug ? { debug: (line: string) => io.err(`debug ${line}`) } : {}),

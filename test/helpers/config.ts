@@ -31,3 +31,21 @@ realms:
 access:
   - { user: jane@sso, role: Administrator, path: / }
 `;
+
+/**
+ * Sets `env` in this process's environment (the programmatic API reads `${env:...}` from it) and returns what puts the
+ * previous values back.
+ */
+export function setProcessEnv(env: Readonly<Record<string, string>>): () => void {
+  const saved: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(env)) {
+    saved[k] = process.env[k];
+    process.env[k] = v;
+  }
+  return () => {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+}

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { acquireLocks, clusterSubject } from "../../src/engine/lock.js";
 import { apply, plan, type ChangeEvent, type RunEvent, type RunResult } from "../../src/index.js";
 import { graphWrites, lab, pveWrites, realmOn, TENANT_REALM_CONFIG, type Lab } from "../helpers/lab.js";
+import { setProcessEnv } from "../helpers/config.js";
 
 /**
  * The programmatic API (src/index.ts) against both simulators: plan → apply → a second apply that is a no-op, the
@@ -23,7 +24,7 @@ const ofType = <T extends RunEvent["type"]>(events: RunEvent[], type: T) => even
 describe("programmatic API", () => {
   let l: Lab;
   let lockDir: string;
-  const saved: Record<string, string | undefined> = {};
+  let restoreEnv = () => {};
   /** Every event and result of every run of this file, for the secret search. */
   const seen: unknown[] = [];
 
@@ -31,17 +32,11 @@ describe("programmatic API", () => {
     l = await lab(["pve1", "pve2"]);
     l.write(TENANT_REALM_CONFIG);
     // The config reads its credentials with ${env:...}, from this process's environment.
-    for (const [k, v] of Object.entries(l.env)) {
-      saved[k] = process.env[k];
-      process.env[k] = v;
-    }
+    restoreEnv = setProcessEnv(l.env);
     lockDir = mkdtempSync(join(tmpdir(), "hl-api-lock-"));
   });
   afterAll(async () => {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
+    restoreEnv();
     await l.close();
   });
 

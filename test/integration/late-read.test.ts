@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apply, plan, type RunEvent, type RunResult } from "../../src/index.js";
 import { DEFAULT_AUTOMATION_PERMISSIONS } from "../../src/sim/entra/index.js";
 import { graphWrites, lab, pveWrites, TENANT_REALM_CONFIG, type Lab } from "../helpers/lab.js";
+import { setProcessEnv } from "../helpers/config.js";
 
 /**
  * The late reads of a run (issue 12; src/engine/run.ts planRead) through the programmatic API against both simulators:
@@ -20,21 +21,15 @@ const usersReads = (l: Lab) => l.entra.requestLog.filter((r) => r.api === "graph
 
 describe("late reads", () => {
   let l: Lab;
-  const saved: Record<string, string | undefined> = {};
+  let restoreEnv = () => {};
 
   beforeAll(async () => {
     l = await lab(["pve1"], { automation: { permissions: DEFAULT_AUTOMATION_PERMISSIONS.filter((p) => p !== "User.Read.All") } });
     l.write(TENANT_REALM_CONFIG);
-    for (const [k, v] of Object.entries(l.env)) {
-      saved[k] = process.env[k];
-      process.env[k] = v;
-    }
+    restoreEnv = setProcessEnv(l.env);
   });
   afterAll(async () => {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
+    restoreEnv();
     await l.close();
   });
 

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apply } from "../../src/index.js";
 import { homelab } from "../helpers/cli.js";
 import { pveLab, writes, type PveLab } from "../helpers/pve.js";
+import { setProcessEnv } from "../helpers/config.js";
 
 /**
  * Names that are members of Object.prototype (issue 10 item 6), through validate, plan and apply against the
@@ -32,20 +33,14 @@ describe("Object.prototype names against the Proxmox simulator", () => {
   let lab: PveLab;
   const run = (...args: string[]) => homelab(["-f", lab.file, ...args], { env: lab.env });
 
-  const saved: Record<string, string | undefined> = {};
+  let restoreEnv = () => {};
   beforeAll(async () => {
     lab = await pveLab(undefined, { SSO_SECRET: "sso-Secret-4711" });
     // The programmatic apply reads ${env:...} from this process.
-    for (const [k, v] of Object.entries(lab.env)) {
-      saved[k] = process.env[k];
-      process.env[k] = v;
-    }
+    restoreEnv = setProcessEnv(lab.env);
   });
   afterAll(async () => {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
+    restoreEnv();
     await lab.close();
   });
 

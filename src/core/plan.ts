@@ -54,17 +54,22 @@ export function countActions(changes: readonly Change[]): PlanCounts {
 /** The value shown for a secret in every plan, diff, log and JSON report. */
 export const SENSITIVE_VALUE = "(sensitive)";
 
+const NO_KEYS: ReadonlySet<string> = new Set();
+
 /**
  * Field diffs between two flat records: keys whose normalised values differ, in key order.
- * `sensitive` keys are compared but recorded as "(sensitive)".
+ * `sensitive` keys are compared but recorded as "(sensitive)". Called for every object of every plan (a no-op at
+ * 1,000 users: thousands of times, almost always finding nothing), so it only sorts the keys that differ.
  */
-export function diffFields(before: Record<string, unknown>, after: Record<string, unknown>, sensitive: ReadonlySet<string> = new Set()): FieldDiff[] {
-  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
+export function diffFields(before: Record<string, unknown>, after: Record<string, unknown>, sensitive: ReadonlySet<string> = NO_KEYS): FieldDiff[] {
+  let changed: string[] | undefined;
+  for (const k of Object.keys(after)) if (!sameValue(before[k], after[k])) (changed ??= []).push(k);
+  for (const k of Object.keys(before)) if (!Object.hasOwn(after, k) && !sameValue(before[k], after[k])) (changed ??= []).push(k);
+  if (changed === undefined) return [];
   const out: FieldDiff[] = [];
-  for (const k of keys) {
+  for (const k of changed.sort()) {
     const b = before[k];
     const a = after[k];
-    if (sameValue(b, a)) continue;
     if (sensitive.has(k)) {
       out.push({ path: k, ...(b !== undefined ? { before: SENSITIVE_VALUE } : {}), ...(a !== undefined ? { after: SENSITIVE_VALUE } : {}), sensitive: true });
     } else {

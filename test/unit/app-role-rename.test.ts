@@ -9,6 +9,7 @@ import { emptyObservedTenant, type ObservedTenant, type TenantTarget } from "../
 import type { EntraMember } from "../../src/providers/entra/types.js";
 import { aclProvider } from "../../src/providers/proxmox/acl.js";
 import { groupProvider } from "../../src/providers/proxmox/group.js";
+import { guardProvider } from "../../src/providers/proxmox/guard.js";
 import { emptyObserved, type ObservedCluster } from "../../src/providers/proxmox/observed.js";
 import { realmProvider } from "../../src/providers/proxmox/realm.js";
 import type { ClusterTarget, PveApi } from "../../src/providers/proxmox/target.js";
@@ -44,6 +45,8 @@ interface Case {
   noOldGroup?: boolean;
   /** jane is declared in `users`. */
   declared?: boolean;
+  /** The role the group holds on `/` (default PVEAdmin). With Administrator, homelab's token user holds it too, as on a real cluster. */
+  role?: string;
 }
 
 const config = (c: Case) => `version: 1
@@ -56,7 +59,7 @@ realms:
 groups:
   ${c.key ?? "sysadmins"}: { realm: azure, entraGroup: Proxmox Admins${c.sync ? ", members: sync" : ""} }
 ${c.extra ?? ""}access:
-  - { group: ${c.key ?? "sysadmins"}, role: PVEAdmin, path: / }
+  - { group: ${c.key ?? "sysadmins"}, role: ${c.role ?? "PVEAdmin"}, path: / }
 ${c.prune ? `prune: ${c.prune}\n` : ""}${c.declared ? `users:\n  ${JANE}: { email: jane@contoso.com }\n` : ""}`;
 
 const noApi = new Proxy({}, { get: () => () => { throw new Error("the planner must not call an API"); } });
@@ -88,15 +91,19 @@ function observedCluster(c: Case): ObservedCluster {
   for (const g of groups) ob.groups.set(g, { groupid: g, comment: "Proxmox Admins", users: [JANE] } as never);
   ob.users.set("root@pam", { userid: "root@pam", enable: true, expire: 0, groups: [], tokens: [] } as never);
   ob.users.set(JANE, { userid: JANE, enable: true, expire: 0, groups, tokens: [] } as never);
+  if (c.role === "Administrator") {
+    ob.users.set("homelab@pve", { userid: "homelab@pve", enable: true, expire: 0, groups: [], tokens: [] } as never);
+    ob.acl.push({ path: "/", type: "user", ugid: "homelab@pve", roleid: "Administrator", propagate: true });
+  }
   for (const g of groups) {
-    ob.acl.push({ path: "/", type: "group", ugid: g, roleid: "PVEAdmin", propagate: true });
+    ob.acl.push({ path: "/", type: "group", ugid: g, roleid: c.role ?? "PVEAdmin", propagate: true });
     ob.acl.push({ path: "/storage", type: "group", ugid: g, roleid: "PVEDatastoreUser", propagate: true });
   }
   return ob;
 }
 
 /** Every planner involved, tenant first (as the engine does), with one resolver. */
-function plan(c: Case): { changes: Change[]; resolver: Resolver } {
+function plan(c: Case): { changes: Change[]; resolver: Resolver; target: ClusterTarget; cluster: ObservedCluster } {
   const desired = buildDesired(validateText(config(c)).config);
   const resolver = createResolver();
   resolver.recordGroup({ tenant: "contoso", displayName: "Proxmox Admins", realm: "" }, ADMINS_OID);
@@ -113,7 +120,7 @@ function plan(c: Case): { changes: Change[]; resolver: Resolver } {
   // As planAll does: a dependency on something that needs no change is already satisfied.
   const present = new Set(changes.map((x) => x.address));
   for (const x of changes) x.dependsOn = x.dependsOn.filter((d) => present.has(d));
-  return { changes, resolver };
+  return { changes, resolver, target: ct, cluster };
 }
 
 const find = (changes: Change[], address: string) => changes.find((c) => c.address === address);
@@ -186,6 +193,12 @@ describe("a changed app role value (pure planners)", () => {
       }
     });
   }
+
+  it("renaming the group that gives the only admins Administrator on / is no lockout: the guard counts the members the replace adds", () => {
+    const { changes, target, cluster } = plan({ name: "", role: "Administrator" });
+    expect(find(changes, REPLACE)).toMatchObject({ action: "replace", data: { rename: { members: [JANE] } } });
+    expect(() => guardProvider.review!(target, cluster, changes)).not.toThrow();
+  });
 
   it("the old group is not on the cluster: the new group is created as usual; only the value changes on the tenant", () => {
     const { changes } = plan({ name: "", noOldGroup: true });

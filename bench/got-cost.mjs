@@ -10,11 +10,10 @@
 // rounds interleave the variants so that machine noise spreads over all. Reports CPU µs and wall µs per
 // request (medians of the rounds).
 // Usage: npx tsc ... --outDir .dist-NAME (or npm run build) && node bench/got-cost.mjs [--dist DIR] [--n 400] [--rounds 5] [--users 1000]
-import { spawn } from "node:child_process";
 import { request } from "node:https";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { median, root, wholeNumber } from "./lib.mjs";
+import { median, root, startProxmoxSimChild, wholeNumber } from "./lib.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -34,27 +33,11 @@ const { PinnedAgent } = await import(join(dist, "providers/proxmox/tls.js"));
 const { createProxmoxClient, encodeForm } = await import(join(dist, "providers/proxmox/client.js"));
 const { Secret } = await import(join(dist, "config/secret.js"));
 
-/** The simulator in a child process, with USERS users; resolves with its address and admin token. */
-function startSim() {
-  const script = `
-    const { startProxmoxSim } = await import(${JSON.stringify(join(dist, "sim/proxmox/index.js"))});
-    const users = Array.from({ length: ${USERS} }, (_, i) => ({ userid: "u" + i + "@pve", email: "u" + i + "@example.org", comment: "bench" }));
-    const sim = await startProxmoxSim({ unauthorizedDelayMs: 0, fixture: { users: [...users, { userid: "bench@pve" }] } });
-    process.stdout.write(JSON.stringify({ url: sim.url, fingerprint: sim.fingerprint, id: sim.adminToken.id, secret: sim.adminToken.secret }) + "\\n");
-    process.stdin.resume(); process.stdin.on("end", () => process.exit(0));`;
-  const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["pipe", "pipe", "inherit"] });
-  return new Promise((res, rej) => {
-    let out = "";
-    child.stdout.setEncoding("utf8").on("data", (d) => {
-      out += d;
-      if (out.includes("\n")) res({ ...JSON.parse(out), stop: () => child.stdin.end() });
-    });
-    child.on("exit", (code) => rej(new Error(`simulator exited ${code}`)));
-  });
-}
-
-const sim = await startSim();
-const authorization = `PVEAPIToken=${sim.id}=${sim.secret}`;
+const sim = await startProxmoxSimChild(
+  dist,
+  `{ unauthorizedDelayMs: 0, fixture: { users: [...Array.from({ length: ${USERS} }, (_, i) => ({ userid: "u" + i + "@pve", email: "u" + i + "@example.org", comment: "bench" })), { userid: "bench@pve" }] } }`,
+);
+const authorization = `PVEAPIToken=${sim.adminToken.id}=${sim.adminToken.secret}`;
 const base = new URL(`${sim.url}/api2/json/`);
 const agentOptions = { keepAlive: true, maxSockets: 8, timeout: 4000, fingerprint: sim.fingerprint, handshakeTimeoutMs: 10_000 };
 
@@ -109,7 +92,7 @@ function gotVariant() {
 
 /** The whole client. Its request log is emptied between rounds (it keeps one entry per request). */
 function clientVariant() {
-  const client = createProxmoxClient({ name: "bench", url: sim.url, token: { id: sim.id, secret: Secret.fromValue(sim.secret, "bench token") }, tls: { fingerprint: sim.fingerprint } });
+  const client = createProxmoxClient({ name: "bench", url: sim.url, token: { id: sim.adminToken.id, secret: Secret.fromValue(sim.adminToken.secret, "bench token") }, tls: { fingerprint: sim.fingerprint } });
   const call = (method, rel, params) => client.request(method, rel, params);
   call.reset = () => client.requestLog.splice(0);
   return call;

@@ -31,6 +31,28 @@ export async function apply(file, env, extra = []) {
   return r;
 }
 
+/**
+ * The Proxmox simulator of the build in `dist`, in a child process of its own (so the CPU measured in this process is
+ * the client's alone). `options` is the JavaScript expression of startProxmoxSim's options, evaluated in the child.
+ * Resolves with its URL, certificate fingerprint and admin token, and `stop()`, which ends the child.
+ */
+export function startProxmoxSimChild(dist, options = "{ unauthorizedDelayMs: 0 }") {
+  const script = `
+    const { startProxmoxSim } = await import(${JSON.stringify(join(dist, "sim/proxmox/index.js"))});
+    const sim = await startProxmoxSim(${options});
+    process.stdout.write(JSON.stringify({ url: sim.url, fingerprint: sim.fingerprint, adminToken: sim.adminToken }) + "\\n");
+    process.stdin.resume(); process.stdin.on("end", () => process.exit(0));`;
+  const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["pipe", "pipe", "inherit"] });
+  return new Promise((res, rej) => {
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (d) => {
+      out += d;
+      if (out.includes("\n")) res({ ...JSON.parse(out), stop: () => child.stdin.end() });
+    });
+    child.on("exit", (code) => rej(new Error(`simulator exited ${code}`)));
+  });
+}
+
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** `k` timings of `node -e 0`, the floor every ratio is measured against. */

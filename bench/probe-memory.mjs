@@ -8,12 +8,11 @@
 // Usage: node --expose-gc bench/probe-memory.mjs [--dist .dist-NAME] [--users 10000] [--empty] [--no-cache]
 //   --empty: the simulator starts empty (the plan creates everything, and is applied); default: a no-op
 //   (the simulator is filled first by a from-empty apply through the same modules, not measured).
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { root, wholeNumber } from "./lib.mjs";
+import { root, startProxmoxSimChild, wholeNumber } from "./lib.mjs";
 import { convergeConfig } from "./scenarios.mjs";
 
 if (typeof globalThis.gc !== "function") throw new Error("run with node --expose-gc");
@@ -50,24 +49,7 @@ function mark(step) {
   lastKept = after.heapUsed;
 }
 
-/** The simulator in a child process; resolves with its address, admin token and a way to stop it. */
-function startSim() {
-  const script = `
-    const { startProxmoxSim } = await import(${JSON.stringify(join(dist, "sim/proxmox/index.js"))});
-    const sim = await startProxmoxSim({ unauthorizedDelayMs: 0 });
-    process.stdout.write(JSON.stringify({ url: sim.url, fingerprint: sim.fingerprint, adminToken: sim.adminToken }) + "\\n");
-    process.stdin.resume(); process.stdin.on("end", () => process.exit(0));`;
-  const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["pipe", "pipe", "inherit"] });
-  return new Promise((res, rej) => {
-    let out = "";
-    child.stdout.setEncoding("utf8").on("data", (d) => {
-      out += d;
-      if (out.includes("\n")) res({ ...JSON.parse(out), close: async () => child.stdin.end() });
-    });
-    child.on("exit", (code) => rej(new Error(`simulator exited ${code}`)));
-  });
-}
-const sim = await startSim();
+const sim = await startProxmoxSimChild(dist);
 const dir = mkdtempSync(join(tmpdir(), "hl-mem-"));
 const file = join(dir, "homelab.yaml");
 const header = `clusters:\n  pve:\n    url: ${sim.url}\n    token: { id: "${sim.adminToken.id}", secret: "\${env:PVE_TOKEN}" }\n    tls: { fingerprint: "${sim.fingerprint}" }\n`;
@@ -112,6 +94,6 @@ try {
   for (const r of rows) console.log(`${r.step.padEnd(44)} ${MB(r.kept)} ${MB(r.delta)} ${MB(r.heapBeforeGc)}        ${MB(r.external)} ${MB(r.rss)}`);
   console.log(`peak RSS ${MB(process.resourceUsage().maxRSS * 1024)} MB`);
 } finally {
-  await sim.close();
+  sim.stop();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -3,7 +3,6 @@
 // installed: its syntax check; with HOMELAB_TEST_ANSIBLE=1 also one small run of the playbook against the
 // simulator (from empty to the scenario's state, then a run that changes nothing: two playbook runs, 10-40 s on
 // a 2-core machine, so not by default; bench/ansible.mjs checks the same at scale). No timing here.
-import { spawn } from "node:child_process";
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
@@ -11,23 +10,12 @@ import { fileURLToPath } from "node:url";
 import { parse, parseAllDocuments } from "yaml";
 import { describe, expect, it } from "vitest";
 import { ansibleVars, comparable, difference, homelabConfig, model } from "../../bench/ansible/scenario.mjs";
+import { run } from "../../bench/lib.mjs";
 import { startProxmoxSim } from "../../src/sim/proxmox/index.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const dir = join(root, "bench/ansible");
 const read = (name: string) => readFileSync(join(dir, name), "utf8");
-
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 function onPath(name: string): string | undefined {
   for (const d of (process.env.PATH ?? "").split(delimiter)) {

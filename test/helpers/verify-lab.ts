@@ -7,6 +7,7 @@ import { createTokenSource } from "../../src/providers/entra/token.js";
 import { createProxmoxClient, type ProxmoxClient } from "../../src/providers/proxmox/client.js";
 import { homelab } from "./cli.js";
 import { lab, type Lab } from "./lab.js";
+import type { Check } from "../../src/verify/checks.js";
 
 /**
  * The lab the `homelab verify` integration tests share (test/integration/verify.test.ts and verify-issuer.test.ts,
@@ -15,16 +16,8 @@ import { lab, type Lab } from "./lab.js";
  * and repairs it.
  */
 
-/** One row of `homelab verify --json`. */
-export interface Row {
-  id: string;
-  realm: string;
-  cluster?: string;
-  ok: boolean;
-  warning?: boolean;
-  detail: string;
-  hint?: string;
-}
+/** One row of `homelab verify --json`: the check as verify made it. */
+export type Row = Check;
 
 export const LAB_KEY = "lab-client-key-4f1e9a";
 

@@ -4,7 +4,7 @@ import { graphClaimKey } from "../core/desired.js";
 import { closest } from "./suggest.js";
 
 /** Username claims whose value Entra computes per app and cannot be known before a first login (spec entra 5.2). */
-const UNKNOWABLE_CLAIMS = new Set(["sub", "subject"]);
+export const UNKNOWABLE_CLAIMS: ReadonlySet<string> = new Set(["sub", "subject"]);
 
 /**
  * Username claims of an Entra ID token whose value is the name a person writes before the `@realm` of a

@@ -2,12 +2,12 @@
  * `homelab import`, openid realms: a realm's stored options as the schema's entry (server defaults left out, the client
  * key only as a reference), and whether it can be adopted as a tenant realm of the tenant read alongside.
  */
+// Username claims whose value nobody knows before a first login: the rule validate applies.
+import { UNKNOWABLE_CLAIMS } from "../config/check-claims.js";
 import type { PveRealm } from "../providers/proxmox/types.js";
 import { fits } from "./schema-fit.js";
 import type { Adoption, LiveCluster, LiveTenant } from "./types.js";
 
-/** Username claims whose value nobody knows before a first login (the same rule as src/config/check-claims.ts). */
-const UNKNOWABLE_CLAIMS = new Set(["sub", "subject"]);
 
 /** The openid options homelab understands, Proxmox name → schema name, with the server's defaults. */
 const OPENID_OPTIONS: readonly { pve: string; key: string; kind: "text" | "bool" | "list"; fallback?: string | boolean }[] = [

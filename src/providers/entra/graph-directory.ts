@@ -1,4 +1,4 @@
-import { IN_CHUNK, PERM } from "./graph-call.js";
+import { PERM } from "./graph-call.js";
 import { odataString, type GraphCore } from "./graph-http.js";
 import type { EntraGroup, EntraMember, EntraUser, EntraUserStatus } from "./types.js";
 
@@ -40,17 +40,11 @@ export function directoryCalls(core: GraphCore) {
      */
     async findGroupsByDisplayName(names: string[]): Promise<Map<string, EntraGroup[]>> {
       const wanted = [...new Set(names)];
-      const found: EntraGroup[] = [];
-      for (let i = 0; i < wanted.length; i += IN_CHUNK) {
-        const chunk = wanted.slice(i, i + IN_CHUNK);
-        found.push(
-          ...(await list<EntraGroup>({
-            path: q("groups", { $filter: `displayName in (${chunk.map(odataString).join(",")})`, $select: GROUP_SELECT, $top: pageSize }),
-            permission: PERM.groups,
-            what: `find groups by display name`,
-          })),
-        );
-      }
+      const found = await chunked<EntraGroup>(wanted, (c) => ({
+        path: q("groups", { $filter: `displayName in (${c.map(odataString).join(",")})`, $select: GROUP_SELECT, $top: pageSize }),
+        permission: PERM.groups,
+        what: "find groups by display name",
+      }));
       const out = new Map<string, EntraGroup[]>();
       for (const name of wanted) {
         const ci = found.filter((g) => g.displayName.toLowerCase() === name.toLowerCase());
@@ -104,17 +98,11 @@ export function directoryCalls(core: GraphCore) {
     /** Users by userPrincipalName (spec 3.11), one request per 15 UPNs; absent UPNs map to undefined. */
     async findUsers(upns: string[]): Promise<Map<string, EntraUser | undefined>> {
       const wanted = [...new Set(upns)];
-      const found: EntraUser[] = [];
-      for (let i = 0; i < wanted.length; i += IN_CHUNK) {
-        const chunk = wanted.slice(i, i + IN_CHUNK);
-        found.push(
-          ...(await list<EntraUser>({
-            path: q("users", { $filter: `userPrincipalName in (${chunk.map(odataString).join(",")})`, $select: USER_SELECT, $top: pageSize }),
-            permission: PERM.users,
-            what: `find users by userPrincipalName`,
-          })),
-        );
-      }
+      const found = await chunked<EntraUser>(wanted, (c) => ({
+        path: q("users", { $filter: `userPrincipalName in (${c.map(odataString).join(",")})`, $select: USER_SELECT, $top: pageSize }),
+        permission: PERM.users,
+        what: "find users by userPrincipalName",
+      }));
       const out = new Map<string, EntraUser | undefined>();
       for (const upn of wanted) out.set(upn, found.find((u) => u.userPrincipalName.toLowerCase() === upn.toLowerCase()));
       return out;

@@ -1,5 +1,6 @@
 import { graphClaimKey, type DesiredTenant } from "../../core/desired.js";
 import { UserError } from "../../core/errors.js";
+import { IN_CHUNK } from "./graph-call.js";
 import type { ObservedTenant } from "./target.js";
 import type { EntraGroup } from "./types.js";
 
@@ -47,17 +48,14 @@ export function realmUsers(t: DesiredTenant, usersOf: (cluster: string) => Itera
  * How to read the accounts leaver detection needs (issue 12: read only what the config needs), given the Proxmox users
  * of each realm the tenant provisions (`realm → user names without "@realm"`, as the clusters' reads found them):
  * - `none`: no realm can name its users from Graph (`sub`), or no realm has a user in Proxmox: nothing to check;
- * - `some`: at most IN_VALUES names, all by one claim key: one filtered request (`findUserStatuses`), whatever the
- *   size of the directory;
+ * - `some`: at most IN_CHUNK names (Graph's limit of values in one `in (...)`), all by one claim key: one filtered
+ *   request (`findUserStatuses`), whatever the size of the directory;
  * - `all`: the whole directory (`listUserStatuses`, ceil(users / 999) requests), which beats ceil(names / 15) filtered
  *   requests as soon as there are more names than one filtered request holds.
  * An absent account is "gone" either way: the filtered read asks for exactly the names leavers.ts looks up.
  * Read after the first plan (group.ts readAfterPlan), once the clusters' reads have found the realms' users.
  */
 export type DirectoryRead = { kind: "none" } | { kind: "some"; key: "userPrincipalName" | "mail" | "id"; names: string[] } | { kind: "all" };
-
-/** Graph's limit of values in one `in (...)` on directory objects. */
-const IN_VALUES = 15;
 
 export function directoryRead(t: DesiredTenant, realmUsers: ReadonlyMap<string, readonly string[]>): DirectoryRead {
   const byKey = new Map<"userPrincipalName" | "mail" | "id", Set<string>>();
@@ -71,7 +69,7 @@ export function directoryRead(t: DesiredTenant, realmUsers: ReadonlyMap<string, 
   }
   if (byKey.size === 0) return { kind: "none" };
   const [only] = byKey;
-  if (byKey.size === 1 && only && only[1].size <= IN_VALUES) return { kind: "some", key: only[0], names: [...only[1]].sort() };
+  if (byKey.size === 1 && only && only[1].size <= IN_CHUNK) return { kind: "some", key: only[0], names: [...only[1]].sort() };
   return { kind: "all" };
 }
 

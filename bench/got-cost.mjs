@@ -31,7 +31,7 @@ const dist = resolve(values.dist);
 const { default: got } = await import("got");
 const { PinnedAgent } = await import(join(dist, "providers/proxmox/tls.js"));
 const { createProxmoxClient, encodeForm } = await import(join(dist, "providers/proxmox/client.js"));
-const { Secret } = await import(join(dist, "config/secret.js"));
+const { Secret } = await import(join(dist, "core/secret.js"));
 
 const sim = await startProxmoxSimChild(
   dist,

@@ -1,9 +1,9 @@
 import { isAbsolute, resolve as resolvePath } from "node:path";
 import type { ConfigProblem } from "../core/errors.js";
+import { Secret } from "../core/secret.js";
 import { caFileProblem } from "../providers/proxmox/tls.js";
 import type { LoadedConfig } from "./load.js";
 import { dotted } from "./schema.js";
-import { checkSecrets } from "./secret.js";
 import type { HomelabConfig } from "./types.js";
 
 /**
@@ -25,5 +25,26 @@ export function checkSources(config: HomelabConfig, loaded: LoadedConfig, env: N
     const p = caFileProblem(file);
     if (p) problems.push({ ...(loaded.locate(path) ?? {}), path: dotted(path), ...p });
   }
+  return problems;
+}
+
+/**
+ * Every Secret in a typed config, checked as `homelab validate` does (Secret.check): located problems for
+ * sources that are there but unusable (too large, not a regular file, several lines, empty).
+ */
+export function checkSecrets(config: unknown, env: NodeJS.ProcessEnv = process.env): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const seen = new Set<unknown>();
+  const walk = (v: unknown): void => {
+    if (typeof v !== "object" || v === null || seen.has(v)) return;
+    seen.add(v);
+    if (v instanceof Secret) {
+      const p = v.check(env);
+      if (p) problems.push(p);
+      return;
+    }
+    for (const child of Array.isArray(v) ? v : Object.values(v)) walk(child);
+  };
+  walk(config);
   return problems;
 }

@@ -3,7 +3,7 @@ import { printable } from "../core/printable.js";
 /**
  * One place that knows every secret value this process has seen, so that any text leaving the process
  * (log line, error message, diff, JSON event) can be scrubbed. Secret values are registered when they are
- * revealed (src/config/secret.ts) or received from an API (a new client secret, a token).
+ * revealed (src/core/secret.ts) or received from an API (a new client secret, a token).
  *
  * Secrets are searched literally, one at a time, never through one pattern built from all of them: a
  * regular expression joined from the values fails to compile once they are large ("Regular expression too
@@ -30,7 +30,7 @@ export const SENSITIVE = "(sensitive)";
 
 /**
  * Values shorter than this are not registered: replacing every `a` or `ok` would mangle ordinary text
- * (and hide nothing worth hiding). src/config/secret.ts refuses shorter secrets in the config for this reason.
+ * (and hide nothing worth hiding). src/core/secret.ts refuses shorter secrets in the config for this reason.
  */
 export const MIN_REDACTED_LENGTH = 4;
 

@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, expect } from "vitest";
-import { Secret } from "../../src/config/secret.js";
+import { Secret } from "../../src/core/secret.js";
 import { createGraphClient } from "../../src/providers/entra/graph.js";
 import { createTokenSource } from "../../src/providers/entra/token.js";
 import { createProxmoxClient, type ProxmoxClient } from "../../src/providers/proxmox/client.js";

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { createServer } from "node:net";
 import { inspect } from "node:util";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { Secret } from "../../src/config/secret.js";
+import { Secret } from "../../src/core/secret.js";
 import { AuthError, RemoteError, UserError } from "../../src/core/errors.js";
 import { SENSITIVE } from "../../src/log/redact.js";
 import { createGraphClient, GraphAuthError, GraphRequestError, LAG_GROWTH, realmTag, type GraphClient } from "../../src/providers/entra/graph.js";

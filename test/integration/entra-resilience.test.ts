@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { Secret } from "../../src/config/secret.js";
+import { Secret } from "../../src/core/secret.js";
 import { UserError } from "../../src/core/errors.js";
 import { createGraphClient, GraphRequestError, realmTag, waitBudgetMs, type GraphClient } from "../../src/providers/entra/graph.js";
 import { createTokenSource, resetTokenSources, type TokenSource } from "../../src/providers/entra/token.js";

@@ -1,7 +1,7 @@
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { Secret } from "../../src/config/secret.js";
+import { Secret } from "../../src/core/secret.js";
 import { RemoteError } from "../../src/core/errors.js";
 import { createTokenSource, resetTokenSources, waitUntilUsable } from "../../src/providers/entra/token.js";
 import type { RetryEvent } from "../../src/providers/entra/types.js";

@@ -252,7 +252,7 @@ describe("homelab import with a tenant: adopting a matching app registration", (
     // The automation app owns the app (so Application.ReadWrite.OwnedBy may tag it); the group is assigned to it.
     const { createTokenSource } = await import("../../src/providers/entra/token.js");
     const { createGraphClient } = await import("../../src/providers/entra/graph.js");
-    const { Secret } = await import("../../src/config/secret.js");
+    const { Secret } = await import("../../src/core/secret.js");
     const tokens = createTokenSource({ tenantId: entra.tenantId, loginUrl: entra.loginUrl, graphUrl: entra.graphUrl, credentials: { clientId: entra.automation.clientId, clientSecret: Secret.fromValue(entra.automation.clientSecret, "test") } });
     const graph = createGraphClient({ graphUrl: entra.graphUrl, tokens, tenant: "contoso" });
     const sp = (await graph.findServicePrincipal(appId))!;

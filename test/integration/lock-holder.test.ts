@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { acquireLocks, clusterSubject, HEARTBEAT_STALE_MS, judge, lockPath, parseHolder, processStart, tenantSubject, type Holder, type Probe } from "../../src/cli/lock.js";
+import { acquireLocks, clusterSubject, HEARTBEAT_STALE_MS, judge, lockPath, parseHolder, processStart, tenantSubject, type Holder, type Probe } from "../../src/engine/lock.js";
 import { homelab } from "../helpers/cli.js";
 import { pveLab, writes, type PveLab } from "../helpers/pve.js";
 

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inspect } from "node:util";
 import { AuthError, RemoteError, SecretError, UserError } from "../../src/core/errors.js";
-import { Secret } from "../../src/config/secret.js";
+import { Secret } from "../../src/core/secret.js";
 import { redact } from "../../src/log/redact.js";
 import { startProxmoxSim, type ProxmoxSim } from "../../src/sim/proxmox/index.js";
 import { generateSelfSignedCert } from "../../src/sim/tls.js";

@@ -209,7 +209,7 @@ describe("a tenant realm whose key was deleted on the Proxmox side (issue 14)", 
   it("gets a new secret (Entra never returns the old value), the realm is switched to it, then in sync", async () => {
     const sim = l.pve.get("pve1")!;
     const admin = (await import("../../src/providers/proxmox/client.js")).createProxmoxClient({
-      name: "admin", url: sim.url, token: { id: sim.adminToken.id, secret: (await import("../../src/config/secret.js")).Secret.fromValue(sim.adminToken.secret, "t") }, tls: { fingerprint: sim.fingerprint },
+      name: "admin", url: sim.url, token: { id: sim.adminToken.id, secret: (await import("../../src/core/secret.js")).Secret.fromValue(sim.adminToken.secret, "t") }, tls: { fingerprint: sim.fingerprint },
     });
     await admin.updateRealm("azure", {}, { delete: ["client-key"] });
     admin.close();

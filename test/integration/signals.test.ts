@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { clusterSubject, lockPath } from "../../src/cli/lock.js";
+import { clusterSubject, lockPath } from "../../src/engine/lock.js";
 import { bin, homelab } from "../helpers/cli.js";
 import { root } from "../helpers/config.js";
 import { pveLab, writes, type PveLab } from "../helpers/pve.js";

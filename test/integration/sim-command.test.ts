@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { request } from "node:https";
 import { describe, expect, it } from "vitest";
-import { Secret } from "../../src/config/secret.js";
+import { Secret } from "../../src/core/secret.js";
 import { createProxmoxClient } from "../../src/providers/proxmox/client.js";
 import { bin, simInfo } from "../helpers/cli.js";
 

@@ -10,7 +10,7 @@ import { converge, type ApplyOptions } from "../../src/cli/commands/apply.js";
 import { reportError, type Io } from "../../src/cli/output.js";
 import { buildDesired } from "../../src/config/desired.js";
 import { validateText } from "../../src/config/resolve.js";
-import { Secret } from "../../src/config/secret.js";
+import { Secret } from "../../src/core/secret.js";
 import { ConfigError } from "../../src/core/errors.js";
 import { createProxmoxClient, type ProxmoxClient } from "../../src/providers/proxmox/client.js";
 import { startProxmoxSim, type ProxmoxFixture, type ProxmoxSim } from "../../src/sim/proxmox/index.js";

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { configureConfigCache } from "../../src/config/cache.js";
 import { fastParse } from "../../src/config/fast-yaml.js";
 import { loadValidConfig, type ValidConfig } from "../../src/config/resolve.js";
-import { Secret } from "../../src/config/secret.js";
+import { Secret } from "../../src/core/secret.js";
 import { ConfigError, type ConfigProblem } from "../../src/core/errors.js";
 import { homelab } from "../helpers/cli.js";
 import { problemsOf } from "../helpers/config.js";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { buildDesired } from "../../src/config/desired.js";
 import { validateText } from "../../src/config/resolve.js";
-import { Secret } from "../../src/config/secret.js";
+import { Secret } from "../../src/core/secret.js";
 import { SecretError } from "../../src/core/errors.js";
 import { homelab } from "../helpers/cli.js";
 import { minimal, playbook, problemsOf } from "../helpers/config.js";

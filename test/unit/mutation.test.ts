@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { buildDesired } from "../../src/config/desired.js";
 import { validateText } from "../../src/config/resolve.js";
-import { Secret } from "../../src/config/secret.js";
+import { Secret } from "../../src/core/secret.js";
 import type { DesiredState } from "../../src/core/desired.js";
 import { BUILTIN_ROLES, realmOf } from "../../src/core/pve.js";
 import { ConfigError } from "../../src/core/errors.js";

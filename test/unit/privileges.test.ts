@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Secret } from "../../src/config/secret.js";
+import { Secret } from "../../src/core/secret.js";
 import { PRIVILEGES } from "../../src/core/pve.js";
 import { createProxmoxClient, type ProxmoxClient } from "../../src/providers/proxmox/client.js";
 import {

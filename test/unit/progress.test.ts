@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { applySummary } from "../../src/cli/commands/apply.js";
+import { applySummary } from "../../src/cli/render/run-view.js";
 import { failureMessage, waitDisplay } from "../../src/cli/progress.js";
 import { SLOW_AFTER_MS, watchRequest, withWaitListener } from "../../src/providers/waits.js";
 

@@ -26,7 +26,7 @@ describe("redact: secrets of every size", () => {
     const text = `start ${s} middle ${s}${s} end`;
     const out = redact(text);
     if (n < MIN_REDACTED_LENGTH) {
-      // Too short to hide without mangling ordinary text; src/config/secret.ts refuses such secrets.
+      // Too short to hide without mangling ordinary text; src/core/secret.ts refuses such secrets.
       expect(out).toBe(text);
       return;
     }

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { buildDesired } from "../../src/config/desired.js";
 import { validateText } from "../../src/config/resolve.js";
-import { Secret } from "../../src/config/secret.js";
+import { Secret } from "../../src/core/secret.js";
 import type { DesiredCluster, EntraGroupId, RealmOptionValue, Ref } from "../../src/core/desired.js";
 import { ConfigError, SecretError } from "../../src/core/errors.js";
 import { BUILTIN_ROLES, PRIVILEGES } from "../../src/core/pve.js";

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { format, inspect } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
-import { Secret } from "../../src/config/secret.js";
+import { Secret } from "../../src/core/secret.js";
 import { SecretError } from "../../src/core/errors.js";
 import { redact, resetRedaction } from "../../src/log/redact.js";
 

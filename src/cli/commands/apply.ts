@@ -5,11 +5,6 @@ import { converge as run } from "../../engine/converge.js";
 import { printConfigWarnings, type Io } from "../output.js";
 import { convergeWithView } from "../render/cli-run.js";
 
-// Kept here for the modules and tests that import them from this command (they live in the engine and the view now).
-export { clock, lockSubjects } from "../../engine/targets.js";
-export { selectTargets } from "../../engine/converge.js";
-export { applySummary, interruptReport } from "../render/run-view.js";
-
 export interface ApplyOptions {
   file: string;
   rotateSecrets: boolean;

@@ -12,7 +12,7 @@
  * lock, all or nothing); after a failed update or delete, assume the object is unchanged / still exists.
  */
 import type { TlsSettings } from "../../core/desired.js";
-import type { Secret } from "../../config/secret.js";
+import type { Secret } from "../../core/secret.js";
 import { registerSecret } from "../../log/redact.js";
 import { path } from "./encode.js";
 import { aclKey, asRecords, bool, cmp, normalizeAclEntry, normalizeGroup, normalizeRealm, normalizeRealmSummary, normalizeRole, normalizeUser } from "./normalize.js";

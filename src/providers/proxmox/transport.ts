@@ -31,7 +31,7 @@
 import { Agent } from "node:https";
 import got, { type Got, type HandlerFunction, type Response } from "got";
 import type { TlsSettings } from "../../core/desired.js";
-import type { Secret } from "../../config/secret.js";
+import type { Secret } from "../../core/secret.js";
 import { redact, registerSecret } from "../../log/redact.js";
 import { gotTimeouts, isTimeout, timeoutsWith, timeoutText, type Timeouts } from "../timeouts.js";
 import { watchRequest } from "../waits.js";
